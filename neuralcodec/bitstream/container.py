@@ -1,0 +1,142 @@
+"""neuralcodec's binary container (format version 1, specified in ``docs/bitstream.md``).
+
+Knows no networks: it stores who made a stream (codec family, model, weights hash, rate point), what
+the original image was (size, channels, bit depth), the codec's chunks, and a CRC32 over it all.
+Parsing checks every length and limit before anything is allocated and raises only ``DecodeError``.
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass, field
+
+from neuralcodec.errors import DecodeError
+
+MAGIC = b"NCDC"
+FORMAT_VERSION = 1
+MAX_CHUNKS = 16
+MAX_SIDE = 1 << 15  # 32768 pixels per side
+MAX_PIXELS = 1 << 26  # 67 megapixels
+ALLOWED_CHANNELS = (1, 3, 4)
+ALLOWED_BIT_DEPTHS = (8, 16)
+_CRC_SIZE = 4
+
+
+@dataclass(frozen=True)
+class Header:
+    """Every field of the container except the chunk payloads."""
+
+    family_id: int  # codec family (1 = mean-scale hyperprior)
+    model_id: int  # architecture/variant within the family
+    rate_point: int  # quality index within the model
+    weights_hash: bytes  # first 4 bytes of the SHA-256 of the model's weights
+    height: int  # original image size, before any padding
+    width: int
+    channels: int  # of the original image: 1 (grey), 3 (RGB) or 4 (RGBA, alpha not coded)
+    bit_depth: int  # of the original image: 8 or 16 (coded at 8 bits)
+    flags: int = 0  # reserved for tiling etc.; 0 in version 1
+    version: int = field(default=FORMAT_VERSION)
+
+    def check(self) -> None:
+        """Raise ``DecodeError`` if any field is outside what version 1 allows."""
+        for name in ("family_id", "model_id", "rate_point", "channels", "bit_depth", "flags"):
+            if not 0 <= getattr(self, name) <= 255:
+                raise DecodeError(f"header field {name} out of range")
+        if len(self.weights_hash) != 4:
+            raise DecodeError("weights hash must be 4 bytes")
+        if not (1 <= self.height <= MAX_SIDE and 1 <= self.width <= MAX_SIDE):
+            raise DecodeError(f"image size {self.width}×{self.height} outside 1…{MAX_SIDE} per side")
+        if self.height * self.width > MAX_PIXELS:
+            raise DecodeError(f"image of {self.width}×{self.height} exceeds {MAX_PIXELS} pixels")
+        if self.channels not in ALLOWED_CHANNELS:
+            raise DecodeError(f"unsupported channel count {self.channels}")
+        if self.bit_depth not in ALLOWED_BIT_DEPTHS:
+            raise DecodeError(f"unsupported bit depth {self.bit_depth}")
+
+
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte = value & 0x7F
+        value >>= 7
+        out.append(byte | (0x80 if value else 0))
+        if not value:
+            return bytes(out)
+
+
+class _Reader:
+    """Bounds-checked reads from the bytes before the CRC."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data, self.pos = data, 0
+
+    def take(self, n: int, what: str) -> bytes:
+        if n < 0 or self.pos + n > len(self.data):
+            raise DecodeError(f"truncated bitstream (reading {what})")
+        out = self.data[self.pos : self.pos + n]
+        self.pos += n
+        return out
+
+    def u8(self, what: str) -> int:
+        return self.take(1, what)[0]
+
+    def varint(self, what: str) -> int:
+        value = 0
+        for shift in range(0, 35, 7):  # at most 5 bytes: values < 2**35
+            byte = self.u8(what)
+            value |= (byte & 0x7F) << shift
+            if not byte & 0x80:
+                return value
+        raise DecodeError(f"malformed length field ({what})")
+
+
+def pack(header: Header, chunks: list[bytes]) -> bytes:
+    """Serialize a header and its chunks, with the trailing CRC32."""
+    header.check()
+    if len(chunks) > MAX_CHUNKS:
+        raise ValueError(f"at most {MAX_CHUNKS} chunks")
+    head = bytearray(MAGIC)
+    head += bytes([header.version, header.family_id, header.model_id, header.rate_point])
+    head += header.weights_hash
+    head += _varint(header.height) + _varint(header.width)
+    head += bytes([header.channels, header.bit_depth, header.flags, len(chunks)])
+    for chunk in chunks:
+        head += _varint(len(chunk))
+    body = bytes(head) + b"".join(chunks)
+    return body + zlib.crc32(body).to_bytes(_CRC_SIZE, "big")
+
+
+def unpack(data: bytes) -> tuple[Header, list[bytes]]:
+    """Parse and verify a container; raises ``DecodeError`` on anything malformed."""
+    if len(data) < len(MAGIC) or data[: len(MAGIC)] != MAGIC:
+        raise DecodeError("not a neuralcodec bitstream (wrong magic)")
+    if len(data) < len(MAGIC) + 1 + _CRC_SIZE:
+        raise DecodeError("truncated bitstream")
+    version = data[len(MAGIC)]
+    if version != FORMAT_VERSION:
+        raise DecodeError(f"unsupported format version {version} (this build reads {FORMAT_VERSION})")
+    body, crc = data[:-_CRC_SIZE], int.from_bytes(data[-_CRC_SIZE:], "big")
+    if zlib.crc32(body) != crc:
+        raise DecodeError("bitstream is corrupted or truncated (CRC32 mismatch)")
+    r = _Reader(body)
+    r.take(len(MAGIC) + 1, "magic")
+    family_id, model_id, rate_point = r.u8("family"), r.u8("model id"), r.u8("rate point")
+    weights_hash = r.take(4, "weights hash")
+    height, width = r.varint("height"), r.varint("width")
+    channels, bit_depth, flags, count = (r.u8(n) for n in ("channels", "bit depth", "flags", "chunk count"))
+    header = Header(family_id, model_id, rate_point, weights_hash, height, width, channels, bit_depth,
+                    flags, version)
+    header.check()
+    if count > MAX_CHUNKS:
+        raise DecodeError(f"chunk count {count} exceeds {MAX_CHUNKS}")
+    lengths = [r.varint("chunk length") for _ in range(count)]
+    if sum(lengths) != len(body) - r.pos:
+        raise DecodeError("chunk lengths do not match the bitstream size")
+    chunks = [r.take(n, "chunk") for n in lengths]
+    return header, chunks
+
+
+def overhead(header: Header, num_chunks: int, chunk_lengths: list[int] | None = None) -> int:
+    """Bytes the container adds around the payload (for reporting the fixed overhead)."""
+    lengths = chunk_lengths or [0] * num_chunks
+    return len(pack(header, [b"\0" * n for n in lengths])) - sum(lengths)

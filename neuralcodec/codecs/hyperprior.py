@@ -1,0 +1,196 @@
+"""Mean-scale hyperprior codec: real compress / decompress through ``entropy/`` (not CompressAI's).
+
+Data flow: image → g_a → y → h_a → z → round(z − median) → factorized tables (chunk 0);
+z_hat → exact fixed-point h_s → (scale index, mean) → round(y − mean) → Gaussian tables (chunk 1);
+decoding mirrors it and runs g_s on y_hat = symbols + mean.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from neuralcodec.codecs.fixed_point import FixedPointHyperSynthesis, dequantize_weight, quantize_weight
+from neuralcodec.codecs.hyperprior_net import MeanScaleHyperpriorNet
+from neuralcodec.codecs.model_file import MODEL_FORMAT, compact_state_dict, weights_hash
+from neuralcodec.entropy import (
+    RansDecoder, RansEncoder, build_gaussian_tables, decode_indexed, encode_indexed, pack_tables, quantize_pmf,
+    scale_table, unpack_tables,
+)
+from neuralcodec.errors import DecodeError
+
+FAMILY = "hyperprior"
+FAMILY_ID = 1
+# (name in h_a / h_s, index in the Sequential, transposed?, out_dim of the weight, stride, padding, out_pad)
+_HYPER_LAYERS = {
+    "h_a": [(0, False, 1, 1), (2, False, 2, 2), (4, False, 2, 2)],
+    "h_s": [(0, True, 2, 2), (2, True, 2, 2), (4, False, 1, 1)],
+}
+
+
+def _hyper_weight_keys() -> list[tuple[str, int, bool]]:
+    return [(f"{name}.{i}.weight", i, transposed)
+            for name, layers in _HYPER_LAYERS.items() for i, transposed, _, _ in layers]
+
+
+def export_model(net: MeanScaleHyperpriorNet, quality: int, meta: dict[str, Any]) -> dict[str, Any]:
+    """The compact model-file dict: fp16 transforms, int8 hyper-transforms, integer tables."""
+    net = copy.deepcopy(net).float().eval()
+    eb = net.entropy_bottleneck
+    with torch.no_grad():
+        eb._update_quantiles()  # exact quantiles from the learned CDF, whatever the aux loss reached
+        medians = eb.quantiles[:, 0, 1].detach().clone()
+        minima = torch.clamp(torch.ceil(medians - eb.quantiles[:, 0, 0]), min=0).long()
+        maxima = torch.clamp(torch.ceil(eb.quantiles[:, 0, 2] - medians), min=0).long()
+        lengths = minima + maxima + 1
+        samples = torch.arange(int(lengths.max()), dtype=torch.float32)[None, :] + (medians - minima)[:, None]
+        pmf, lower, upper = eb._likelihood(samples[:, None, :].contiguous(), stop_gradient=True)
+        z_tables = []
+        for c, n in enumerate(lengths.tolist()):
+            tail = torch.sigmoid(lower[c, 0, 0]) + torch.sigmoid(-upper[c, 0, n - 1])
+            z_tables.append(quantize_pmf(pmf[c, 0, :n].double().numpy(), float(tail), -int(minima[c])))
+    state = net.state_dict()
+    hyper_q, hyper_exp = {}, {}
+    for key, _i, transposed in _hyper_weight_keys():
+        hyper_q[key], hyper_exp[key] = quantize_weight(state[key], 1 if transposed else 0)
+    scales = scale_table()
+    blob: dict[str, Any] = {
+        "format": MODEL_FORMAT,
+        "family": FAMILY,
+        "model_id": 0,
+        "quality": int(quality),
+        "arch": {"N": net.N, "M": net.M},
+        "weights": compact_state_dict(state, skip=set(hyper_q)),
+        "hyper_q": hyper_q,
+        "hyper_exp": hyper_exp,
+        "z_medians": medians.float(),
+        "z_tables": {k: torch.from_numpy(v) for k, v in pack_tables(z_tables).items()},
+        "scale_table": torch.from_numpy(scales),
+        # geometric midpoints between table scales: the stored, exact index thresholds
+        "scale_thresholds": torch.from_numpy(np.sqrt(scales[:-1] * scales[1:])),
+        "y_tables": {k: torch.from_numpy(v) for k, v in pack_tables(build_gaussian_tables(scales)).items()},
+        "meta": meta,
+    }
+    return blob
+
+
+def float_state_dict(blob: dict[str, Any]) -> dict[str, Tensor]:
+    """Full float32 state dict of the network (hyper weights dequantized): for warm starts and coding."""
+    state = {k: v.float() if v.is_floating_point() else v for k, v in blob["weights"].items()}
+    for key, _i, transposed in _hyper_weight_keys():
+        state[key] = dequantize_weight(blob["hyper_q"][key], blob["hyper_exp"][key], 1 if transposed else 0)
+    return state
+
+
+def _pad_amounts(height: int, width: int, multiple: int) -> tuple[int, int]:
+    return (-height) % multiple, (-width) % multiple
+
+
+class HyperpriorCodec:
+    """One rate point of the mean-scale hyperprior, loaded from a model-file dict."""
+
+    family = FAMILY
+    family_id = FAMILY_ID
+
+    def __init__(self, blob: dict[str, Any]) -> None:
+        self.quality = int(blob["quality"])
+        self.model_id = int(blob["model_id"])
+        self.weights_hash = weights_hash(blob)
+        self.meta = dict(blob.get("meta", {}))
+        arch = blob["arch"]
+        self.net = MeanScaleHyperpriorNet(int(arch["N"]), int(arch["M"]))
+        self.net.load_state_dict(float_state_dict(blob), strict=False)
+        self.net.eval()
+        layers = []
+        for key, i, transposed in _hyper_weight_keys():
+            if not key.startswith("h_s."):
+                continue
+            _, _, stride, pad = next(spec for spec in _HYPER_LAYERS["h_s"] if spec[0] == i)
+            layers.append({
+                "q": blob["hyper_q"][key], "exp": blob["hyper_exp"][key],
+                "bias": blob["weights"][key.replace(".weight", ".bias")],
+                "transposed": transposed, "stride": stride, "padding": pad,
+                "output_padding": 1 if transposed else 0, "leaky": i < 4,
+            })
+        self.hyper_synthesis = FixedPointHyperSynthesis(layers)
+        self.z_medians = blob["z_medians"].float()
+        self.z_tables = unpack_tables(**{k: v.numpy() for k, v in blob["z_tables"].items()})
+        self.y_tables = unpack_tables(**{k: v.numpy() for k, v in blob["y_tables"].items()})
+        self.scale_thresholds = blob["scale_thresholds"].double().numpy()
+        if len(self.z_tables) != self.net.N or len(self.y_tables) != len(self.scale_thresholds) + 1:
+            raise ValueError("model file tables do not match the architecture")
+
+    # --- shared pieces of encoder and decoder -------------------------------------------------------
+    def _z_hat(self, z_symbols: Tensor) -> Tensor:
+        return z_symbols.float() + self.z_medians.view(1, -1, 1, 1)
+
+    def _entropy_parameters(self, z_hat: Tensor) -> tuple[np.ndarray, Tensor]:
+        """Gaussian table index (int, exact) and mean (float32, exact) of every latent."""
+        scales, means = self.hyper_synthesis(z_hat)
+        indexes = np.searchsorted(self.scale_thresholds, scales.numpy().ravel(), side="right")
+        return indexes.reshape(scales.shape), means.float()
+
+    def _z_channel_indexes(self, shape: tuple[int, ...]) -> np.ndarray:
+        return np.broadcast_to(np.arange(shape[1]).reshape(1, -1, 1, 1), shape)
+
+    def latent_shapes(self, height: int, width: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
+        """Shapes of y and z for an image of this size (after padding to a multiple of 64)."""
+        ph, pw = _pad_amounts(height, width, self.net.downsampling)
+        hp, wp = height + ph, width + pw
+        return (1, self.net.M, hp // 16, wp // 16), (1, self.net.N, hp // 64, wp // 64)
+
+    # --- coding ---------------------------------------------------------------------------------------
+    @torch.no_grad()
+    def compress(self, image: Tensor) -> tuple[list[bytes], Tensor]:
+        """Code a uint8 RGB image (3, H, W); returns the chunks and the decoder's exact reconstruction."""
+        x = image.float().unsqueeze(0) / 255.0
+        ph, pw = _pad_amounts(x.shape[2], x.shape[3], self.net.downsampling)
+        x = F.pad(x, (0, pw, 0, ph), mode="replicate")
+        y = self.net.g_a(x)
+        z = self.net.h_a(y)
+        z_symbols = torch.round(z - self.z_medians.view(1, -1, 1, 1)).to(torch.int32)
+        enc_z = RansEncoder()
+        encode_indexed(enc_z, z_symbols.numpy(), self._z_channel_indexes(z_symbols.shape), self.z_tables)
+        indexes, means = self._entropy_parameters(self._z_hat(z_symbols))
+        y_symbols = torch.round(y - means).to(torch.int32)
+        enc_y = RansEncoder()
+        encode_indexed(enc_y, y_symbols.numpy(), indexes, self.y_tables)
+        x_hat = self._synthesize(y_symbols, means, image.shape[1], image.shape[2])
+        return [enc_z.finish(), enc_y.finish()], x_hat
+
+    @torch.no_grad()
+    def decompress(self, chunks: list[bytes], height: int, width: int) -> Tensor:
+        """uint8 RGB image (3, height, width) from the two chunks written by :meth:`compress`."""
+        if len(chunks) != 2:
+            raise DecodeError(f"hyperprior stream needs 2 chunks, found {len(chunks)}")
+        y_shape, z_shape = self.latent_shapes(height, width)
+        try:
+            z_symbols = decode_indexed(RansDecoder(chunks[0]), self._z_channel_indexes(z_shape), self.z_tables)
+            indexes, means = self._entropy_parameters(self._z_hat(torch.from_numpy(z_symbols)))
+            y_symbols = decode_indexed(RansDecoder(chunks[1]), indexes, self.y_tables)
+        except (ValueError, RuntimeError, OverflowError) as exc:  # constriction reports bad data so
+            raise DecodeError(f"entropy-coded data is invalid: {exc}") from None
+        return self._synthesize(torch.from_numpy(y_symbols), means, height, width)
+
+    def _synthesize(self, y_symbols: Tensor, means: Tensor, height: int, width: int) -> Tensor:
+        y_hat = y_symbols.float() + means
+        x_hat = self.net.g_s(y_hat)[0, :, :height, :width]
+        return torch.round(x_hat.clamp(0, 1) * 255.0).to(torch.uint8)
+
+    @torch.no_grad()
+    def forward_rounded(self, image: Tensor) -> Tensor:
+        """In-memory pass with rounding and the float hyper-synthesis (reference for tests)."""
+        x = image.float().unsqueeze(0) / 255.0
+        ph, pw = _pad_amounts(x.shape[2], x.shape[3], self.net.downsampling)
+        x = F.pad(x, (0, pw, 0, ph), mode="replicate")
+        y = self.net.g_a(x)
+        z_hat = self._z_hat(torch.round(self.net.h_a(y) - self.z_medians.view(1, -1, 1, 1)))
+        _, means = self.net.h_s(z_hat).chunk(2, 1)
+        y_hat = torch.round(y - means) + means
+        x_hat = self.net.g_s(y_hat)[0, :, : image.shape[1], : image.shape[2]]
+        return torch.round(x_hat.clamp(0, 1) * 255.0).to(torch.uint8)

@@ -1,0 +1,87 @@
+"""Shipped model files: compact (fp16 / int8 weights + integer tables), loadable without Lightning.
+
+A model file is a ``torch.save`` dict that ``torch.load(weights_only=True)`` reads: tensors, numbers,
+strings, lists and dicts only — loading a model file never runs code from it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from neuralcodec.errors import ModelError
+
+MODEL_FORMAT = "neuralcodec-model/1"
+FP16_MIN_ELEMENTS = 4096  # smaller tensors (biases, GDN betas, the factorized prior) stay float32
+
+
+def compact_state_dict(state: dict[str, Tensor], skip: set[str] = frozenset()) -> dict[str, Tensor]:
+    """Floating tensors as fp16 (large) or fp32 (small); ``skip`` keys are left out."""
+    out = {}
+    for k, v in state.items():
+        if k in skip:
+            continue
+        if v.is_floating_point():
+            v = v.half() if v.numel() >= FP16_MIN_ELEMENTS else v.float()
+        out[k] = v.detach().cpu().contiguous()
+    return out
+
+
+def weights_hash(blob: dict[str, Any]) -> bytes:
+    """First 4 bytes of SHA-256 over every tensor of the file in key order: identifies the weights."""
+    h = hashlib.sha256()
+
+    def feed(prefix: str, obj: Any) -> None:
+        if isinstance(obj, dict):
+            for k in sorted(obj):
+                feed(f"{prefix}/{k}", obj[k])
+        elif isinstance(obj, Tensor):
+            h.update(prefix.encode())
+            h.update(str(obj.dtype).encode() + str(tuple(obj.shape)).encode())
+            h.update(obj.contiguous().view(torch.uint8).numpy().tobytes() if obj.numel() else b"")
+
+    feed("", {k: v for k, v in blob.items() if k != "meta"})
+    return h.digest()[:4]
+
+
+def save_model_file(blob: dict[str, Any], path: str | Path) -> None:
+    """Write atomically (temporary file + rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    buf = io.BytesIO()
+    torch.save(blob, buf)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(buf.getvalue())
+    tmp.replace(path)
+
+
+def load_model_file(path: str | Path) -> dict[str, Any]:
+    """Read and check a shipped model file; raises ``ModelError`` when missing or damaged."""
+    path = Path(path)
+    if not path.is_file():
+        raise ModelError(f"model file not found: {path}")
+    try:
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many types for damaged zips/pickles
+        raise ModelError(f"model file {path} is damaged: {exc}") from None
+    if not isinstance(blob, dict) or blob.get("format") != MODEL_FORMAT:
+        raise ModelError(f"{path} is not a {MODEL_FORMAT} file")
+    return blob
+
+
+def load_state_dict_any(path: str | Path) -> dict[str, Tensor]:
+    """The float32 network state dict from a Lightning ``.ckpt`` or a shipped model file."""
+    blob = torch.load(Path(path), map_location="cpu", weights_only=False)
+    if "state_dict" in blob:  # Lightning checkpoint: strip the LightningModule's "net." prefix
+        return {k[4:]: v.float() if v.is_floating_point() else v
+                for k, v in blob["state_dict"].items() if k.startswith("net.")}
+    if blob.get("format") == MODEL_FORMAT:
+        from neuralcodec.codecs.registry import family_of
+
+        return family_of(blob["family"]).float_state_dict(blob)
+    raise ModelError(f"{path}: neither a Lightning checkpoint nor a neuralcodec model file")

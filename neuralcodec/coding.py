@@ -1,0 +1,53 @@
+"""Image ⇄ container bytes for any codec family: the one path the CLI, evaluation and tests share."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from torch import Tensor
+
+from neuralcodec.bitstream import Header, pack, unpack
+from neuralcodec.codecs.registry import DEFAULT_CODEC, family_name_of_id, load_codec
+from neuralcodec.errors import DecodeError
+from neuralcodec.image_io import ImageInfo, read_image
+
+
+@dataclass
+class Encoded:
+    """A finished bitstream and what the decoder will reconstruct from it."""
+
+    data: bytes
+    header: Header
+    reconstruction: Tensor  # uint8 (3, H, W), bit-identical to what decoding ``data`` gives
+
+
+def encode_tensor(image: Tensor, info: ImageInfo, codec: Any) -> Encoded:
+    """Code a uint8 RGB tensor with a loaded codec into container bytes."""
+    chunks, recon = codec.compress(image)
+    header = Header(
+        family_id=codec.family_id, model_id=codec.model_id, rate_point=codec.quality,
+        weights_hash=codec.weights_hash, height=image.shape[1], width=image.shape[2],
+        channels=info.channels, bit_depth=info.bit_depth,
+    )
+    return Encoded(pack(header, chunks), header, recon)
+
+
+def encode_file(path: str | Path, codec_name: str = DEFAULT_CODEC, quality: int | None = None,
+                model_file: str | Path | None = None) -> Encoded:
+    """Read an image file and code it."""
+    image, info = read_image(path)
+    return encode_tensor(image, info, load_codec(codec_name, quality, model_file))
+
+
+def decode_bytes(data: bytes, model_file: str | Path | None = None) -> tuple[Tensor, Header]:
+    """Reconstruction (uint8 RGB) and header of a container; only ``DecodeError``/``ModelError`` escape."""
+    header, chunks = unpack(data)
+    codec = load_codec(family_name_of_id(header.family_id), header.rate_point, model_file)
+    if codec.model_id != header.model_id or codec.weights_hash != header.weights_hash:
+        raise DecodeError(
+            f"bitstream was encoded with {codec.family} model {header.model_id} q{header.rate_point} "
+            f"weights {header.weights_hash.hex()}, but the installed model has weights "
+            f"{codec.weights_hash.hex()}: decoding with different weights is refused")
+    return codec.decompress(chunks, header.height, header.width), header

@@ -1,0 +1,56 @@
+"""Symbols that each name one table of a set (a scale index, a channel, a codebook).
+
+The symbols of one table are coded as one group, tables in increasing index order, each group in
+raster order. The decoder, which knows every symbol's index before decoding, rebuilds the same
+grouping — so only integer indexes, never floats, decide which probabilities are used.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from neuralcodec.entropy.rans import RansDecoder, RansEncoder
+from neuralcodec.entropy.tables import IntegerTable
+
+
+def _grouping(indexes: np.ndarray, num_tables: int) -> tuple[np.ndarray, np.ndarray]:
+    """Positions sorted by table index (stable) and the start of each table's run."""
+    if indexes.size and (int(indexes.min()) < 0 or int(indexes.max()) >= num_tables):
+        raise ValueError(f"table index out of range 0…{num_tables - 1}")
+    # int16 keys let numpy use its radix sort for the stable argsort.
+    keys = indexes.astype(np.int16 if num_tables <= 1 << 15 else np.int64)
+    order = np.argsort(keys, kind="stable")
+    bounds = np.concatenate([[0], np.cumsum(np.bincount(keys, minlength=num_tables))])
+    return order, bounds
+
+
+def encode_indexed(encoder: RansEncoder, values: np.ndarray, indexes: np.ndarray,
+                   tables: list[IntegerTable]) -> None:
+    """Queue ``values[i]`` to be coded with ``tables[indexes[i]]`` (both flattened)."""
+    values, indexes = np.ravel(values), np.ravel(indexes)
+    if values.shape != indexes.shape:
+        raise ValueError("values and indexes differ in size")
+    order, bounds = _grouping(indexes, len(tables))
+    sorted_values = values[order]
+    for k, table in enumerate(tables):
+        if bounds[k + 1] > bounds[k]:
+            encoder.encode(sorted_values[bounds[k] : bounds[k + 1]], table)
+
+
+def decode_indexed(decoder: RansDecoder, indexes: np.ndarray, tables: list[IntegerTable]) -> np.ndarray:
+    """Decode one value per entry of ``indexes`` (shape kept), escaped values included.
+
+    Escaped values sit at the end of a stream, so a stream holds one indexed symbol set: this calls
+    ``decoder.finish()``.
+    """
+    order, bounds = _grouping(np.ravel(indexes), len(tables))
+    parts = []
+    for k, table in enumerate(tables):
+        n = int(bounds[k + 1] - bounds[k])
+        if n:
+            parts.append((order[bounds[k] : bounds[k + 1]], decoder.decode(n, table)))
+    decoder.finish()
+    out = np.empty(indexes.size, dtype=np.int32)
+    for positions, values in parts:
+        out[positions] = values
+    return out.reshape(indexes.shape)

@@ -1,0 +1,114 @@
+"""rANS coding through ``constriction`` (one stack coder, explicit categorical models).
+
+Symbols are coded in *groups*: a group is an array of table positions coded with one integer table.
+ANS is a stack, so the encoder records groups in decoding order and pushes them in reverse when the
+stream is finished; the decoder then pops them in the order the codec asks for them.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import constriction
+
+from neuralcodec.entropy.tables import IntegerTable
+
+# constriction's submodules are attributes of its extension module, not importable modules.
+Categorical = constriction.stream.model.Categorical
+Uniform = constriction.stream.model.Uniform
+AnsCoder = constriction.stream.stack.AnsCoder
+
+# Values outside a table's range are sent after an escape symbol as two 16-bit halves of their int32
+# bit pattern, each with a uniform model: rare, so simplicity beats compactness here.
+_HALF = Uniform(1 << 16)
+
+
+class _ModelCache:
+    """One constriction model per table object (building a model costs O(table size))."""
+
+    def __init__(self) -> None:
+        self._models: dict[int, tuple[IntegerTable, Categorical]] = {}
+
+    def get(self, table: IntegerTable) -> Categorical:
+        hit = self._models.get(id(table))
+        if hit is None or hit[0] is not table:
+            # Exact dyadic probabilities from the integer table; perfect=False is constriction's fast,
+            # deterministic quantizer, and encoder and decoder both use it.
+            hit = (table, Categorical(table.probabilities(), perfect=False))
+            self._models[id(table)] = hit
+        return hit[1]
+
+
+_MODELS = _ModelCache()
+
+
+def split_escapes(values: np.ndarray, table: IntegerTable) -> tuple[np.ndarray, np.ndarray]:
+    """Table positions of ``values`` (escape symbol where out of range) and the escaped values."""
+    positions = values.astype(np.int64) - table.offset
+    outside = (positions < 0) | (positions >= table.num_values)
+    positions[outside] = table.num_values
+    return positions.astype(np.int32), values[outside].astype(np.int32)
+
+
+class RansEncoder:
+    """Collects groups of symbols in decoding order; :meth:`finish` returns the compressed bytes."""
+
+    def __init__(self) -> None:
+        self._groups: list[tuple[np.ndarray, object]] = []
+        self._escapes: list[np.ndarray] = []
+
+    def encode(self, values: np.ndarray, table: IntegerTable) -> None:
+        """Queue integer ``values`` (any int range) to be coded with ``table``, escapes included."""
+        if values.size == 0:
+            return
+        positions, escaped = split_escapes(np.ascontiguousarray(values).ravel(), table)
+        self._groups.append((positions, _MODELS.get(table)))
+        if escaped.size:
+            self._escapes.append(escaped)
+
+    def finish(self) -> bytes:
+        """Push everything (escape values last in decoding order, so first here) and return bytes."""
+        coder = AnsCoder()
+        if self._escapes:
+            halves = np.concatenate(self._escapes).view(np.uint32)
+            pairs = np.stack([halves >> 16, halves & 0xFFFF], axis=1).ravel().astype(np.int32)
+            coder.encode_reverse(pairs, _HALF)
+        for positions, model in reversed(self._groups):
+            coder.encode_reverse(positions, model)
+        return coder.get_compressed().tobytes()
+
+
+class RansDecoder:
+    """Pops groups in the order they were queued at the encoder; call :meth:`finish` at the end."""
+
+    def __init__(self, data: bytes) -> None:
+        if len(data) % 4:
+            raise ValueError("rANS stream length is not a multiple of 4 bytes")
+        self._coder = AnsCoder(np.frombuffer(data, dtype=np.uint32).copy())
+        self._pending: list[tuple[np.ndarray, np.ndarray, IntegerTable]] = []
+
+    def decode(self, count: int, table: IntegerTable) -> np.ndarray:
+        """Decode ``count`` table positions; their escaped values are filled in by :meth:`finish`.
+
+        Returns an int32 array that :meth:`finish` completes in place.
+        """
+        if count == 0:
+            return np.zeros(0, dtype=np.int32)
+        positions = np.asarray(self._coder.decode(_MODELS.get(table), count), dtype=np.int64)
+        values = (positions + table.offset).astype(np.int32)
+        escaped_at = np.flatnonzero(positions == table.num_values)
+        if escaped_at.size:
+            self._pending.append((values, escaped_at, table))
+        return values
+
+    def finish(self) -> None:
+        """Decode the escaped values into the arrays returned by :meth:`decode`."""
+        total = sum(len(at) for _, at, _ in self._pending)
+        if total == 0:
+            return
+        pairs = np.asarray(self._coder.decode(_HALF, 2 * total), dtype=np.uint32).reshape(-1, 2)
+        escaped = ((pairs[:, 0] << 16) | pairs[:, 1]).view(np.int32)
+        start = 0
+        for values, at, _table in self._pending:
+            values[at] = escaped[start : start + len(at)]
+            start += len(at)
+        self._pending.clear()

@@ -1,0 +1,121 @@
+"""Reading images into the codecs' input form and writing reconstructions, atomically.
+
+Conversion rule (documented in README "Input images"): every input is coded as 8-bit RGB.
+- grayscale (1, L, I;16, I, F) is replicated to R = G = B and decoded back to grayscale (ITU-R 601 luma);
+- palette images are expanded to their colours; CMYK, YCbCr, LAB, HSV are converted to RGB;
+- an alpha channel (RGBA, LA, PA, transparent palettes) is not coded: the decoded image is opaque;
+- 16-bit samples are reduced to 8 bits with rounding (v · 255 / 65535); the header keeps the original
+  channel count and bit depth so ``codec info`` reports them.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, UnidentifiedImageError
+from torch import Tensor
+
+from neuralcodec.bitstream import MAX_PIXELS, MAX_SIDE
+from neuralcodec.errors import InputError
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    """What the header records of the original image."""
+
+    channels: int  # 1, 3 or 4
+    bit_depth: int  # 8 or 16
+
+
+_GREY_MODES = {"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "I;16N", "F"}
+_SIXTEEN_BIT_MODES = {"I", "I;16", "I;16B", "I;16L", "I;16N"}
+
+
+def _to_uint8_grey(img: Image.Image) -> np.ndarray:
+    if img.mode in _SIXTEEN_BIT_MODES:
+        v = np.asarray(img, dtype=np.float64)
+        return np.clip(np.round(v * 255.0 / 65535.0), 0, 255).astype(np.uint8)
+    if img.mode == "F":
+        return np.clip(np.round(np.asarray(img, dtype=np.float64)), 0, 255).astype(np.uint8)
+    return np.asarray(img.convert("L"))
+
+
+def read_image(path: str | Path) -> tuple[Tensor, ImageInfo]:
+    """uint8 RGB tensor (3, H, W) and the original's channels / bit depth; ``InputError`` if unreadable."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"input file not found: {path}")
+    if path.is_dir():
+        raise InputError(f"input is a folder, not an image: {path}")
+    if path.stat().st_size == 0:
+        raise InputError(f"input file is empty: {path}")
+    try:
+        with Image.open(path) as img:
+            width, height = img.size
+            if not (1 <= width <= MAX_SIDE and 1 <= height <= MAX_SIDE) or width * height > MAX_PIXELS:
+                raise InputError(f"{path}: {width}×{height} exceeds the supported size "
+                                 f"({MAX_SIDE} per side, {MAX_PIXELS} pixels)")
+            mode = img.mode
+            has_alpha = "A" in mode or (mode == "P" and "transparency" in img.info)
+            bit_depth = 16 if mode in _SIXTEEN_BIT_MODES else 8
+            if mode in _GREY_MODES:
+                grey = _to_uint8_grey(img)
+                rgb = np.repeat(grey[:, :, None], 3, axis=2)
+                channels = 1
+            else:
+                rgb = np.asarray(img.convert("RGB"))
+                channels = 4 if has_alpha else 3
+    except InputError:
+        raise
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+        raise InputError(f"cannot read {path} as an image: {exc}") from None
+    tensor = torch.from_numpy(np.array(rgb, dtype=np.uint8, copy=True)).permute(2, 0, 1).contiguous()
+    return tensor, ImageInfo(channels=channels, bit_depth=bit_depth)
+
+
+def to_pil(image: Tensor, channels: int = 3) -> Image.Image:
+    """PIL image from a uint8 (3, H, W) tensor; grayscale originals come back as mode L."""
+    pil = Image.fromarray(image.permute(1, 2, 0).contiguous().numpy(), mode="RGB")
+    return pil.convert("L") if channels == 1 else pil
+
+
+def atomic_write(path: str | Path, data: bytes) -> None:
+    """Write ``data`` to a temporary file beside ``path`` and rename it over ``path`` when complete.
+
+    A reader (or a crash) never sees a half-written ``path``; an existing file is replaced only by a
+    complete new one.
+    """
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent or ".")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def encode_image_bytes(image: Image.Image, path: str | Path) -> bytes:
+    """The bytes of ``image`` in the format named by ``path``'s suffix (PNG when unknown)."""
+    import io
+
+    fmt = Image.registered_extensions().get(Path(path).suffix.lower(), "PNG")
+    buf = io.BytesIO()
+    try:
+        image.save(buf, format=fmt)
+    except (KeyError, OSError, ValueError) as exc:
+        raise InputError(f"cannot write {Path(path).name} as {fmt}: {exc}") from None
+    return buf.getvalue()
+
+
+def write_image(image: Tensor, path: str | Path, channels: int = 3) -> None:
+    """Save a reconstruction atomically, in the format of the file suffix (PNG by default)."""
+    atomic_write(path, encode_image_bytes(to_pil(image, channels), path))

@@ -1,0 +1,1 @@
+"""Training with PyTorch Lightning (never imported by ``neuralcodec.codecs``)."""

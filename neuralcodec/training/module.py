@@ -1,0 +1,90 @@
+"""LightningModule that owns the rate–distortion loss of a learned image codec."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytorch_lightning as pl
+import torch
+from torch import Tensor
+
+from neuralcodec.codecs.hyperprior_net import MeanScaleHyperpriorNet
+
+
+def rate_distortion(out: dict, x: Tensor, lmbda: float) -> dict[str, Tensor]:
+    """λ·255²·MSE + bpp, the objective of Ballé et al. / CompressAI's ``RateDistortionLoss``."""
+    num_pixels = x.shape[0] * x.shape[2] * x.shape[3]
+    bpp = sum(torch.log(lk).sum() for lk in out["likelihoods"].values()) / (-math.log(2) * num_pixels)
+    mse = torch.mean((out["x_hat"] - x) ** 2)
+    return {"loss": lmbda * 255**2 * mse + bpp, "bpp": bpp, "mse": mse,
+            "psnr": -10 * torch.log10(mse.clamp_min(1e-10))}
+
+
+class HyperpriorLitModule(pl.LightningModule):
+    """Trains :class:`MeanScaleHyperpriorNet` for one rate point (one λ).
+
+    Two optimizers, as in CompressAI's example: Adam on the network, Adam on the factorized prior's
+    quantiles (the auxiliary loss), so manual optimization is used.
+    """
+
+    def __init__(
+        self,
+        lmbda: float = 0.0067,
+        N: int = 128,
+        M: int = 192,
+        lr: float = 6e-4,
+        aux_lr: float = 1e-3,
+        lr_milestones: list[int] | None = None,
+        lr_gamma: float = 0.3,
+        clip_grad_norm: float = 1.0,
+        autocast_bf16: bool = True,
+        init_from: str | None = None,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        self.automatic_optimization = False
+        self.net = MeanScaleHyperpriorNet(N, M)
+        if init_from:
+            self.load_weights(init_from)
+
+    def load_weights(self, path: str | Path) -> None:
+        """Warm start from a neighbour: a Lightning checkpoint or a shipped model file."""
+        from neuralcodec.codecs.model_file import load_state_dict_any
+
+        self.net.load_state_dict(load_state_dict_any(path), strict=True)
+
+    def training_step(self, batch: Tensor, batch_idx: int) -> Tensor:
+        opt, aux_opt = self.optimizers()
+        out = self.net(batch, autocast_bf16=self.hparams.autocast_bf16)
+        rd = rate_distortion(out, batch, self.hparams.lmbda)
+        opt.zero_grad()
+        self.manual_backward(rd["loss"])
+        self.clip_gradients(opt, gradient_clip_val=self.hparams.clip_grad_norm, gradient_clip_algorithm="norm")
+        opt.step()
+        aux = self.net.aux_loss()
+        aux_opt.zero_grad()
+        self.manual_backward(aux)
+        aux_opt.optimizer.step()  # the raw optimizer: one global step per batch, not two
+        sched = self.lr_schedulers()
+        if sched is not None:
+            sched.step()
+        self.log_dict({"train/loss": rd["loss"], "train/bpp": rd["bpp"], "train/psnr": rd["psnr"],
+                       "train/aux": aux}, prog_bar=True, on_step=True, on_epoch=False)
+        return rd["loss"]
+
+    def validation_step(self, batch: Tensor, batch_idx: int) -> None:
+        out = self.net(batch)  # eval mode: rounding instead of noise
+        rd = rate_distortion(out, batch, self.hparams.lmbda)
+        self.log_dict({"val/loss": rd["loss"], "val/bpp": rd["bpp"], "val/psnr": rd["psnr"]},
+                      prog_bar=True, on_epoch=True, batch_size=1)
+
+    def configure_optimizers(self):
+        main = [p for n, p in self.net.named_parameters() if not n.endswith(".quantiles")]
+        quantiles = [p for n, p in self.net.named_parameters() if n.endswith(".quantiles")]
+        opt = torch.optim.Adam(main, lr=self.hparams.lr)
+        aux_opt = torch.optim.Adam(quantiles, lr=self.hparams.aux_lr)
+        if not self.hparams.lr_milestones:
+            return [opt, aux_opt]
+        sched = torch.optim.lr_scheduler.MultiStepLR(opt, self.hparams.lr_milestones, self.hparams.lr_gamma)
+        return [opt, aux_opt], [sched]
