@@ -80,7 +80,7 @@ def read_image(path: str | Path) -> tuple[Tensor, ImageInfo]:
 
 def to_pil(image: Tensor, channels: int = 3) -> Image.Image:
     """PIL image from a uint8 (3, H, W) tensor; grayscale originals come back as mode L."""
-    pil = Image.fromarray(image.permute(1, 2, 0).contiguous().numpy(), mode="RGB")
+    pil = Image.fromarray(image.permute(1, 2, 0).contiguous().numpy())  # HxWx3 uint8 → RGB
     return pil.convert("L") if channels == 1 else pil
 
 
@@ -91,6 +91,10 @@ def atomic_write(path: str | Path, data: bytes) -> None:
     complete new one.
     """
     path = Path(path)
+    if not path.parent.is_dir():
+        raise InputError(f"output folder does not exist: {path.parent}")
+    if path.is_dir():
+        raise InputError(f"output is a folder: {path}")
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent or ".")
     try:
         with os.fdopen(fd, "wb") as f:

@@ -8,6 +8,7 @@ decoding mirrors it and runs g_s on y_hat = symbols + mean.
 from __future__ import annotations
 
 import copy
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -19,12 +20,21 @@ from neuralcodec.codecs.fixed_point import FixedPointHyperSynthesis, dequantize_
 from neuralcodec.codecs.hyperprior_net import MeanScaleHyperpriorNet
 from neuralcodec.codecs.model_file import MODEL_FORMAT, compact_state_dict, weights_hash
 from neuralcodec.entropy import (
-    RansDecoder, RansEncoder, build_gaussian_tables, decode_indexed, encode_indexed, pack_tables, quantize_pmf,
-    scale_table, unpack_tables,
+    RansDecoder,
+    RansEncoder,
+    build_gaussian_tables,
+    decode_indexed,
+    encode_indexed,
+    pack_tables,
+    quantize_pmf,
+    scale_table,
+    unpack_tables,
 )
 from neuralcodec.errors import DecodeError
 
 FAMILY = "hyperprior"
+__all__ = ["FAMILY", "FAMILY_ID", "HyperpriorCodec", "MeanScaleHyperpriorNet", "build_net", "export_model",
+           "float_state_dict"]
 FAMILY_ID = 1
 # (name in h_a / h_s, index in the Sequential, transposed?, out_dim of the weight, stride, padding, out_pad)
 _HYPER_LAYERS = {
@@ -36,6 +46,11 @@ _HYPER_LAYERS = {
 def _hyper_weight_keys() -> list[tuple[str, int, bool]]:
     return [(f"{name}.{i}.weight", i, transposed)
             for name, layers in _HYPER_LAYERS.items() for i, transposed, _, _ in layers]
+
+
+def build_net(N: int = 128, M: int = 192, **_: Any) -> MeanScaleHyperpriorNet:
+    """The training network for the given hyperparameters (other keys are ignored)."""
+    return MeanScaleHyperpriorNet(int(N), int(M))
 
 
 def export_model(net: MeanScaleHyperpriorNet, quality: int, meta: dict[str, Any]) -> dict[str, Any]:
@@ -85,6 +100,16 @@ def float_state_dict(blob: dict[str, Any]) -> dict[str, Tensor]:
     for key, _i, transposed in _hyper_weight_keys():
         state[key] = dequantize_weight(blob["hyper_q"][key], blob["hyper_exp"][key], 1 if transposed else 0)
     return state
+
+
+@dataclass
+class Latents:
+    """Everything coded for one image: symbols of z and y, and y's table indexes and exact means."""
+
+    z_symbols: Tensor  # int32 (1, N, H/64, W/64)
+    y_symbols: Tensor  # int32 (1, M, H/16, W/16)
+    indexes: np.ndarray  # Gaussian table index of every y symbol
+    means: Tensor  # float32, exact
 
 
 def _pad_amounts(height: int, width: int, multiple: int) -> tuple[int, int]:
@@ -145,37 +170,50 @@ class HyperpriorCodec:
         return (1, self.net.M, hp // 16, wp // 16), (1, self.net.N, hp // 64, wp // 64)
 
     # --- coding ---------------------------------------------------------------------------------------
-    @torch.no_grad()
-    def compress(self, image: Tensor) -> tuple[list[bytes], Tensor]:
-        """Code a uint8 RGB image (3, H, W); returns the chunks and the decoder's exact reconstruction."""
+    def _padded_input(self, image: Tensor) -> Tensor:
         x = image.float().unsqueeze(0) / 255.0
         ph, pw = _pad_amounts(x.shape[2], x.shape[3], self.net.downsampling)
-        x = F.pad(x, (0, pw, 0, ph), mode="replicate")
-        y = self.net.g_a(x)
+        return F.pad(x, (0, pw, 0, ph), mode="replicate")  # replicate: cheaper edges than zeros
+
+    @torch.no_grad()
+    def analyse(self, image: Tensor) -> Latents:
+        """The symbols (and exact means) the encoder will code for a uint8 RGB image (3, H, W)."""
+        y = self.net.g_a(self._padded_input(image))
         z = self.net.h_a(y)
         z_symbols = torch.round(z - self.z_medians.view(1, -1, 1, 1)).to(torch.int32)
-        enc_z = RansEncoder()
-        encode_indexed(enc_z, z_symbols.numpy(), self._z_channel_indexes(z_symbols.shape), self.z_tables)
         indexes, means = self._entropy_parameters(self._z_hat(z_symbols))
         y_symbols = torch.round(y - means).to(torch.int32)
-        enc_y = RansEncoder()
-        encode_indexed(enc_y, y_symbols.numpy(), indexes, self.y_tables)
-        x_hat = self._synthesize(y_symbols, means, image.shape[1], image.shape[2])
+        return Latents(z_symbols, y_symbols, indexes, means)
+
+    def compress(self, image: Tensor) -> tuple[list[bytes], Tensor]:
+        """Code a uint8 RGB image (3, H, W); returns the chunks and the decoder's exact reconstruction."""
+        lat = self.analyse(image)
+        enc_z, enc_y = RansEncoder(), RansEncoder()
+        encode_indexed(enc_z, lat.z_symbols.numpy(), self._z_channel_indexes(lat.z_symbols.shape), self.z_tables)
+        encode_indexed(enc_y, lat.y_symbols.numpy(), lat.indexes, self.y_tables)
+        x_hat = self._synthesize(lat.y_symbols, lat.means, image.shape[1], image.shape[2])
         return [enc_z.finish(), enc_y.finish()], x_hat
 
     @torch.no_grad()
-    def decompress(self, chunks: list[bytes], height: int, width: int) -> Tensor:
-        """uint8 RGB image (3, height, width) from the two chunks written by :meth:`compress`."""
+    def decode_latents(self, chunks: list[bytes], height: int, width: int) -> Latents:
+        """Entropy-decode the symbols of an image of the given size from the chunks of :meth:`compress`."""
         if len(chunks) != 2:
             raise DecodeError(f"hyperprior stream needs 2 chunks, found {len(chunks)}")
         y_shape, z_shape = self.latent_shapes(height, width)
         try:
             z_symbols = decode_indexed(RansDecoder(chunks[0]), self._z_channel_indexes(z_shape), self.z_tables)
-            indexes, means = self._entropy_parameters(self._z_hat(torch.from_numpy(z_symbols)))
-            y_symbols = decode_indexed(RansDecoder(chunks[1]), indexes, self.y_tables)
-        except (ValueError, RuntimeError, OverflowError) as exc:  # constriction reports bad data so
+            z_symbols = torch.from_numpy(z_symbols)
+            indexes, means = self._entropy_parameters(self._z_hat(z_symbols))
+            y_symbols = torch.from_numpy(decode_indexed(RansDecoder(chunks[1]), indexes, self.y_tables))
+        except (ValueError, RuntimeError, OverflowError) as exc:  # how constriction reports bad data
             raise DecodeError(f"entropy-coded data is invalid: {exc}") from None
-        return self._synthesize(torch.from_numpy(y_symbols), means, height, width)
+        return Latents(z_symbols, y_symbols, indexes, means)
+
+    def decompress(self, chunks: list[bytes], height: int, width: int) -> Tensor:
+        """uint8 RGB image (3, height, width) from the two chunks written by :meth:`compress`."""
+        lat = self.decode_latents(chunks, height, width)
+        with torch.no_grad():
+            return self._synthesize(lat.y_symbols, lat.means, height, width)
 
     def _synthesize(self, y_symbols: Tensor, means: Tensor, height: int, width: int) -> Tensor:
         y_hat = y_symbols.float() + means
@@ -185,10 +223,7 @@ class HyperpriorCodec:
     @torch.no_grad()
     def forward_rounded(self, image: Tensor) -> Tensor:
         """In-memory pass with rounding and the float hyper-synthesis (reference for tests)."""
-        x = image.float().unsqueeze(0) / 255.0
-        ph, pw = _pad_amounts(x.shape[2], x.shape[3], self.net.downsampling)
-        x = F.pad(x, (0, pw, 0, ph), mode="replicate")
-        y = self.net.g_a(x)
+        y = self.net.g_a(self._padded_input(image))
         z_hat = self._z_hat(torch.round(self.net.h_a(y) - self.z_medians.view(1, -1, 1, 1)))
         _, means = self.net.h_s(z_hat).chunk(2, 1)
         y_hat = torch.round(y - means) + means

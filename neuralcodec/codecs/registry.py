@@ -81,7 +81,8 @@ def load_codec(family: str = DEFAULT_CODEC, quality: int | None = None, model_fi
     family_of(family)
     qualities = shipped_qualities(family, weights_dir)
     if quality is None:
-        quality = DEFAULT_QUALITY if DEFAULT_QUALITY in qualities else (qualities[len(qualities) // 2] if qualities else 0)
+        middle = qualities[len(qualities) // 2] if qualities else 0
+        quality = DEFAULT_QUALITY if DEFAULT_QUALITY in qualities else middle
     path = model_path(family, quality, weights_dir)
     if not path.is_file():
         have = ", ".join(map(str, qualities)) or "none"

@@ -7,8 +7,8 @@ stream is finished; the decoder then pops them in the order the codec asks for t
 
 from __future__ import annotations
 
-import numpy as np
 import constriction
+import numpy as np
 
 from neuralcodec.entropy.tables import IntegerTable
 

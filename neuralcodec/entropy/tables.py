@@ -74,7 +74,7 @@ def unpack_tables(freqs: np.ndarray, lengths: np.ndarray, offsets: np.ndarray) -
     if lengths.shape != offsets.shape or int(lengths.sum()) != len(freqs):
         raise ValueError("inconsistent packed tables")
     ends = np.cumsum(lengths)
-    tables = [IntegerTable(freqs[e - n : e].copy(), int(o)) for e, n, o in zip(ends, lengths, offsets)]
+    tables = [IntegerTable(freqs[e - n : e].copy(), int(o)) for e, n, o in zip(ends, lengths, offsets, strict=False)]
     for t in tables:
         t.validate()
     return tables

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import math
+import time
 from pathlib import Path
+from typing import Any
 
 import pytorch_lightning as pl
 import torch
@@ -45,6 +47,8 @@ class HyperpriorLitModule(pl.LightningModule):
         self.save_hyperparameters()
         self.automatic_optimization = False
         self.net = MeanScaleHyperpriorNet(N, M)
+        self.train_seconds = 0.0  # training wall time summed over resumed runs (kept in checkpoints)
+        self._step_started = 0.0
         if init_from:
             self.load_weights(init_from)
 
@@ -54,17 +58,30 @@ class HyperpriorLitModule(pl.LightningModule):
 
         self.net.load_state_dict(load_state_dict_any(path), strict=True)
 
+    def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
+        self._step_started = time.perf_counter()
+
+    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
+        self.train_seconds += time.perf_counter() - self._step_started
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint["train_seconds"] = self.train_seconds
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        self.train_seconds = float(checkpoint.get("train_seconds", 0.0))
+
     def training_step(self, batch: Tensor, batch_idx: int) -> Tensor:
         opt, aux_opt = self.optimizers()
         out = self.net(batch, autocast_bf16=self.hparams.autocast_bf16)
         rd = rate_distortion(out, batch, self.hparams.lmbda)
+        aux = self.net.aux_loss()
         opt.zero_grad()
-        self.manual_backward(rd["loss"])
+        aux_opt.zero_grad()
+        # One backward for both losses (DDP needs every parameter in one graph): the aux loss reaches
+        # only the quantiles (stop-gradient inside), the RD loss never does.
+        self.manual_backward(rd["loss"] + aux)
         self.clip_gradients(opt, gradient_clip_val=self.hparams.clip_grad_norm, gradient_clip_algorithm="norm")
         opt.step()
-        aux = self.net.aux_loss()
-        aux_opt.zero_grad()
-        self.manual_backward(aux)
         aux_opt.optimizer.step()  # the raw optimizer: one global step per batch, not two
         sched = self.lr_schedulers()
         if sched is not None:

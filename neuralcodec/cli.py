@@ -1,0 +1,211 @@
+"""The ``codec`` command line. The only module that prints or exits."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+import warnings
+from pathlib import Path
+
+from neuralcodec import __version__
+from neuralcodec.errors import NeuralCodecError
+
+EPILOG = """examples:
+  codec encode photo.png -o photo.bin            # default codec and rate point
+  codec encode photo.png -o photo.bin --quality 5
+  codec decode photo.bin -o photo_decoded.png
+  codec info photo.bin                           # every header field
+  codec list                                     # codecs, rate points, measured Kodak bpp / PSNR
+  codec train --config configs/hyperprior/q3.yaml   # train or resume a rate point
+"""
+
+
+def _fail(message: str, code: int = 1) -> int:
+    print(f"codec: error: {message}", file=sys.stderr)
+    return code
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return a.resolve() == b.resolve()
+    except OSError:
+        return False
+
+
+def cmd_encode(args: argparse.Namespace) -> int:
+    from neuralcodec.coding import encode_file
+    from neuralcodec.image_io import atomic_write
+
+    src, dst = Path(args.input), Path(args.output)
+    if _same_file(src, dst):
+        return _fail("output would overwrite the input")
+    t0 = time.perf_counter()
+    enc = encode_file(src, args.codec, args.quality, args.model)
+    seconds = time.perf_counter() - t0
+    atomic_write(dst, enc.data)
+    h = enc.header
+    bpp = 8 * len(enc.data) / (h.width * h.height)
+    print(f"{src} -> {dst}: {h.width}x{h.height}, {len(enc.data)} bytes, {bpp:.4f} bpp, "
+          f"{args.codec} q{h.rate_point}, {seconds:.2f} s")
+    return 0
+
+
+def cmd_decode(args: argparse.Namespace) -> int:
+    from neuralcodec.coding import decode_bytes
+    from neuralcodec.errors import InputError
+    from neuralcodec.image_io import write_image
+
+    src, dst = Path(args.input), Path(args.output)
+    if _same_file(src, dst):
+        return _fail("output would overwrite the input")
+    if not src.is_file():
+        raise InputError(f"input file not found: {src}")
+    t0 = time.perf_counter()
+    image, header = decode_bytes(src.read_bytes(), args.model)
+    seconds = time.perf_counter() - t0
+    write_image(image, dst, header.channels)
+    print(f"{src} -> {dst}: {header.width}x{header.height}, {seconds:.2f} s")
+    return 0
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    from neuralcodec.bitstream import unpack
+    from neuralcodec.codecs.registry import family_name_of_id
+    from neuralcodec.errors import InputError, ModelError
+
+    src = Path(args.input)
+    if not src.is_file():
+        raise InputError(f"input file not found: {src}")
+    data = src.read_bytes()
+    header, chunks = unpack(data)
+    try:
+        family = family_name_of_id(header.family_id)
+    except ModelError:
+        family = "unknown"
+    payload = sum(len(c) for c in chunks)
+    rows = [
+        ("file", str(src)), ("size", f"{len(data)} bytes"),
+        ("format version", header.version), ("codec family", f"{header.family_id} ({family})"),
+        ("model id", header.model_id), ("weights hash", header.weights_hash.hex()),
+        ("rate point", f"q{header.rate_point}"), ("height", header.height), ("width", header.width),
+        ("channels", header.channels), ("bit depth", header.bit_depth), ("flags", f"0x{header.flags:02x}"),
+        ("chunks", ", ".join(f"{len(c)} bytes" for c in chunks)),
+        ("container overhead", f"{len(data) - payload} bytes (header, lengths, CRC32)"),
+        ("bpp", f"{8 * len(data) / (header.width * header.height):.4f}"),
+        ("crc32", "ok"),
+    ]
+    for name, value in rows:
+        print(f"{name:>20}: {value}")
+    return 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from neuralcodec.codecs.registry import (
+        DEFAULT_CODEC,
+        DEFAULT_QUALITY,
+        family_names,
+        shipped_index,
+        shipped_qualities,
+    )
+
+    index = shipped_index()
+    print(f"{'codec':<12} {'quality':>7} {'Kodak bpp':>10} {'PSNR dB':>8} {'MS-SSIM':>8}  notes")
+    for family in family_names():
+        for q in shipped_qualities(family):
+            rec = index.get(f"{family}-q{q}", {})
+
+            def fmt(key: str, spec: str, rec: dict = rec) -> str:
+                return format(rec[key], spec) if key in rec else "-"
+
+            note = "default" if (family, q) == (DEFAULT_CODEC, DEFAULT_QUALITY) else ""
+            print(f"{family:<12} {q:>7} {fmt('bpp', '.4f'):>10} {fmt('psnr', '.2f'):>8} "
+                  f"{fmt('ms_ssim', '.4f'):>8}  {note}")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from neuralcodec.training.export import export_checkpoint
+
+    out = export_checkpoint(args.checkpoint, args.output, args.quality, args.codec)
+    print(f"{args.checkpoint} -> {out} ({out.stat().st_size / 1e6:.2f} MB)")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="codec", description="neuralcodec: learned image compression with real bitstreams.",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"neuralcodec {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("encode", help="compress an image file (PNG, JPEG, PPM, BMP, TIFF, WebP) to a .bin",
+                       description="Compress an image into a neuralcodec bitstream. Grayscale is coded as "
+                       "R=G=B and decoded as grayscale; alpha is not coded; 16-bit input is reduced to 8 bits.")
+    p.add_argument("input", help="image file")
+    p.add_argument("-o", "--output", required=True, help="bitstream file to write (replaced atomically)")
+    p.add_argument("--codec", default="hyperprior", help="codec family (see 'codec list'; default: hyperprior)")
+    p.add_argument("--quality", type=int, default=None, help="rate point; higher = more bits, better quality "
+                   "(default: the shipped default rate point)")
+    p.add_argument("--model", default=None, help="use this model file instead of a shipped rate point")
+    p.set_defaults(func=cmd_encode)
+
+    p = sub.add_parser("decode", help="decompress a .bin to an image file",
+                       description="Decode a neuralcodec bitstream. The output format follows the file "
+                       "suffix (PNG by default). The model that encoded the file must be installed.")
+    p.add_argument("input", help="bitstream file")
+    p.add_argument("-o", "--output", required=True, help="image file to write (replaced atomically)")
+    p.add_argument("--model", default=None, help="model file to decode with (must be the one that encoded it)")
+    p.set_defaults(func=cmd_decode)
+
+    p = sub.add_parser("info", help="print every header field of a .bin", description="Parse a bitstream, "
+                       "verify its CRC32 and print every container field.")
+    p.add_argument("input", help="bitstream file")
+    p.set_defaults(func=cmd_info)
+
+    p = sub.add_parser("list", help="codecs and shipped rate points with measured Kodak figures")
+    p.set_defaults(func=cmd_list)
+
+    p = sub.add_parser("export", help="turn a training checkpoint (.ckpt) into a compact model file (.pt)")
+    p.add_argument("checkpoint", help="Lightning checkpoint, e.g. runs/hyperprior-q3/.../last.ckpt")
+    p.add_argument("-o", "--output", required=True,
+                   help="model file to write, e.g. neuralcodec/weights/hyperprior-q3.pt")
+    p.add_argument("--quality", type=int, required=True, help="rate point index recorded in the file and bitstreams")
+    p.add_argument("--codec", default="hyperprior", help="codec family (default: hyperprior)")
+    p.set_defaults(func=cmd_export)
+
+    sub.add_parser("train", help="train or resume a rate point from a LightningCLI YAML "
+                   "(codec train --config configs/hyperprior/q3.yaml; 'codec train --help' for all options)",
+                   add_help=False)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    # Dependencies' deprecation chatter (e.g. torch.jit.script inside compressai) is not for our users.
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["train"]:
+        from neuralcodec.training.cli import train_main
+
+        train_main(argv[1:])
+        return 0
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return args.func(args)
+    except NeuralCodecError as exc:
+        return _fail(str(exc))
+    except PermissionError as exc:
+        return _fail(f"permission denied: {exc.filename or exc}")
+    except OSError as exc:
+        return _fail(f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": "))
+    except KeyboardInterrupt:
+        return _fail("interrupted", 130)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

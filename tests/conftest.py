@@ -1,0 +1,46 @@
+"""Shared fixtures: real images, the shipped model, a CLI runner in a subprocess."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = ROOT.parent / "shared"
+SAMPLE = ROOT / "samples" / "parrots.png"
+
+
+@pytest.fixture(scope="session")
+def sample_path() -> Path:
+    return SAMPLE
+
+
+@pytest.fixture(scope="session")
+def kodak_dir() -> Path:
+    path = SHARED / "datasets" / "kodak"
+    if not path.is_dir():
+        pytest.skip("../shared/datasets/kodak is absent (project data for tests and benchmarks)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def default_codec():
+    from neuralcodec.codecs.registry import load_codec
+
+    return load_codec()
+
+
+@pytest.fixture
+def run_cli():
+    """Run ``codec ARGS`` in a fresh process; returns the CompletedProcess."""
+
+    def run(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+        env = dict(os.environ, PYTHONWARNINGS="ignore")
+        return subprocess.run([sys.executable, "-m", "neuralcodec.cli", *map(str, args)], capture_output=True,
+                              text=True, timeout=timeout, env=env, cwd=ROOT, stdin=subprocess.DEVNULL)
+
+    return run

@@ -1,0 +1,59 @@
+"""Training a rate point from YAML: runs, resumes, exports a loadable model; and 2-process DDP (gloo)."""
+
+from __future__ import annotations
+
+import csv
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import torch
+
+from neuralcodec.codecs.registry import load_codec
+from neuralcodec.coding import decode_bytes, encode_file
+
+ROOT = Path(__file__).resolve().parent.parent
+TINY = ROOT / "tests" / "data" / "tiny.yaml"
+
+
+def train(tmp: Path, *extra: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    args = [sys.executable, "-m", "neuralcodec.cli", "train", "--config", str(TINY),
+            "--trainer.default_root_dir", str(tmp), "--trainer.logger.init_args.save_dir", str(tmp),
+            "--trainer.callbacks+=neuralcodec.training.export.ExportModel",
+            "--trainer.callbacks.path", str(tmp / "tiny-q1.pt"), "--trainer.callbacks.quality", "1", *extra]
+    env = dict(os.environ, PYTHONWARNINGS="ignore")
+    return subprocess.run(args, capture_output=True, text=True, timeout=timeout, cwd=ROOT, env=env)
+
+
+def logged_steps(tmp: Path) -> list[int]:
+    rows = list(csv.DictReader(open(next(tmp.glob("**/metrics.csv")))))
+    return [int(r["step"]) for r in rows if r.get("train/loss")]
+
+
+def test_train_resume_export(tmp_path, sample_path):
+    first = train(tmp_path)
+    assert first.returncode == 0, first.stderr[-3000:]
+    ckpt = next(tmp_path.glob("**/last.ckpt"))
+    assert torch.load(ckpt, weights_only=False)["global_step"] == 3
+    second = train(tmp_path, "--trainer.max_steps", "5")  # same run: must resume, not restart
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert torch.load(next(tmp_path.glob("**/last.ckpt")), weights_only=False)["global_step"] == 5
+    assert "Restoring states from the checkpoint" in second.stderr + second.stdout
+    assert max(logged_steps(tmp_path)) >= 3
+    model = tmp_path / "tiny-q1.pt"
+    assert model.is_file()
+    codec = load_codec(model_file=model)
+    assert codec.quality == 1 and codec.net.N == 8
+    enc = encode_file(sample_path, model_file=model)
+    decoded, header = decode_bytes(enc.data, model_file=model)
+    assert header.rate_point == 1 and torch.equal(decoded, enc.reconstruction)
+
+
+def test_two_process_ddp_gloo(tmp_path):
+    proc = train(tmp_path, "--trainer.strategy", "ddp", "--trainer.devices", "2", "--trainer.max_steps", "2",
+                 timeout=400)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = proc.stdout + proc.stderr
+    assert "distributed_backend=gloo" in out and "All distributed processes registered" in out
+    assert torch.load(next(tmp_path.glob("**/last.ckpt")), weights_only=False)["global_step"] == 2
