@@ -20,12 +20,12 @@ class Encoded:
 
     data: bytes
     header: Header
-    reconstruction: Tensor  # uint8 (3, H, W), bit-identical to what decoding ``data`` gives
+    reconstruction: Tensor | None  # uint8 (3, H, W) that decoding ``data`` gives, when asked for
 
 
-def encode_tensor(image: Tensor, info: ImageInfo, codec: Any) -> Encoded:
-    """Code a uint8 RGB tensor with a loaded codec into container bytes."""
-    chunks, recon = codec.compress(image)
+def encode_tensor(image: Tensor, info: ImageInfo, codec: Any, reconstruct: bool = False) -> Encoded:
+    """Code a uint8 RGB tensor with a loaded codec into container bytes (and its reconstruction if asked)."""
+    chunks, recon = codec.compress(image, reconstruct=reconstruct)
     header = Header(
         family_id=codec.family_id, model_id=codec.model_id, rate_point=codec.quality,
         weights_hash=codec.weights_hash, height=image.shape[1], width=image.shape[2],
@@ -35,10 +35,10 @@ def encode_tensor(image: Tensor, info: ImageInfo, codec: Any) -> Encoded:
 
 
 def encode_file(path: str | Path, codec_name: str = DEFAULT_CODEC, quality: int | None = None,
-                model_file: str | Path | None = None) -> Encoded:
+                model_file: str | Path | None = None, reconstruct: bool = False) -> Encoded:
     """Read an image file and code it."""
     image, info = read_image(path)
-    return encode_tensor(image, info, load_codec(codec_name, quality, model_file))
+    return encode_tensor(image, info, load_codec(codec_name, quality, model_file), reconstruct)
 
 
 def decode_bytes(data: bytes, model_file: str | Path | None = None) -> tuple[Tensor, Header]:

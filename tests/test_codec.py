@@ -33,7 +33,7 @@ def test_a_default_model_is_shipped():
 @pytest.mark.parametrize("quality", QUALITIES)
 def test_shipped_rate_point_roundtrip_through_a_file(quality, sample_path, tmp_path):
     codec = load_codec("hyperprior", quality)
-    enc = encode_file(sample_path, "hyperprior", quality)
+    enc = encode_file(sample_path, "hyperprior", quality, reconstruct=True)
     path = tmp_path / "sample.bin"
     path.write_bytes(enc.data)
     data = path.read_bytes()
@@ -58,7 +58,7 @@ def test_any_image_size(size, default_codec):
     image = torch.from_numpy(rng.integers(0, 256, size=(3, h, w), dtype=np.uint8))
     from neuralcodec.image_io import ImageInfo
 
-    enc = encode_tensor(image, ImageInfo(3, 8), default_codec)
+    enc = encode_tensor(image, ImageInfo(3, 8), default_codec, reconstruct=True)
     decoded, header = decode_bytes(enc.data)
     assert decoded.shape == (3, h, w) and (header.height, header.width) == (h, w)
     assert torch.equal(decoded, enc.reconstruction)
@@ -111,7 +111,7 @@ def test_decoding_with_other_weights_is_refused(sample_path, tmp_path):
     blob["weights"][key] = blob["weights"][key] * 1.01
     other = tmp_path / "other.pt"
     save_model_file(blob, other)
-    enc = encode_file(sample_path, "hyperprior", QUALITIES[0], model_file=other)
+    enc = encode_file(sample_path, "hyperprior", QUALITIES[0], model_file=other, reconstruct=True)
     with pytest.raises(DecodeError, match="weights"):
         decode_bytes(enc.data)
     decoded, _ = decode_bytes(enc.data, model_file=other)

@@ -45,7 +45,7 @@ def test_train_resume_export(tmp_path, sample_path):
     assert model.is_file()
     codec = load_codec(model_file=model)
     assert codec.quality == 1 and codec.net.N == 8
-    enc = encode_file(sample_path, model_file=model)
+    enc = encode_file(sample_path, model_file=model, reconstruct=True)
     decoded, header = decode_bytes(enc.data, model_file=model)
     assert header.rate_point == 1 and torch.equal(decoded, enc.reconstruction)
 

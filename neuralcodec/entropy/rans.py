@@ -93,9 +93,9 @@ class RansDecoder:
         """
         if count == 0:
             return np.zeros(0, dtype=np.int32)
-        positions = np.asarray(self._coder.decode(_MODELS.get(table), count), dtype=np.int64)
-        values = (positions + table.offset).astype(np.int32)
-        escaped_at = np.flatnonzero(positions == table.num_values)
+        values = np.asarray(self._coder.decode(_MODELS.get(table), count), dtype=np.int32)
+        escaped_at = np.flatnonzero(values == table.num_values)
+        values += np.int32(table.offset)
         if escaped_at.size:
             self._pending.append((values, escaped_at, table))
         return values

@@ -11,7 +11,10 @@ import pytorch_lightning as pl
 import torch
 from torch import Tensor
 
+from neuralcodec.codecs.hyperprior import HyperpriorCodec, export_model
 from neuralcodec.codecs.hyperprior_net import MeanScaleHyperpriorNet
+
+CONTAINER_BYTES = 30  # header + chunk lengths + CRC32 of a typical file (docs/bitstream.md)
 
 
 def rate_distortion(out: dict, x: Tensor, lmbda: float) -> dict[str, Tensor]:
@@ -81,27 +84,44 @@ class HyperpriorLitModule(pl.LightningModule):
         # only the quantiles (stop-gradient inside), the RD loss never does.
         self.manual_backward(rd["loss"] + aux)
         self.clip_gradients(opt, gradient_clip_val=self.hparams.clip_grad_norm, gradient_clip_algorithm="norm")
+        for group in opt.optimizer.param_groups:
+            group["lr"] = self.current_lr()
         opt.step()
         aux_opt.optimizer.step()  # the raw optimizer: one global step per batch, not two
-        sched = self.lr_schedulers()
-        if sched is not None:
-            sched.step()
         self.log_dict({"train/loss": rd["loss"], "train/bpp": rd["bpp"], "train/psnr": rd["psnr"],
-                       "train/aux": aux}, prog_bar=True, on_step=True, on_epoch=False)
+                       "train/aux": aux, "train/lr": self.current_lr()}, prog_bar=True, on_step=True, on_epoch=False)
         return rd["loss"]
+
+    def on_validation_epoch_start(self) -> None:
+        # A real codec from the current weights: validation reports the bpp of actual bitstreams.
+        blob = export_model(self.net, quality=0, meta={})
+        self._val_codec = HyperpriorCodec(blob)
 
     def validation_step(self, batch: Tensor, batch_idx: int) -> None:
         out = self.net(batch)  # eval mode: rounding instead of noise
         rd = rate_distortion(out, batch, self.hparams.lmbda)
-        self.log_dict({"val/loss": rd["loss"], "val/bpp": rd["bpp"], "val/psnr": rd["psnr"]},
-                      prog_bar=True, on_epoch=True, batch_size=1)
+        metrics = {"val/loss": rd["loss"], "val/bpp": rd["bpp"], "val/psnr": rd["psnr"]}
+        for image in batch:
+            pixels = torch.round(image.clamp(0, 1) * 255).to(torch.uint8).cpu()
+            chunks, recon = self._val_codec.compress(pixels, reconstruct=True)
+            nbytes = sum(len(c) for c in chunks) + CONTAINER_BYTES
+            mse = torch.mean((recon.float() - pixels.float()) ** 2).clamp_min(1e-10)
+            metrics["val/file_bpp"] = torch.tensor(8.0 * nbytes / (pixels.shape[1] * pixels.shape[2]))
+            metrics["val/file_psnr"] = 10 * torch.log10(255.0**2 / mse)
+        self.log_dict(metrics, prog_bar=True, on_epoch=True, batch_size=1)
+
+    def current_lr(self) -> float:
+        """Learning rate for the current step: ``lr · gamma^(milestones passed)``.
+
+        Computed from the step rather than kept in a scheduler, so a resumed run can be given new
+        milestones in its YAML (e.g. to decay late in training) and applies them at once.
+        """
+        passed = sum(1 for m in self.hparams.lr_milestones or [] if self.global_step >= m)
+        return self.hparams.lr * self.hparams.lr_gamma**passed
 
     def configure_optimizers(self):
         main = [p for n, p in self.net.named_parameters() if not n.endswith(".quantiles")]
         quantiles = [p for n, p in self.net.named_parameters() if n.endswith(".quantiles")]
         opt = torch.optim.Adam(main, lr=self.hparams.lr)
         aux_opt = torch.optim.Adam(quantiles, lr=self.hparams.aux_lr)
-        if not self.hparams.lr_milestones:
-            return [opt, aux_opt]
-        sched = torch.optim.lr_scheduler.MultiStepLR(opt, self.hparams.lr_milestones, self.hparams.lr_gamma)
-        return [opt, aux_opt], [sched]
+        return [opt, aux_opt]
