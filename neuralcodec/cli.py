@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 import time
 import warnings
 from pathlib import Path
 
 from neuralcodec import __version__
-from neuralcodec.errors import NeuralCodecError
+from neuralcodec.errors import InputError, NeuralCodecError
 
 EPILOG = """examples:
   codec encode photo.png -o photo.bin            # default codec and rate point
@@ -33,40 +34,78 @@ def _same_file(a: Path, b: Path) -> bool:
         return False
 
 
-def cmd_encode(args: argparse.Namespace) -> int:
+def _encode_one(src: Path, dst: Path, args: argparse.Namespace) -> str:
     from neuralcodec.coding import encode_file
     from neuralcodec.image_io import atomic_write
 
-    src, dst = Path(args.input), Path(args.output)
     if _same_file(src, dst):
-        return _fail("output would overwrite the input")
+        raise InputError("output would overwrite the input")
     t0 = time.perf_counter()
     enc = encode_file(src, args.codec, args.quality, args.model)
     seconds = time.perf_counter() - t0
     atomic_write(dst, enc.data)
     h = enc.header
     bpp = 8 * len(enc.data) / (h.width * h.height)
-    print(f"{src} -> {dst}: {h.width}x{h.height}, {len(enc.data)} bytes, {bpp:.4f} bpp, "
-          f"{args.codec} q{h.rate_point}, {seconds:.2f} s")
-    return 0
+    return (f"{src} -> {dst}: {h.width}x{h.height}, {len(enc.data)} bytes, {bpp:.4f} bpp, "
+            f"{args.codec} q{h.rate_point}, {seconds:.2f} s")
 
 
-def cmd_decode(args: argparse.Namespace) -> int:
+def _decode_one(src: Path, dst: Path, args: argparse.Namespace) -> str:
     from neuralcodec.coding import decode_bytes
-    from neuralcodec.errors import InputError
     from neuralcodec.image_io import write_image
 
-    src, dst = Path(args.input), Path(args.output)
     if _same_file(src, dst):
-        return _fail("output would overwrite the input")
+        raise InputError("output would overwrite the input")
     if not src.is_file():
         raise InputError(f"input file not found: {src}")
     t0 = time.perf_counter()
     image, header = decode_bytes(src.read_bytes(), args.model)
     seconds = time.perf_counter() - t0
     write_image(image, dst, header.channels)
-    print(f"{src} -> {dst}: {header.width}x{header.height}, {seconds:.2f} s")
-    return 0
+    return f"{src} -> {dst}: {header.width}x{header.height}, {seconds:.2f} s"
+
+
+def _run_batch(pairs: list[tuple[Path, Path]], one, args: argparse.Namespace, verb: str) -> int:
+    """Process every pair; a failure is reported and skipped; non-zero exit if any failed."""
+    from tqdm import tqdm
+
+    from neuralcodec.image_io import remove_stale_temporaries
+
+    out_dir = pairs[0][1].parent
+    out_dir.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(out_dir)
+    failures = []
+    for src, dst in tqdm(pairs, desc=verb, unit="file", file=sys.stderr, disable=args.quiet):
+        try:
+            one(src, dst, args)
+        except (NeuralCodecError, OSError) as exc:
+            failures.append(f"{src}: {exc}")
+            tqdm.write(f"codec: skipped {src}: {exc}", file=sys.stderr)
+    print(f"{verb}: {len(pairs) - len(failures)} of {len(pairs)} files written to {out_dir}"
+          + (f", {len(failures)} failed" if failures else ""))
+    return 1 if failures else 0
+
+
+def _dispatch(args: argparse.Namespace, one, suffixes: set[str], out_suffix: str, verb: str) -> int:
+    from neuralcodec.batch import expand_inputs, is_batch_spec, plan_outputs
+
+    if not is_batch_spec(args.input):
+        print(one(Path(args.input), Path(args.output), args))
+        return 0
+    pairs = plan_outputs(expand_inputs(args.input, suffixes), Path(args.output), out_suffix)
+    return _run_batch(pairs, one, args, verb)
+
+
+def cmd_encode(args: argparse.Namespace) -> int:
+    from neuralcodec.batch import BITSTREAM_SUFFIX, image_suffixes
+
+    return _dispatch(args, _encode_one, image_suffixes(), BITSTREAM_SUFFIX, "encode")
+
+
+def cmd_decode(args: argparse.Namespace) -> int:
+    from neuralcodec.batch import BITSTREAM_SUFFIX
+
+    return _dispatch(args, _decode_one, {BITSTREAM_SUFFIX}, f".{args.format}", "decode")
 
 
 def cmd_info(args: argparse.Namespace) -> int:
@@ -139,11 +178,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"neuralcodec {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    p = sub.add_parser("encode", help="compress an image file (PNG, JPEG, PPM, BMP, TIFF, WebP) to a .bin",
+    p = sub.add_parser("encode", help="compress image files (PNG, JPEG, PPM, BMP, TIFF, WebP) to .bin",
                        description="Compress an image into a neuralcodec bitstream. Grayscale is coded as "
-                       "R=G=B and decoded as grayscale; alpha is not coded; 16-bit input is reduced to 8 bits.")
-    p.add_argument("input", help="image file")
-    p.add_argument("-o", "--output", required=True, help="bitstream file to write (replaced atomically)")
+                       "R=G=B and decoded as grayscale; alpha is not coded; 16-bit input is reduced to 8 bits. "
+                       "Batch mode: give a folder or a quoted glob and an output folder; bad files are skipped "
+                       "and reported, the exit status is 1 if any failed, every output is written atomically.")
+    p.add_argument("input", help="image file, folder, or quoted glob such as 'photos/*.jpg'")
+    p.add_argument("-o", "--output", required=True,
+                   help="bitstream file to write, or the output folder in batch mode (replaced atomically)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar in batch mode")
     p.add_argument("--codec", default="hyperprior", help="codec family (see 'codec list'; default: hyperprior)")
     p.add_argument("--quality", type=int, default=None, help="rate point; higher = more bits, better quality "
                    "(default: the shipped default rate point)")
@@ -153,8 +196,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("decode", help="decompress a .bin to an image file",
                        description="Decode a neuralcodec bitstream. The output format follows the file "
                        "suffix (PNG by default). The model that encoded the file must be installed.")
-    p.add_argument("input", help="bitstream file")
-    p.add_argument("-o", "--output", required=True, help="image file to write (replaced atomically)")
+    p.add_argument("input", help="bitstream file, folder of .bin files, or quoted glob")
+    p.add_argument("-o", "--output", required=True,
+                   help="image file to write, or the output folder in batch mode (replaced atomically)")
+    p.add_argument("--format", default="png", help="image format of batch outputs (file suffix; default png)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar in batch mode")
     p.add_argument("--model", default=None, help="model file to decode with (must be the one that encoded it)")
     p.set_defaults(func=cmd_decode)
 
@@ -180,6 +226,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _terminate(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
     # Dependencies' deprecation chatter (e.g. torch.jit.script inside compressai) is not for our users.
     warnings.filterwarnings("ignore", category=FutureWarning)
@@ -195,6 +245,8 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    # SIGTERM unwinds like Ctrl-C, so temporary files are removed and no partial output is left.
+    signal.signal(signal.SIGTERM, _terminate)
     try:
         return args.func(args)
     except NeuralCodecError as exc:

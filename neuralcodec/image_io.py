@@ -84,6 +84,19 @@ def to_pil(image: Tensor, channels: int = 3) -> Image.Image:
     return pil.convert("L") if channels == 1 else pil
 
 
+_UMASK = os.umask(0)
+os.umask(_UMASK)  # read once at import: mkstemp's files are 0600, outputs should follow the umask
+TEMP_MARK = ".codec-"  # temporary files are ".<name>.codec-XXXX.part" beside their target
+
+
+def remove_stale_temporaries(folder: str | Path) -> int:
+    """Delete temporary files a killed run left in ``folder`` (never complete outputs); returns the count."""
+    stale = list(Path(folder).glob(f".*{TEMP_MARK}*.part"))
+    for p in stale:
+        p.unlink(missing_ok=True)
+    return len(stale)
+
+
 def atomic_write(path: str | Path, data: bytes) -> None:
     """Write ``data`` to a temporary file beside ``path`` and rename it over ``path`` when complete.
 
@@ -95,8 +108,9 @@ def atomic_write(path: str | Path, data: bytes) -> None:
         raise InputError(f"output folder does not exist: {path.parent}")
     if path.is_dir():
         raise InputError(f"output is a folder: {path}")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent or ".")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}{TEMP_MARK}", suffix=".part", dir=path.parent or ".")
     try:
+        os.chmod(tmp, path.stat().st_mode & 0o7777 if path.exists() else 0o666 & ~_UMASK)
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()

@@ -1,0 +1,1 @@
+"""Rate–distortion evaluation: metrics, live classical anchors, curve interpolation."""
