@@ -13,12 +13,12 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from neuralcodec.codecs.fixed_point import FixedPointHyperSynthesis, dequantize_weight, quantize_weight
 from neuralcodec.codecs.hyperprior_net import MeanScaleHyperpriorNet
 from neuralcodec.codecs.model_file import MODEL_FORMAT, compact_state_dict, weights_hash
+from neuralcodec.codecs.tiling import tile_spans, tiled_apply
 from neuralcodec.entropy import (
     RansDecoder,
     RansEncoder,
@@ -31,6 +31,12 @@ from neuralcodec.entropy import (
     unpack_tables,
 )
 from neuralcodec.errors import DecodeError
+
+# Tile margins (context beyond each tile) exceed the receptive fields: g_a sees ±61 input pixels,
+# g_s ±3 latent pixels per output pixel, the hyper-decoder ±3 hyper-latent pixels.
+ANALYSIS_MARGIN = 64  # input pixels
+SYNTHESIS_MARGIN = 8  # latent pixels (128 output pixels)
+HYPER_TILE, HYPER_MARGIN = 32, 4  # hyper-latent pixels
 
 FAMILY = "hyperprior"
 __all__ = ["FAMILY", "FAMILY_ID", "HyperpriorCodec", "MeanScaleHyperpriorNet", "build_net", "export_model",
@@ -121,6 +127,9 @@ class HyperpriorCodec:
 
     family = FAMILY
     family_id = FAMILY_ID
+    # Images with a side above this (after padding) are transformed in overlapping tiles of this size;
+    # the bitstream does not depend on it. Must be a multiple of 64.
+    tile_pixels = 1024
 
     def __init__(self, blob: dict[str, Any]) -> None:
         self.quality = int(blob["quality"])
@@ -156,10 +165,22 @@ class HyperpriorCodec:
         return z_symbols.float() + self.z_medians.view(1, -1, 1, 1)
 
     def _entropy_parameters(self, z_hat: Tensor) -> tuple[np.ndarray, Tensor]:
-        """Gaussian table index (int, exact) and mean (float32, exact) of every latent."""
-        scales, means = self.hyper_synthesis(z_hat)
-        indexes = np.searchsorted(self.scale_thresholds, scales.numpy().ravel(), side="right")
-        return indexes.reshape(scales.shape), means.float()
+        """Gaussian table index (uint8, exact) and mean (float32, exact) of every latent.
+
+        Runs the integer hyper-decoder on tiles of z (exact, so tiling changes nothing) to bound memory.
+        """
+        _, _, zh, zw = z_hat.shape
+        indexes = np.empty((1, self.net.M, zh * 4, zw * 4), dtype=np.uint8)
+        means = torch.empty(1, self.net.M, zh * 4, zw * 4)
+        for r0, r1, a0, a1 in tile_spans(zh, HYPER_TILE, HYPER_MARGIN):
+            for c0, c1, b0, b1 in tile_spans(zw, HYPER_TILE, HYPER_MARGIN):
+                scales, mu = self.hyper_synthesis(z_hat[:, :, a0:a1, b0:b1])
+                rows = slice(4 * (r0 - a0), 4 * (r1 - a0))
+                cols = slice(4 * (c0 - b0), 4 * (c1 - b0))
+                idx = np.searchsorted(self.scale_thresholds, scales[:, :, rows, cols].numpy(), side="right")
+                indexes[:, :, 4 * r0 : 4 * r1, 4 * c0 : 4 * c1] = idx
+                means[:, :, 4 * r0 : 4 * r1, 4 * c0 : 4 * c1] = mu[:, :, rows, cols].float()
+        return indexes, means
 
     def _z_channel_indexes(self, shape: tuple[int, ...]) -> np.ndarray:
         return np.broadcast_to(np.arange(shape[1]).reshape(1, -1, 1, 1), shape)
@@ -172,15 +193,32 @@ class HyperpriorCodec:
 
     # --- coding ---------------------------------------------------------------------------------------
     def _padded_input(self, image: Tensor) -> Tensor:
-        x = image.float().unsqueeze(0) / 255.0
-        ph, pw = _pad_amounts(x.shape[2], x.shape[3], self.net.downsampling)
-        x = F.pad(x, (0, pw, 0, ph), mode="replicate")  # replicate: cheaper edges than zeros
-        return x.contiguous(memory_format=torch.channels_last)
+        """uint8 (1, 3, H', W') padded to a multiple of 64 by edge replication (cheaper edges than zeros)."""
+        ph, pw = _pad_amounts(image.shape[1], image.shape[2], self.net.downsampling)
+        if ph or pw:  # padded in uint8: a float copy of a 24-megapixel image would cost 288 MB
+            image = torch.cat([image, image[:, -1:, :].expand(-1, ph, -1)], dim=1)
+            image = torch.cat([image, image[:, :, -1:].expand(-1, -1, pw)], dim=2)
+        return image.unsqueeze(0)
+
+    def _g_a(self, pixels: Tensor) -> Tensor:
+        x = (pixels.float() / 255.0).contiguous(memory_format=torch.channels_last)
+        return self.net.g_a(x)
+
+    def _analysis(self, pixels: Tensor) -> Tensor:
+        if max(pixels.shape[2:]) <= self.tile_pixels:
+            return self._g_a(pixels)
+        return tiled_apply(self._g_a, pixels, self.net.M, self.tile_pixels, ANALYSIS_MARGIN, down=16)
+
+    def _synthesis(self, y_hat: Tensor) -> Tensor:
+        tile = self.tile_pixels // 16
+        if max(y_hat.shape[2:]) <= tile:
+            return self.net.g_s(y_hat)
+        return tiled_apply(self.net.g_s, y_hat, 3, tile, SYNTHESIS_MARGIN, up=16)
 
     @torch.no_grad()
     def analyse(self, image: Tensor) -> Latents:
         """The symbols (and exact means) the encoder will code for a uint8 RGB image (3, H, W)."""
-        y = self.net.g_a(self._padded_input(image))
+        y = self._analysis(self._padded_input(image))
         z = self.net.h_a(y)
         z_symbols = torch.round(z - self.z_medians.view(1, -1, 1, 1)).to(torch.int32)
         indexes, means = self._entropy_parameters(self._z_hat(z_symbols))
@@ -225,13 +263,14 @@ class HyperpriorCodec:
 
     def _synthesize(self, y_symbols: Tensor, means: Tensor, height: int, width: int) -> Tensor:
         y_hat = (y_symbols.float() + means).contiguous(memory_format=torch.channels_last)
-        x_hat = self.net.g_s(y_hat)[0, :, :height, :width]
-        return torch.round(x_hat.clamp(0, 1) * 255.0).to(torch.uint8)
+        del y_symbols, means
+        x_hat = self._synthesis(y_hat)[0, :, :height, :width]
+        return x_hat.clamp_(0, 1).mul_(255.0).round_().to(torch.uint8)  # in place: no extra image copies
 
     @torch.no_grad()
     def forward_rounded(self, image: Tensor) -> Tensor:
         """In-memory pass with rounding and the float hyper-synthesis (reference for tests)."""
-        y = self.net.g_a(self._padded_input(image))
+        y = self._g_a(self._padded_input(image))
         z_hat = self._z_hat(torch.round(self.net.h_a(y) - self.z_medians.view(1, -1, 1, 1)))
         _, means = self.net.h_s(z_hat).chunk(2, 1)
         y_hat = torch.round(y - means) + means

@@ -1,0 +1,113 @@
+"""Peak memory of coding large images: 3840×2160 and 6000×4000, synthesised by tiling Kodak images.
+
+    .venv/bin/python scripts/bench_memory.py [--threads 2]
+
+Each measurement runs in a fresh process (``resource.getrusage(RUSAGE_SELF).ru_maxrss`` is per process):
+our encode (image → .bin on disk) and our decode (.bin → PNG on disk) for each size, then CompressAI's
+``MeanScaleHyperprior`` whole-image ``compress()`` + ``decompress()`` on the 4K image for comparison.
+Also prints the wall time of each step and checks that the decoded file equals the encoder's output size.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SIZES = [(3840, 2160), (6000, 4000)]
+
+
+def synthesise(width: int, height: int, kodak: Path, path: Path) -> None:
+    """A large photo-like test image: Kodak images tiled in a grid (no upscaling blur), cropped."""
+    from PIL import Image
+
+    files = sorted(kodak.glob("kodim*.png"))
+    canvas = Image.new("RGB", (width, height))
+    k = 0
+    for top in range(0, height, 512):
+        for left in range(0, width, 768):
+            img = Image.open(files[k % len(files)]).convert("RGB")
+            if img.size != (768, 512):
+                img = img.rotate(90, expand=True)
+            canvas.paste(img, (left, top))
+            k += 1
+    canvas.save(path)
+
+
+def worker(task: str, src: Path, dst: Path, threads: int) -> None:
+    warnings.filterwarnings("ignore")
+    import torch
+
+    torch.set_num_threads(threads)
+    t0 = time.perf_counter()
+    if task == "encode":
+        from neuralcodec.cli import main as codec
+
+        assert codec(["encode", str(src), "-o", str(dst)]) == 0
+    elif task == "decode":
+        from neuralcodec.cli import main as codec
+
+        assert codec(["decode", str(src), "-o", str(dst)]) == 0
+    else:
+        from compressai.models import MeanScaleHyperprior
+
+        from neuralcodec.image_io import read_image
+
+        image, _ = read_image(src)
+        net = MeanScaleHyperprior(128, 192).eval()
+        net.update(force=True)
+        with torch.no_grad():
+            x = image.float().unsqueeze(0) / 255.0
+            h, w = x.shape[2:]
+            x = torch.nn.functional.pad(x, (0, (-w) % 64, 0, (-h) % 64))
+            out = net.compress(x)
+            net.decompress(out["strings"], out["shape"])
+    seconds = time.perf_counter() - t0
+    print(json.dumps({"peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "seconds": seconds}))
+
+
+def run(task: str, src: Path, dst: Path, threads: int) -> dict:
+    proc = subprocess.run([sys.executable, __file__, "--worker", task, "--src", str(src), "--dst", str(dst),
+                           "--threads", str(threads)], capture_output=True, text=True)
+    if proc.returncode:
+        raise SystemExit(f"{task} failed: {proc.stderr[-2000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--kodak", type=Path, default=ROOT.parent / "shared" / "datasets" / "kodak")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--skip-compressai", action="store_true")
+    ap.add_argument("--worker", help=argparse.SUPPRESS)
+    ap.add_argument("--src", type=Path, help=argparse.SUPPRESS)
+    ap.add_argument("--dst", type=Path, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.worker:
+        worker(args.worker, args.src, args.dst, args.threads)
+        return
+    print(f"{'image':<11} {'step':<26} {'peak RSS MB':>12} {'seconds':>9}")
+    with tempfile.TemporaryDirectory() as tmp:
+        for w, h in SIZES:
+            src = Path(tmp) / f"big_{w}x{h}.png"
+            synthesise(w, h, args.kodak, src)
+            binf, out = Path(tmp) / "big.bin", Path(tmp) / "big_dec.png"
+            for task, a, b in [("encode", src, binf), ("decode", binf, out)]:
+                r = run(task, a, b, args.threads)
+                print(f"{w}x{h:<6} {'neuralcodec ' + task:<26} {r['peak_mb']:>12.0f} {r['seconds']:>9.1f}")
+            bpp = 8 * binf.stat().st_size / (w * h)
+            print(f"{w}x{h:<6} {'(file: ' + f'{bpp:.4f} bpp)':<26}")
+            if (w, h) == SIZES[0] and not args.skip_compressai:
+                r = run("compressai", src, binf, args.threads)
+                print(f"{w}x{h:<6} {'CompressAI whole-image':<26} {r['peak_mb']:>12.0f} {r['seconds']:>9.1f}")
+
+
+if __name__ == "__main__":
+    main()
