@@ -59,7 +59,7 @@ def _decode_one(src: Path, dst: Path, args: argparse.Namespace) -> str:
     if not src.is_file():
         raise InputError(f"input file not found: {src}")
     t0 = time.perf_counter()
-    image, header = decode_bytes(src.read_bytes(), args.model)
+    image, header = decode_bytes(src.read_bytes(), args.model, args.max_pixels)
     seconds = time.perf_counter() - t0
     write_image(image, dst, header.channels)
     return f"{src} -> {dst}: {header.width}x{header.height}, {seconds:.2f} s"
@@ -199,6 +199,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("input", help="bitstream file, folder of .bin files, or quoted glob")
     p.add_argument("-o", "--output", required=True,
                    help="image file to write, or the output folder in batch mode (replaced atomically)")
+    p.add_argument("--max-pixels", type=int, default=None,
+                   help="refuse files that claim more pixels than this (for untrusted input)")
     p.add_argument("--format", default="png", help="image format of batch outputs (file suffix; default png)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar in batch mode")
     p.add_argument("--model", default=None, help="model file to decode with (must be the one that encoded it)")

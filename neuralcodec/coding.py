@@ -41,9 +41,16 @@ def encode_file(path: str | Path, codec_name: str = DEFAULT_CODEC, quality: int 
     return encode_tensor(image, info, load_codec(codec_name, quality, model_file), reconstruct)
 
 
-def decode_bytes(data: bytes, model_file: str | Path | None = None) -> tuple[Tensor, Header]:
-    """Reconstruction (uint8 RGB) and header of a container; only ``DecodeError``/``ModelError`` escape."""
+def decode_bytes(data: bytes, model_file: str | Path | None = None,
+                 max_pixels: int | None = None) -> tuple[Tensor, Header]:
+    """Reconstruction (uint8 RGB) and header of a container; only ``DecodeError``/``ModelError`` escape.
+
+    ``max_pixels`` lowers the format's size limit for untrusted input: decoding time and memory grow with
+    the pixel count the header claims, so a service can refuse large claims before any work is done.
+    """
     header, chunks = unpack(data)
+    if max_pixels is not None and header.width * header.height > max_pixels:
+        raise DecodeError(f"image of {header.width}×{header.height} exceeds the limit of {max_pixels} pixels")
     codec = load_codec(family_name_of_id(header.family_id), header.rate_point, model_file)
     if codec.model_id != header.model_id or codec.weights_hash != header.weights_hash:
         raise DecodeError(

@@ -17,8 +17,8 @@ power-of-two rescaling. The outputs are exact dyadic numbers, compared with stor
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.nn.functional import conv2d, conv_transpose2d
 
 ACT_FRAC_BITS = 16
 ACT_LIMIT = float(1 << 28)  # activations are clamped to ±2**28 (real values up to ±4096)
@@ -63,9 +63,9 @@ class _IntLayer(nn.Module):
 
     def accumulate(self, a: Tensor) -> Tensor:
         if self.transposed:
-            acc = F.conv_transpose2d(a, self.weight, None, self.stride, self.padding, self.output_padding)
+            acc = conv_transpose2d(a, self.weight, None, self.stride, self.padding, self.output_padding)
         else:
-            acc = F.conv2d(a, self.weight, None, self.stride, self.padding)
+            acc = conv2d(a, self.weight, None, self.stride, self.padding)
         return torch.round(acc) + self.bias  # snap: the sum is an integer by construction
 
     def forward(self, a: Tensor) -> Tensor:

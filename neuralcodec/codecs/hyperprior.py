@@ -35,8 +35,8 @@ from neuralcodec.errors import DecodeError
 # Tile margins (context beyond each tile) exceed the receptive fields: g_a sees ±61 input pixels,
 # g_s ±3 latent pixels per output pixel, the hyper-decoder ±3 hyper-latent pixels.
 ANALYSIS_MARGIN = 64  # input pixels
-SYNTHESIS_MARGIN = 8  # latent pixels (128 output pixels)
-HYPER_TILE, HYPER_MARGIN = 32, 4  # hyper-latent pixels
+SYNTHESIS_MARGIN = 4  # latent pixels (64 output pixels)
+HYPER_TILE, HYPER_MARGIN = 24, 3  # hyper-latent pixels (the exact receptive field is ±2)
 
 FAMILY = "hyperprior"
 __all__ = ["FAMILY", "FAMILY_ID", "HyperpriorCodec", "MeanScaleHyperpriorNet", "build_net", "export_model",
@@ -129,7 +129,7 @@ class HyperpriorCodec:
     family_id = FAMILY_ID
     # Images with a side above this (after padding) are transformed in overlapping tiles of this size;
     # the bitstream does not depend on it. Must be a multiple of 64.
-    tile_pixels = 1024
+    tile_pixels = 768
 
     def __init__(self, blob: dict[str, Any]) -> None:
         self.quality = int(blob["quality"])

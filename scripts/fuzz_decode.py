@@ -1,0 +1,135 @@
+"""Coverage-guided fuzzing of the decoder with atheris (libFuzzer) over valid bitstreams of every codec.
+
+    .venv/bin/python scripts/fuzz_decode.py --runs 100000        # the benchmark run
+    .venv/bin/python scripts/fuzz_decode.py --seconds 60         # the CI slice
+
+Seeds are real bitstreams of small crops of the sample image, one set per shipped rate point. Each case
+applies one mutation — libFuzzer's own (bit flips, byte edits, insertions, erasures, cross-over) or a
+structured one: absurd dimensions (up to 100000×100000 and beyond the varint range), inflated chunk-length
+fields, wrong codec / model / rate-point / version / channel fields, truncation, chunk swaps — and then,
+for most cases, recomputes the CRC32 so the parser and entropy decoder behind it are reached.
+
+Pass criteria, enforced by libFuzzer itself: no exception other than the documented ``DecodeError`` /
+``ModelError`` (any other is a crash), no case over 5 s (``-timeout=5``), RSS never above 2 GB
+(``-rss_limit_mb=2048``, ``-malloc_limit_mb=2048``). Untrusted input is decoded with ``max_pixels`` = 2²⁰,
+the limit a service would set; header limits (``MAX_SIDE``, ``MAX_PIXELS``) are checked before any
+allocation either way. Exit status 0 and a summary line when every case passed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import sys
+import tempfile
+import time
+import warnings
+import zlib
+from pathlib import Path
+
+import atheris
+
+warnings.filterwarnings("ignore")
+with atheris.instrument_imports(include=["neuralcodec"]):
+    from neuralcodec.bitstream.container import _varint
+    from neuralcodec.codecs.registry import family_names, load_codec, shipped_qualities
+    from neuralcodec.coding import decode_bytes, encode_tensor
+    from neuralcodec.errors import DecodeError, ModelError
+    from neuralcodec.image_io import ImageInfo, read_image
+
+ROOT = Path(__file__).resolve().parent.parent
+MAX_PIXELS_UNTRUSTED = 1 << 20
+COUNTS = {"cases": 0, "decoded": 0, "DecodeError": 0, "ModelError": 0}
+STARTED = time.time()
+
+
+def seeds() -> list[bytes]:
+    image, _ = read_image(ROOT / "samples" / "parrots.png")
+    out = []
+    for family in family_names():
+        for q in shipped_qualities(family):
+            codec = load_codec(family, q)
+            for h, w in [(16, 16), (48, 64), (70, 130)]:
+                out.append(encode_tensor(image[:, :h, :w].contiguous(), ImageInfo(3, 8), codec).data)
+    return out
+
+
+def test_one_input(data: bytes) -> None:
+    COUNTS["cases"] += 1
+    try:
+        decode_bytes(data, max_pixels=MAX_PIXELS_UNTRUSTED)
+        COUNTS["decoded"] += 1
+    except DecodeError:
+        COUNTS["DecodeError"] += 1
+    except ModelError:
+        COUNTS["ModelError"] += 1
+    if COUNTS["cases"] % 2000 == 0:
+        print(f"fuzz: {COUNTS} after {time.time() - STARTED:.0f} s", file=sys.stderr, flush=True)
+
+
+def _structured(data: bytearray, rng: random.Random) -> bytearray:
+    head_end = min(len(data), 12)
+    kind = rng.randrange(8)
+    if kind == 0 and len(data) > 14:  # absurd or edge dimensions, re-encoded as varints
+        h = rng.choice([0, 1, 100000, 2**20, 2**34, 32768, 32769, rng.randrange(1, 70000)])
+        w = rng.choice([0, 1, 100000, 2**20, 2**34, 32768, 2048, rng.randrange(1, 70000)])
+        i = 12
+        while i < len(data) and data[i] & 0x80:
+            i += 1
+        j = i + 1
+        while j < len(data) and data[j] & 0x80:
+            j += 1
+        data[12 : j + 1] = _varint(h) + _varint(w)
+    elif kind == 1 and len(data) > 22:  # inflate a chunk-length varint
+        pos = rng.randrange(16, min(len(data), 24))
+        data[pos : pos + 1] = _varint(rng.choice([2**31, 2**20, 0x7F, rng.randrange(1 << 28)]))
+    elif kind == 2 and head_end >= 8:  # ids, version, rate point
+        pos = rng.randrange(4, 8)
+        data[pos] = rng.choice([0, 1, 2, 3, 9, 42, 99, 255])
+    elif kind == 3 and len(data) > 4:  # truncate
+        del data[rng.randrange(1, len(data)) :]
+    elif kind == 4 and len(data) > 8:  # channels / bit depth / flags / chunk count bytes
+        pos = rng.randrange(16, min(len(data), 22)) if len(data) > 22 else len(data) - 1
+        data[pos] = rng.randrange(256)
+    elif kind == 5:  # flip a few bits anywhere
+        for _ in range(rng.randint(1, 8)):
+            if data:
+                data[rng.randrange(len(data))] ^= 1 << rng.randrange(8)
+    elif kind == 6 and len(data) > 40:  # swap two payload regions
+        a, b = sorted(rng.sample(range(24, len(data) - 4), 2))
+        data[a], data[b] = data[b], data[a]
+    else:  # append random bytes
+        data += bytes(rng.randrange(256) for _ in range(rng.randint(1, 64)))
+    return data
+
+
+def custom_mutator(data: bytes, max_size: int, seed: int) -> bytes:
+    rng = random.Random(seed)
+    if rng.random() < 0.5:
+        out = bytearray(atheris.Mutate(data, max_size))
+    else:
+        out = _structured(bytearray(data), rng)
+    if len(out) > 4 and rng.random() < 0.75:  # reach past the CRC check
+        out[-4:] = zlib.crc32(bytes(out[:-4])).to_bytes(4, "big")
+    return bytes(out[:max_size])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--runs", type=int, default=100_000)
+    ap.add_argument("--seconds", type=int, default=0, help="stop after this long instead (0: use --runs)")
+    ap.add_argument("--seed", type=int, default=1)
+    args, extra = ap.parse_known_args()
+    corpus = Path(tempfile.mkdtemp(prefix="fuzz-corpus-"))
+    for i, s in enumerate(seeds()):
+        (corpus / f"seed{i}.bin").write_bytes(s)
+    limit = [f"-max_total_time={args.seconds}"] if args.seconds else [f"-runs={args.runs}"]
+    argv = [sys.argv[0], str(corpus), *limit, "-timeout=5", "-rss_limit_mb=2048", "-malloc_limit_mb=2048",
+            "-max_len=65536", f"-seed={args.seed}", "-print_final_stats=1", *extra]
+    print(f"fuzz: {len(list(corpus.iterdir()))} seed bitstreams, {' '.join(argv[2:])}", flush=True)
+    atheris.Setup(argv, test_one_input, custom_mutator=custom_mutator)
+    atheris.Fuzz()  # exits the process: libFuzzer prints "Done N runs", or the failing input and why
+
+
+if __name__ == "__main__":
+    main()
