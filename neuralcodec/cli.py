@@ -171,6 +171,84 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_eval(args: argparse.Namespace) -> int:
+    import json
+    import tempfile
+
+    from tqdm import tqdm
+
+    from neuralcodec.batch import expand_inputs, image_suffixes
+    from neuralcodec.eval.lpips_metric import load_lpips
+    from neuralcodec.eval.run import eval_codec, evaluate
+    from neuralcodec.image_io import atomic_write
+
+    try:
+        codec = eval_codec(args.codec)
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
+    images = expand_inputs(args.dataset, image_suffixes())[: args.limit or None]
+    qualities = args.quality or codec.qualities
+    if not qualities:
+        raise InputError(f"no rate points for {args.codec}")
+    lpips_model, note = (None, "LPIPS disabled (--no-lpips)") if args.no_lpips else load_lpips()
+    if lpips_model is None:
+        print(f"codec: notice: {note}", file=sys.stderr)
+    out = Path(args.out)
+    if not out.parent.is_dir():
+        out.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp, tqdm(total=len(images) * len(qualities), unit="image",
+                                                    desc=f"eval {args.codec}", file=sys.stderr) as bar:
+        work = Path(args.keep_files) if args.keep_files else Path(tmp)
+        result = evaluate(codec, images, work, qualities, lpips_model, note, progress=lambda: bar.update(1))
+    atomic_write(out, (json.dumps(result, indent=2) + "\n").encode())
+    r = result["results"]
+    print(f"{'quality':>7} {'bpp':>8} {'PSNR':>7} {'Y-PSNR':>7} {'MS-SSIM':>8} {'SWD':>7}")
+    for i, q in enumerate(r["quality"]):
+        ssim = "-" if r["ms-ssim-rgb"][i] is None else f"{r['ms-ssim-rgb'][i]:.4f}"
+        print(f"{q:>7} {r['bpp'][i]:>8.4f} {r['psnr-rgb'][i]:>7.2f} {r['psnr-y'][i]:>7.2f} {ssim:>8} "
+              f"{r['swd'][i]:>7.2f}")
+    print(f"wrote {out}")
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from neuralcodec.eval.curves import BD_METHOD, bd_metrics, load_curve
+
+    try:
+        curves = [load_curve(spec) for spec in args.curves]
+    except (KeyError, ValueError) as exc:
+        raise InputError(f"not an RD curve file: {exc}") from None
+    anchor = curves[0]
+    print(f"BD metrics against {anchor.name} ({args.curves[0]}); interpolation: {args.method}"
+          + (" (JCT-VC/JVET CTC)" if args.method == BD_METHOD else ""))
+    print(f"{'curve':<34} {'metric':<11} {'BD-rate %':>10} {'BD-quality':>11}  bpp range")
+    for curve in curves[1:]:
+        for metric, unit in [("psnr-rgb", "dB"), ("ms-ssim-db", "dB")]:
+            r = bd_metrics(anchor, curve, metric, args.method)
+            rate = "-" if r["bd_rate"] is None else f"{r['bd_rate']:+.2f}"
+            qual = "-" if r["bd_quality"] is None else f"{r['bd_quality']:+.3f} {unit}"
+            rng = "none" if r["bpp_range"] is None else f"{r['bpp_range'][0]:.3f}–{r['bpp_range'][1]:.3f}"
+            print(f"{curve.name[:34]:<34} {metric:<11} {rate:>10} {qual:>11}  {rng}")
+            if r["note"]:
+                print(f"codec: warning: {curve.name} {metric}: {r['note']}", file=sys.stderr)
+    return 0
+
+
+def cmd_plot(args: argparse.Namespace) -> int:
+    from neuralcodec.eval.curves import load_curve, plot_curves
+
+    try:
+        curves = [load_curve(spec) for spec in args.curves]
+    except (KeyError, ValueError) as exc:
+        raise InputError(f"not an RD curve file: {exc}") from None
+    out = Path(args.output)
+    if not out.parent.is_dir():
+        raise InputError(f"output folder does not exist: {out.parent}")
+    plot_curves(curves, out, args.title)
+    print(f"wrote {out}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="codec", description="neuralcodec: learned image compression with real bitstreams.",
@@ -221,6 +299,36 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quality", type=int, required=True, help="rate point index recorded in the file and bitstreams")
     p.add_argument("--codec", default="hyperprior", help="codec family (default: hyperprior)")
     p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("eval", help="RD evaluation of a codec on an image folder, written as JSON",
+                       description="Encode every image to a real file at every rate point, decode it from that "
+                       "file and measure bpp (file bytes, header included), RGB PSNR, Y-PSNR (BT.601), MS-SSIM "
+                       "(also in dB), LPIPS (when AlexNet weights are on disk; else null), patch-SWD and times. "
+                       "Codecs: learned families (see 'codec list') and live anchors jpeg, webp, avif, x265. "
+                       "Output uses CompressAI's results JSON schema.")
+    p.add_argument("--codec", required=True, help="hyperprior | jpeg | webp | avif | x265")
+    p.add_argument("--quality", type=int, nargs="*", default=None, help="rate points (default: the full sweep)")
+    p.add_argument("--dataset", required=True, help="folder (or quoted glob) of images, e.g. ../shared/datasets/kodak")
+    p.add_argument("--out", required=True, help="JSON file to write, e.g. results/hyperprior-kodak.json")
+    p.add_argument("--keep-files", default=None, help="keep the coded files in this folder")
+    p.add_argument("--limit", type=int, default=0, help="only the first N images")
+    p.add_argument("--no-lpips", action="store_true", help="skip LPIPS even if its weights are present")
+    p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("compare", help="BD-rate / BD-PSNR of RD curves against the first one",
+                       description="Bjøntegaard deltas (bjontegaard package) of each curve against the first, for "
+                       "RGB PSNR and MS-SSIM (dB), over their overlapping bpp range. A curve is a JSON file in "
+                       "CompressAI's schema or a published curve such as compressai:bmshj2018-hyperprior.")
+    p.add_argument("curves", nargs="+", help="anchor first, then the curves to compare")
+    p.add_argument("--method", default="pchip", choices=["pchip", "akima", "cubic"],
+                   help="interpolation (pchip: JCT-VC/JVET CTC; cubic: original VCEG-M33)")
+    p.set_defaults(func=cmd_compare)
+
+    p = sub.add_parser("plot", help="draw bpp–PSNR, bpp–MS-SSIM and bpp–realism panels of RD curves")
+    p.add_argument("curves", nargs="+", help="JSON files or compressai:NAME")
+    p.add_argument("-o", "--output", required=True, help="PNG to write")
+    p.add_argument("--title", default="Kodak", help="figure title")
+    p.set_defaults(func=cmd_plot)
 
     sub.add_parser("train", help="train or resume a rate point from a LightningCLI YAML "
                    "(codec train --config configs/hyperprior/q3.yaml; 'codec train --help' for all options)",

@@ -127,9 +127,10 @@ class HyperpriorCodec:
 
     family = FAMILY
     family_id = FAMILY_ID
-    # Images with a side above this (after padding) are transformed in overlapping tiles of this size;
-    # the bitstream does not depend on it. Must be a multiple of 64.
-    tile_pixels = 768
+    # Images of more pixels than this (after padding) are transformed in overlapping tiles of
+    # ``tile_pixels`` a side, to bound memory; the bitstream does not depend on either. Multiple of 64.
+    whole_image_max_pixels = 1 << 21
+    tile_pixels = 512
 
     def __init__(self, blob: dict[str, Any]) -> None:
         self.quality = int(blob["quality"])
@@ -205,15 +206,14 @@ class HyperpriorCodec:
         return self.net.g_a(x)
 
     def _analysis(self, pixels: Tensor) -> Tensor:
-        if max(pixels.shape[2:]) <= self.tile_pixels:
+        if pixels.shape[2] * pixels.shape[3] <= self.whole_image_max_pixels:
             return self._g_a(pixels)
         return tiled_apply(self._g_a, pixels, self.net.M, self.tile_pixels, ANALYSIS_MARGIN, down=16)
 
     def _synthesis(self, y_hat: Tensor) -> Tensor:
-        tile = self.tile_pixels // 16
-        if max(y_hat.shape[2:]) <= tile:
+        if y_hat.shape[2] * y_hat.shape[3] * 256 <= self.whole_image_max_pixels:
             return self.net.g_s(y_hat)
-        return tiled_apply(self.net.g_s, y_hat, 3, tile, SYNTHESIS_MARGIN, up=16)
+        return tiled_apply(self.net.g_s, y_hat, 3, self.tile_pixels // 16, SYNTHESIS_MARGIN, up=16)
 
     @torch.no_grad()
     def analyse(self, image: Tensor) -> Latents:

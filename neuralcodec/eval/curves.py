@@ -1,0 +1,133 @@
+"""RD curves in CompressAI's JSON schema: loading (files or shipped published curves), BD metrics, plots."""
+
+from __future__ import annotations
+
+import json
+import math
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ANCHOR_DIR = Path(__file__).resolve().parent.parent / "anchors"
+_ALIASES = {
+    "bmshj2018-factorized": "compressai-bmshj2018-factorized_mse_cuda",
+    "bmshj2018-hyperprior": "compressai-bmshj2018-hyperprior_mse_cuda",
+    "bmshj2018-hyperprior_mse_cpu": "compressai-bmshj2018-hyperprior_mse_cpu",
+    "bmshj2018-hyperprior_ms-ssim": "compressai-bmshj2018-hyperprior_ms-ssim_cuda",
+    "mbt2018-mean": "compressai-mbt2018-mean_mse_cuda",
+    "mbt2018": "compressai-mbt2018_mse_cuda",
+    "cheng2020-anchor": "compressai-cheng2020-anchor_mse_cuda",
+    "bpg": "bpg_444_x265_ycbcr",
+}
+BD_METHOD = "pchip"  # JCT-VC / JVET common-test-conditions interpolation (bjontegaard package)
+
+
+@dataclass
+class Curve:
+    """One codec's RD points (sorted by rate)."""
+
+    name: str
+    bpp: np.ndarray
+    metrics: dict[str, np.ndarray]
+
+    def metric(self, key: str) -> np.ndarray | None:
+        if key == "ms-ssim-db" and key not in self.metrics and "ms-ssim-rgb" in self.metrics:
+            v = np.clip(self.metrics["ms-ssim-rgb"], None, 1 - 1e-12)
+            return -10 * np.log10(1 - v)
+        return self.metrics.get(key)
+
+
+def shipped_anchor_names() -> list[str]:
+    """Names accepted after ``compressai:``."""
+    files = sorted(p.stem for p in ANCHOR_DIR.glob("*.json"))
+    return sorted(set(_ALIASES) | set(files))
+
+
+def load_curve(spec: str) -> Curve:
+    """A curve from a JSON file path or ``compressai:NAME`` (shipped published curves)."""
+    if spec.startswith("compressai:"):
+        key = spec.split(":", 1)[1]
+        path = ANCHOR_DIR / f"{_ALIASES.get(key, key)}.json"
+        if not path.is_file():
+            raise FileNotFoundError(f"unknown published curve {spec} (known: {', '.join(shipped_anchor_names())})")
+    else:
+        path = Path(spec)
+    blob = json.loads(path.read_text())
+    results = blob["results"]
+    bpp = np.asarray(results["bpp"], dtype=np.float64)
+    order = np.argsort(bpp)
+    metrics = {}
+    for key, values in results.items():
+        if key == "bpp" or not isinstance(values, list) or len(values) != len(bpp):
+            continue
+        if all(isinstance(v, (int, float)) for v in values):
+            metrics[key] = np.asarray(values, dtype=np.float64)[order]
+    return Curve(blob.get("name", path.stem), bpp[order], metrics)
+
+
+def overlap(a: Curve, b: Curve) -> tuple[float, float] | None:
+    """Common bpp range of two curves, or ``None``."""
+    lo, hi = max(a.bpp.min(), b.bpp.min()), min(a.bpp.max(), b.bpp.max())
+    return (float(lo), float(hi)) if lo < hi else None
+
+
+def bd_metrics(anchor: Curve, test: Curve, metric: str, method: str = BD_METHOD) -> dict[str, Any]:
+    """BD-rate (%) and BD-quality of ``test`` against ``anchor`` for one metric (bjontegaard package).
+
+    Negative BD-rate = fewer bits for the same quality. Returns ``None`` values with a ``note`` when the
+    curves do not overlap or lack the metric.
+    """
+    import bjontegaard as bd
+
+    qa, qt = anchor.metric(metric), test.metric(metric)
+    common = overlap(anchor, test)
+    out: dict[str, Any] = {"metric": metric, "bd_rate": None, "bd_quality": None, "bpp_range": common, "note": ""}
+    if qa is None or qt is None:
+        out["note"] = f"{metric} missing"
+        return out
+    if common is None:
+        out["note"] = "curves do not overlap in bpp"
+        return out
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            out["bd_rate"] = float(bd.bd_rate(anchor.bpp, qa, test.bpp, qt, method=method,
+                                              require_matching_points=False))
+            out["bd_quality"] = float(bd.bd_psnr(anchor.bpp, qa, test.bpp, qt, method=method,
+                                                 require_matching_points=False))
+        except (ValueError, ZeroDivisionError) as exc:
+            out["note"] = f"BD not computable: {exc}"
+    if caught:
+        out["note"] = "; ".join(str(w.message) for w in caught)
+    if out["bd_rate"] is not None and not math.isfinite(out["bd_rate"]):
+        out["bd_rate"] = None
+    return out
+
+
+def plot_curves(curves: list[Curve], path: str | Path, title: str = "Kodak") -> None:
+    """bpp–PSNR, bpp–MS-SSIM (dB) and bpp–realism (patch-SWD, or LPIPS) panels, one labelled line per curve."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    realism = "lpips" if any(c.metric("lpips") is not None for c in curves) else "swd"
+    panels = [("psnr-rgb", "RGB PSNR (dB)"), ("ms-ssim-db", "MS-SSIM (dB)"),
+              (realism, "patch-SWD ×10³ (lower is better)" if realism == "swd" else "LPIPS (lower is better)")]
+    fig, axes = plt.subplots(1, 3, figsize=(17, 5))
+    for ax, (key, label) in zip(axes, panels, strict=True):
+        for c in curves:
+            y = c.metric(key)
+            if y is not None:
+                ax.plot(c.bpp, y, marker="o", markersize=3, label=c.name)
+        ax.set_xlabel("bits per pixel")
+        ax.set_ylabel(label)
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
