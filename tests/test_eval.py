@@ -1,0 +1,137 @@
+"""RD evaluation: JSON from real files, BD metrics, plots, anchors, weight-free metrics, LPIPS plumbing."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from neuralcodec.eval.anchors import anchors
+from neuralcodec.eval.curves import Curve, bd_metrics, load_curve, shipped_anchor_names
+from neuralcodec.eval.lpips_metric import load_lpips, lpips_distance
+from neuralcodec.eval.metrics import ms_ssim, patch_swd, psnr_rgb, psnr_y
+from neuralcodec.image_io import read_image
+
+
+@pytest.fixture(scope="module")
+def two_images(tmp_path_factory, sample_path):
+    from PIL import Image
+
+    folder = tmp_path_factory.mktemp("two")
+    img = Image.open(sample_path).convert("RGB")
+    img.crop((0, 0, 256, 192)).save(folder / "a.png")
+    img.crop((256, 192, 512, 384)).save(folder / "b.png")
+    return folder
+
+
+@pytest.mark.parametrize("codec,qualities", [("jpeg", ["30", "70"]), ("hyperprior", [])])
+def test_eval_json_bpp_equals_files_on_disk(codec, qualities, two_images, tmp_path, run_cli):
+    out, keep = tmp_path / "r.json", tmp_path / "files"
+    args = ["eval", "--codec", codec, "--dataset", two_images, "--out", out, "--keep-files", keep]
+    if qualities:
+        args += ["--quality", *qualities]
+    proc = run_cli(*args, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    blob = json.loads(out.read_text())
+    res = blob["results"]
+    assert blob["name"] == codec and set(res) >= {"bpp", "psnr-rgb", "psnr-y", "ms-ssim-rgb", "ms-ssim-db",
+                                                    "lpips", "swd", "encoding_time", "decoding_time"}
+    assert len(res["bpp"]) == len(res["quality"]) >= 1
+    for q, rows in blob["per_image"].items():
+        assert [r["image"] for r in rows] == ["a.png", "b.png"]
+        for r in rows:
+            files = list((keep / codec / f"q{q}").glob(Path(r["image"]).stem + ".*"))
+            assert len(files) == 1 and r["bytes"] == files[0].stat().st_size
+            assert r["bpp"] == pytest.approx(8 * files[0].stat().st_size / (256 * 192))
+        assert res["bpp"][res["quality"].index(int(q))] == pytest.approx(np.mean([r["bpp"] for r in rows]))
+    assert blob["lpips_note"] and res["lpips"][0] is None  # no AlexNet weights on this machine
+    assert load_curve(str(out)).bpp.shape == (len(res["quality"]),)
+
+
+def _curve(name, bpp, psnr):
+    return Curve(name, np.asarray(bpp, float), {"psnr-rgb": np.asarray(psnr, float)})
+
+
+def test_bd_rate_against_itself_is_zero():
+    c = load_curve("compressai:bmshj2018-hyperprior")
+    r = bd_metrics(c, c, "psnr-rgb")
+    assert abs(r["bd_rate"]) < 1e-9 and abs(r["bd_quality"]) < 1e-9
+
+
+@pytest.mark.parametrize("factor", [0.8, 1.25, 0.5])
+def test_known_rate_factor_gives_expected_bd_rate(factor):
+    anchor = load_curve("compressai:bmshj2018-hyperprior")
+    shifted = Curve("shifted", anchor.bpp * factor, dict(anchor.metrics))
+    r = bd_metrics(anchor, shifted, "psnr-rgb")
+    assert r["bd_rate"] == pytest.approx(100 * (factor - 1), abs=0.1)
+
+
+def test_published_bd_rate_example():
+    # The FAU-LMS bjontegaard package's example data (x265 presets). The original VCEG-M33 cubic fit gives
+    # −4.4205 %, the value an independent implementation of VCEG-M33 also publishes for these points.
+    anchor = _curve("a", [9487.76, 4593.60, 2486.44, 1358.24], [40.037, 38.615, 36.845, 34.851])
+    test = _curve("t", [9787.80, 4469.00, 2451.52, 1356.24], [40.121, 38.651, 36.970, 34.987])
+    assert bd_metrics(anchor, test, "psnr-rgb", method="cubic")["bd_rate"] == pytest.approx(-4.4205, abs=1e-3)
+    assert bd_metrics(anchor, test, "psnr-rgb")["bd_rate"] == pytest.approx(-4.42, abs=0.05)  # pchip
+
+
+def test_non_overlapping_curves_are_reported():
+    a, b = _curve("a", [0.1, 0.2, 0.3, 0.4], [26, 28, 30, 31]), _curve("b", [1, 2, 3, 4], [36, 38, 40, 41])
+    r = bd_metrics(a, b, "psnr-rgb")
+    assert r["bd_rate"] is None and "overlap" in r["note"]
+
+
+def test_published_curves_ship_with_their_licence():
+    names = shipped_anchor_names()
+    for needed in ["bmshj2018-hyperprior", "mbt2018-mean", "mbt2018", "cheng2020-anchor", "vtm", "bpg"]:
+        assert needed in names
+        assert len(load_curve(f"compressai:{needed}").bpp) >= 4
+    anchor_dir = Path(__file__).resolve().parent.parent / "neuralcodec" / "anchors"
+    assert "InterDigital" in (anchor_dir / "LICENSE").read_text()
+
+
+def test_compare_and_plot_cli(run_cli, tmp_path):
+    proc = run_cli("compare", "compressai:jpeg", "compressai:bmshj2018-hyperprior", "compressai:vtm")
+    assert proc.returncode == 0, proc.stderr
+    assert "bmshj2018-hyperprior" in proc.stdout and "psnr-rgb" in proc.stdout and "ms-ssim-db" in proc.stdout
+    png = tmp_path / "rd.png"
+    proc = run_cli("plot", "compressai:jpeg", "compressai:bmshj2018-hyperprior", "-o", png)
+    assert proc.returncode == 0, proc.stderr
+    assert png.stat().st_size > 10_000 and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize("name", ["jpeg", "webp", "avif", "x265"])
+def test_live_anchor_roundtrip(name, sample_path):
+    image, _ = read_image(sample_path)
+    image = image[:, :121, :157].contiguous()  # odd sizes on purpose
+    a = anchors()[name]
+    low, high = a.qualities[1], a.qualities[-2]
+    data_low, data_high = a.encode(image, low), a.encode(image, high)
+    dec_low, dec_high = a.decode(data_low), a.decode(data_high)
+    assert dec_low.shape == image.shape == dec_high.shape
+    assert len(data_high) > len(data_low)
+    assert psnr_rgb(dec_high, image) > psnr_rgb(dec_low, image) > 20
+
+
+def test_weight_free_metrics(sample_path):
+    image, _ = read_image(sample_path)
+    jpeg = anchors()["jpeg"]
+    worse, better = (jpeg.decode(jpeg.encode(image, q)) for q in (10, 80))
+    assert patch_swd(image, image) == 0
+    assert patch_swd(image, worse) > patch_swd(image, better) > 0
+    assert ms_ssim(image, worse) < ms_ssim(image, better) < 1
+    assert ms_ssim(image[:, :100, :100], better[:, :100, :100]) is None
+    assert math.isinf(psnr_y(image, image)) and psnr_y(image, better) > psnr_y(image, worse)
+
+
+def test_lpips_plumbing_with_random_backbone_only(sample_path):
+    model, note = load_lpips(random_backbone=True)
+    assert "plumbing" in note
+    image, _ = read_image(sample_path)
+    other = torch.flip(image, dims=[2])
+    assert lpips_distance(model, image, image) == pytest.approx(0, abs=1e-6)
+    assert lpips_distance(model, image, other) > 0
