@@ -40,7 +40,7 @@ def main() -> None:
     scales = scale_table()
     tables = build_gaussian_tables(scales)
     rng = np.random.default_rng(0)
-    indexes = rng.integers(0, 48, size=args.symbols)
+    indexes = rng.integers(0, 48, size=args.symbols).astype(np.uint8)  # the codec's own index type
     values = np.round(rng.normal(size=args.symbols) * scales[indexes]).astype(np.int32)
 
     cdfs = [np.concatenate([[0], np.cumsum(t.freqs)]).astype(np.int32).tolist() for t in tables]

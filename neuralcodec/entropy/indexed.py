@@ -15,11 +15,12 @@ from neuralcodec.entropy.tables import IntegerTable
 
 def _grouping(indexes: np.ndarray, num_tables: int) -> tuple[np.ndarray, np.ndarray]:
     """Positions sorted by table index (stable) and the start of each table's run."""
-    if indexes.size and (int(indexes.min()) < 0 or int(indexes.max()) >= num_tables):
+    negative_possible = not np.issubdtype(indexes.dtype, np.unsignedinteger)
+    if indexes.size and ((negative_possible and int(indexes.min()) < 0) or int(indexes.max()) >= num_tables):
         raise ValueError(f"table index out of range 0…{num_tables - 1}")
     # Narrow keys let numpy use its radix sort for the stable argsort (uint8: a single pass).
     key_type = np.uint8 if num_tables <= 1 << 8 else np.uint16 if num_tables <= 1 << 16 else np.int64
-    keys = indexes.astype(key_type)
+    keys = indexes.astype(key_type, copy=False)
     order = np.argsort(keys, kind="stable")
     bounds = np.concatenate([[0], np.cumsum(np.bincount(keys, minlength=num_tables))])
     return order, bounds

@@ -94,10 +94,9 @@ class RansDecoder:
         if count == 0:
             return np.zeros(0, dtype=np.int32)
         values = np.asarray(self._coder.decode(_MODELS.get(table), count), dtype=np.int32)
-        escaped_at = np.flatnonzero(values == table.num_values)
+        if values.max() == table.num_values:  # escapes are rare: look for them only when present
+            self._pending.append((values, np.flatnonzero(values == table.num_values), table))
         values += np.int32(table.offset)
-        if escaped_at.size:
-            self._pending.append((values, escaped_at, table))
         return values
 
     def finish(self) -> None:
