@@ -49,9 +49,12 @@ def decode_bytes(data: bytes, model_file: str | Path | None = None,
     the pixel count the header claims, so a service can refuse large claims before any work is done.
     """
     header, chunks = unpack(data)
-    if max_pixels is not None and header.width * header.height > max_pixels:
-        raise DecodeError(f"image of {header.width}×{header.height} exceeds the limit of {max_pixels} pixels")
     codec = load_codec(family_name_of_id(header.family_id), header.rate_point, model_file)
+    # the limit applies to what the decoder will process: the size after the codec's padding
+    work = codec.padded_pixels(header.height, header.width)
+    if max_pixels is not None and work > max_pixels:
+        raise DecodeError(f"image of {header.width}×{header.height} ({work} pixels after padding) exceeds "
+                          f"the limit of {max_pixels} pixels")
     if codec.model_id != header.model_id or codec.weights_hash != header.weights_hash:
         raise DecodeError(
             f"bitstream was encoded with {codec.family} model {header.model_id} q{header.rate_point} "

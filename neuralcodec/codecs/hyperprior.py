@@ -129,7 +129,7 @@ class HyperpriorCodec:
     family_id = FAMILY_ID
     # Images of more pixels than this (after padding) are transformed in overlapping tiles of
     # ``tile_pixels`` a side, to bound memory; the bitstream does not depend on either. Multiple of 64.
-    whole_image_max_pixels = 1 << 21
+    whole_image_max_pixels = 1 << 20
     tile_pixels = 512
 
     def __init__(self, blob: dict[str, Any]) -> None:
@@ -185,6 +185,11 @@ class HyperpriorCodec:
 
     def _z_channel_indexes(self, shape: tuple[int, ...]) -> np.ndarray:
         return np.broadcast_to(np.arange(shape[1]).reshape(1, -1, 1, 1), shape)
+
+    def padded_pixels(self, height: int, width: int) -> int:
+        """Pixels the transforms process for an image of this size (after padding to a multiple of 64)."""
+        ph, pw = _pad_amounts(height, width, self.net.downsampling)
+        return (height + ph) * (width + pw)
 
     def latent_shapes(self, height: int, width: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
         """Shapes of y and z for an image of this size (after padding to a multiple of 64)."""
