@@ -211,13 +211,19 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_compare(args: argparse.Namespace) -> int:
-    from neuralcodec.eval.curves import BD_METHOD, bd_metrics, load_curve
+def _load_curves(specs: list[str]) -> list:
+    from neuralcodec.eval.curves import load_curve
 
     try:
-        curves = [load_curve(spec) for spec in args.curves]
-    except (KeyError, ValueError) as exc:
+        return [load_curve(spec) for spec in specs]
+    except (KeyError, ValueError) as exc:  # JSON without the schema's keys, or not JSON at all
         raise InputError(f"not an RD curve file: {exc}") from None
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from neuralcodec.eval.curves import BD_METHOD, bd_metrics
+
+    curves = _load_curves(args.curves)
     anchor = curves[0]
     print(f"BD metrics against {anchor.name} ({args.curves[0]}); interpolation: {args.method}"
           + (" (JCT-VC/JVET CTC)" if args.method == BD_METHOD else ""))
@@ -235,12 +241,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_plot(args: argparse.Namespace) -> int:
-    from neuralcodec.eval.curves import load_curve, plot_curves
+    from neuralcodec.eval.curves import plot_curves
 
-    try:
-        curves = [load_curve(spec) for spec in args.curves]
-    except (KeyError, ValueError) as exc:
-        raise InputError(f"not an RD curve file: {exc}") from None
+    curves = _load_curves(args.curves)
     out = Path(args.output)
     if not out.parent.is_dir():
         raise InputError(f"output folder does not exist: {out.parent}")
