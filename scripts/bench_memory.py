@@ -81,17 +81,57 @@ def run(task: str, src: Path, dst: Path, threads: int) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+def seams(kodak: Path, tile: int) -> None:
+    """Cost of tiling on Kodak: every image coded whole and with forced ``tile``-pixel tiles."""
+    import statistics
+
+    import torch
+
+    from neuralcodec.codecs.registry import load_codec
+    from neuralcodec.coding import decode_bytes, encode_tensor
+    from neuralcodec.eval.metrics import bpp_of, psnr_rgb
+    from neuralcodec.image_io import ImageInfo, read_image
+
+    warnings.filterwarnings("ignore")
+    torch.set_num_threads(2)
+    codec = load_codec()
+    rows = []
+    for path in sorted(kodak.glob("kodim*.png")):
+        image, _ = read_image(path)
+        results = []
+        for whole_max, tile_px in [(codec.whole_image_max_pixels, codec.tile_pixels), (0, tile)]:
+            codec.whole_image_max_pixels, codec.tile_pixels = whole_max, tile_px
+            data = encode_tensor(image, ImageInfo(3, 8), codec).data
+            decoded, _ = decode_bytes(data)
+            results.append((bpp_of(len(data), image), psnr_rgb(decoded, image)))
+        codec.whole_image_max_pixels, codec.tile_pixels = type(codec).whole_image_max_pixels, type(codec).tile_pixels
+        rows.append(results)
+    mean = statistics.fmean
+    bpp_whole, bpp_tiled = mean(r[0][0] for r in rows), mean(r[1][0] for r in rows)
+    psnr_whole, psnr_tiled = mean(r[0][1] for r in rows), mean(r[1][1] for r in rows)
+    worst = max(abs(r[1][1] - r[0][1]) for r in rows)
+    print(f"Kodak, 24 images, whole-image vs {tile}-px tiles (margins: 64 px analysis, 4 latents synthesis):")
+    print(f"  bpp   {bpp_whole:.5f} vs {bpp_tiled:.5f} ({100 * (bpp_tiled / bpp_whole - 1):+.3f} %)")
+    print(f"  PSNR  {psnr_whole:.4f} vs {psnr_tiled:.4f} dB ({psnr_tiled - psnr_whole:+.4f} dB; "
+          f"worst image {worst:.4f} dB)")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--kodak", type=Path, default=ROOT.parent / "shared" / "datasets" / "kodak")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--skip-compressai", action="store_true")
+    ap.add_argument("--seams", type=int, default=0, metavar="TILE",
+                    help="instead: cost of TILE-pixel tiles vs whole-image coding on Kodak")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     ap.add_argument("--src", type=Path, help=argparse.SUPPRESS)
     ap.add_argument("--dst", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker:
         worker(args.worker, args.src, args.dst, args.threads)
+        return
+    if args.seams:
+        seams(args.kodak, args.seams)
         return
     print(f"{'image':<11} {'step':<26} {'peak RSS MB':>12} {'seconds':>9}")
     with tempfile.TemporaryDirectory() as tmp:

@@ -12,8 +12,9 @@ for most cases, recomputes the CRC32 so the parser and entropy decoder behind it
 Pass criteria, enforced by libFuzzer itself: no exception other than the documented ``DecodeError`` /
 ``ModelError`` (any other is a crash), no case over 5 s (``-timeout=5``), RSS never above 2 GB
 (``-rss_limit_mb=2048``, ``-malloc_limit_mb=2048``). Untrusted input is decoded with ``max_pixels`` = 2¹⁶
-(a service sets such a limit; it keeps every case well under a second on one core); header limits (``MAX_SIDE``, ``MAX_PIXELS``) are checked before any
-allocation either way. Exit status 0 and a summary line when every case passed.
+(a service sets such a limit; it keeps every case well under a second on one core); header limits
+(``MAX_SIDE``, ``MAX_PIXELS``) are checked before any allocation either way. libFuzzer prints "Done N runs"
+and exits 0 when every case passed.
 """
 
 from __future__ import annotations
