@@ -7,13 +7,13 @@ files ``neuralcodec/weights/<family>-q<N>.pt``; ``weights/index.json`` carries t
 
 from __future__ import annotations
 
+import importlib
 import json
 from functools import lru_cache
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from neuralcodec.codecs import hyperprior
 from neuralcodec.codecs.model_file import load_model_file
 from neuralcodec.errors import ModelError
 
@@ -21,8 +21,11 @@ WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
 DEFAULT_CODEC = "hyperprior"
 DEFAULT_QUALITY = 3
 
-_FAMILIES: dict[str, ModuleType] = {hyperprior.FAMILY: hyperprior}
-_CODEC_CLASSES = {hyperprior.FAMILY: hyperprior.HyperpriorCodec}
+# name → (bitstream family id, module, codec class). Modules are imported on first use, so commands that
+# never run a network (info, list, failing early on a bad file) do not pay for importing torch layers.
+_FAMILIES: dict[str, tuple[int, str, str]] = {
+    "hyperprior": (1, "neuralcodec.codecs.hyperprior", "HyperpriorCodec"),
+}
 
 
 def family_names() -> list[str]:
@@ -34,13 +37,16 @@ def family_of(name: str) -> ModuleType:
     """The module implementing a family; ``ModelError`` if unknown."""
     if name not in _FAMILIES:
         raise ModelError(f"unknown codec '{name}' (known: {', '.join(family_names())})")
-    return _FAMILIES[name]
+    module = importlib.import_module(_FAMILIES[name][1])
+    if module.FAMILY_ID != _FAMILIES[name][0]:
+        raise RuntimeError(f"family id of {name} disagrees with the registry")
+    return module
 
 
 def family_name_of_id(family_id: int) -> str:
     """Family name for the id stored in a bitstream header."""
-    for name, module in _FAMILIES.items():
-        if module.FAMILY_ID == family_id:
+    for name, (fid, _module, _cls) in _FAMILIES.items():
+        if fid == family_id:
             return name
     raise ModelError(f"bitstream was made by codec family id {family_id}, which this build does not know")
 
@@ -65,10 +71,11 @@ def shipped_qualities(family: str, weights_dir: Path | None = None) -> list[int]
 def _load_codec(path: str) -> Any:
     blob = load_model_file(path)
     family = blob.get("family")
-    if family not in _CODEC_CLASSES:
+    if family not in _FAMILIES:
         raise ModelError(f"{path}: unknown codec family {family!r}")
+    codec_class = getattr(family_of(family), _FAMILIES[family][2])
     try:
-        return _CODEC_CLASSES[family](blob)
+        return codec_class(blob)
     except (KeyError, ValueError, RuntimeError) as exc:
         raise ModelError(f"model file {path} is damaged: {exc}") from None
 
