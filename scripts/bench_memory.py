@@ -74,8 +74,11 @@ def worker(task: str, src: Path, dst: Path, threads: int) -> None:
 
 
 def run(task: str, src: Path, dst: Path, threads: int) -> dict:
-    proc = subprocess.run([sys.executable, __file__, "--worker", task, "--src", str(src), "--dst", str(dst),
-                           "--threads", str(threads)], capture_output=True, text=True)
+    # via `sh` (which forks the worker): a child exec'd straight from this process would inherit this
+    # process's peak RSS in ru_maxrss on Linux
+    command = [sys.executable, __file__, "--worker", task, "--src", str(src), "--dst", str(dst),
+               "--threads", str(threads)]
+    proc = subprocess.run(["sh", "-c", '"$0" "$@"; exit $?', *command], capture_output=True, text=True)
     if proc.returncode:
         raise SystemExit(f"{task} failed: {proc.stderr[-2000:]}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
