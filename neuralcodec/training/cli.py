@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
+import pytorch_lightning as pl
 from pytorch_lightning.cli import LightningCLI
 
 from neuralcodec.datasets.image_folder import ImageFolderDataModule
@@ -16,6 +18,22 @@ def last_checkpoint(root_dir: str | Path) -> Path | None:
     return found[-1] if found else None
 
 
+def add_tensorboard_if_installed(trainer: pl.Trainer) -> bool:
+    """Log to TensorBoard as well as the config's CSV logger when ``tensorboard`` is importable.
+
+    TensorBoard is optional (not a dependency): the CSV log is always written, TensorBoard only when a user has it.
+    """
+    from pytorch_lightning.loggers import TensorBoardLogger
+
+    if importlib.util.find_spec("tensorboard") is None and importlib.util.find_spec("tensorboardX") is None:
+        return False
+    if trainer.logger is None or any(isinstance(lg, TensorBoardLogger) for lg in trainer.loggers):
+        return False
+    trainer.loggers = [*trainer.loggers, TensorBoardLogger(save_dir=trainer.default_root_dir, name="tensorboard",
+                                                           version=0)]
+    return True
+
+
 def train_main(args: list[str] | None = None) -> None:
     """Parse a LightningCLI config and fit, resuming from the run's newest checkpoint when present."""
     cli = LightningCLI(
@@ -26,6 +44,7 @@ def train_main(args: list[str] | None = None) -> None:
         save_config_kwargs={"overwrite": True},
         subclass_mode_model=False,
     )
+    add_tensorboard_if_installed(cli.trainer)
     resume = last_checkpoint(cli.trainer.default_root_dir)
     cli.trainer.fit(cli.model, datamodule=cli.datamodule, ckpt_path=str(resume) if resume else None)
 
