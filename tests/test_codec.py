@@ -51,6 +51,23 @@ def test_shipped_rate_point_roundtrip_through_a_file(quality, sample_path, tmp_p
     assert psnr(decoded, image) > 20
 
 
+@pytest.mark.parametrize("quality", QUALITIES)
+def test_every_shipped_rate_point_fits_the_size_budget(quality):
+    assert model_path("hyperprior", quality).stat().st_size <= 12e6
+
+
+def test_bpp_and_psnr_increase_with_the_quality_index(sample_path):
+    image, info = read_image(sample_path)
+    points = []
+    for quality in QUALITIES:
+        data = encode_tensor(image, info, load_codec("hyperprior", quality)).data
+        decoded, _ = decode_bytes(data)
+        points.append((len(data), psnr(decoded, image)))
+    sizes, psnrs = zip(*points, strict=True)
+    assert list(sizes) == sorted(sizes) and len(set(sizes)) == len(sizes), points
+    assert list(psnrs) == sorted(psnrs), points
+
+
 @pytest.mark.parametrize("size", [(1, 1), (61, 97), (64, 64), (130, 67)])
 def test_any_image_size(size, default_codec):
     h, w = size
