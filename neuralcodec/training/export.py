@@ -21,15 +21,26 @@ def _hardware() -> str:
 def export_module(module: pl.LightningModule, path: str | Path, quality: int, family: str = "hyperprior",
                   extra: dict[str, Any] | None = None) -> Path:
     """Write ``module.net`` as a shipped model file; its training facts go into the file's ``meta``."""
+    from neuralcodec.training.module import data_facts
+
     hp = dict(module.hparams)
     meta = {
         "lmbda": float(hp.get("lmbda", 0.0)), "steps": int(module.global_step),
         "train_seconds": float(getattr(module, "train_seconds", 0.0)), "hardware": _hardware(),
-        "lr": float(hp.get("lr", 0.0)),
+        "lr": float(hp.get("lr", 0.0)), **data_facts(module),
     }
+    meta.update(_history(list(getattr(module, "lineage", [])), meta))
     meta.update(extra or {})
     save_model_file(family_of(family).export_model(module.net, quality, meta), path)
     return Path(path)
+
+
+def _history(lineage: list[dict[str, Any]], meta: dict[str, Any]) -> dict[str, Any]:
+    """The warm-start chain and the totals over it (steps and wall time of every stage, this one included)."""
+    return {"lineage": lineage,
+            "total_steps": int(meta["steps"] + sum(int(s.get("steps", 0)) for s in lineage)),
+            "total_train_seconds": float(meta["train_seconds"]
+                                         + sum(float(s.get("train_seconds", 0.0)) for s in lineage))}
 
 
 def export_checkpoint(ckpt: str | Path, path: str | Path, quality: int, family: str = "hyperprior") -> Path:
@@ -41,7 +52,8 @@ def export_checkpoint(ckpt: str | Path, path: str | Path, quality: int, family: 
     net.load_state_dict(load_state_dict_any(ckpt))
     meta = {"lmbda": float(hp.get("lmbda", 0.0)), "steps": int(blob.get("global_step", 0)),
             "train_seconds": float(blob.get("train_seconds", 0.0)), "lr": float(hp.get("lr", 0.0)),
-            "source": Path(ckpt).name}
+            "source": Path(ckpt).name, **blob.get("data_facts", {})}
+    meta.update(_history(list(blob.get("lineage", [])), meta))
     save_model_file(module_family.export_model(net, quality, meta), path)
     return Path(path)
 

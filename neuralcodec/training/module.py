@@ -26,6 +26,26 @@ def rate_distortion(out: dict, x: Tensor, lmbda: float) -> dict[str, Tensor]:
             "psnr": -10 * torch.log10(mse.clamp_min(1e-10))}
 
 
+def data_facts(module: pl.LightningModule) -> dict[str, Any]:
+    """Crop size and batch size of the data the module is being trained on (for the model's history)."""
+    trainer = getattr(module, "_trainer", None)
+    hp = getattr(getattr(trainer, "datamodule", None), "hparams", {}) or {}
+    return {k: int(hp[k]) for k in ("crop", "batch_size") if k in hp}
+
+
+def lineage_of(path: str | Path) -> list[dict[str, Any]]:
+    """Training history of a warm-start source: its own earlier stages, then itself as the last stage."""
+    blob = torch.load(Path(path), map_location="cpu", weights_only=False)
+    if "state_dict" in blob:  # Lightning checkpoint
+        hp = blob.get("hyper_parameters", {})
+        stage = {"lmbda": float(hp.get("lmbda", 0.0)), "steps": int(blob.get("global_step", 0)),
+                 "train_seconds": float(blob.get("train_seconds", 0.0)), **blob.get("data_facts", {})}
+        return [*blob.get("lineage", []), {"source": str(path), **stage}]
+    meta = blob.get("meta", {})
+    stage = {k: meta[k] for k in ("lmbda", "steps", "train_seconds", "crop", "batch_size") if k in meta}
+    return [*meta.get("lineage", []), {"source": str(path), **stage}]
+
+
 class HyperpriorLitModule(pl.LightningModule):
     """Trains :class:`MeanScaleHyperpriorNet` for one rate point (one λ).
 
@@ -52,6 +72,7 @@ class HyperpriorLitModule(pl.LightningModule):
         self.net = MeanScaleHyperpriorNet(N, M)
         self.train_seconds = 0.0  # training wall time summed over resumed runs (kept in checkpoints)
         self._step_started = 0.0
+        self.lineage: list[dict[str, Any]] = []  # earlier stages this run was warm-started from, oldest first
         if init_from:
             self.load_weights(init_from)
 
@@ -60,6 +81,7 @@ class HyperpriorLitModule(pl.LightningModule):
         from neuralcodec.codecs.model_file import load_state_dict_any
 
         self.net.load_state_dict(load_state_dict_any(path), strict=True)
+        self.lineage = lineage_of(path)
 
     def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
         self._step_started = time.perf_counter()
@@ -69,9 +91,12 @@ class HyperpriorLitModule(pl.LightningModule):
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint["train_seconds"] = self.train_seconds
+        checkpoint["lineage"] = self.lineage
+        checkpoint["data_facts"] = data_facts(self)
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         self.train_seconds = float(checkpoint.get("train_seconds", 0.0))
+        self.lineage = list(checkpoint.get("lineage", self.lineage))
 
     def training_step(self, batch: Tensor, batch_idx: int) -> Tensor:
         opt, aux_opt = self.optimizers()
