@@ -31,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     for quality in shipped_qualities(args.family):
         codec = load_codec(args.family, quality)
         meta, name = codec.meta, f"{args.family}-q{quality}"
-        crop = f"{meta['crop']}² × {meta['batch_size']}" if "crop" in meta else "see below"
+        crop = f"{meta['crop']}² × {meta['batch_size']}" if "crop" in meta else "not recorded (128² × 8)"
         kodak = index.get(name, {})
         same = kodak.get("weights_hash") == codec.weights_hash.hex()
         figures = (f"{kodak['bpp']:.3f} | {kodak['psnr']:.2f} | {kodak['ms_ssim']:.4f}" if same
