@@ -11,6 +11,7 @@ import torch
 
 from neuralcodec.codecs.model_file import load_state_dict_any, save_model_file
 from neuralcodec.codecs.registry import family_of
+from neuralcodec.training.module import checkpoint_stage, data_facts
 
 
 def _hardware() -> str:
@@ -21,8 +22,6 @@ def _hardware() -> str:
 def export_module(module: pl.LightningModule, path: str | Path, quality: int, family: str = "hyperprior",
                   extra: dict[str, Any] | None = None) -> Path:
     """Write ``module.net`` as a shipped model file; its training facts go into the file's ``meta``."""
-    from neuralcodec.training.module import data_facts
-
     hp = dict(module.hparams)
     meta = {
         "lmbda": float(hp.get("lmbda", 0.0)), "steps": int(module.global_step),
@@ -50,9 +49,7 @@ def export_checkpoint(ckpt: str | Path, path: str | Path, quality: int, family: 
     module_family = family_of(family)
     net = module_family.build_net(**hp)
     net.load_state_dict(load_state_dict_any(ckpt))
-    meta = {"lmbda": float(hp.get("lmbda", 0.0)), "steps": int(blob.get("global_step", 0)),
-            "train_seconds": float(blob.get("train_seconds", 0.0)), "lr": float(hp.get("lr", 0.0)),
-            "source": Path(ckpt).name, **blob.get("data_facts", {})}
+    meta = {**checkpoint_stage(blob), "lr": float(hp.get("lr", 0.0)), "source": Path(ckpt).name}
     meta.update(_history(list(blob.get("lineage", [])), meta))
     save_model_file(module_family.export_model(net, quality, meta), path)
     return Path(path)

@@ -33,14 +33,18 @@ def data_facts(module: pl.LightningModule) -> dict[str, Any]:
     return {k: int(hp[k]) for k in ("crop", "batch_size") if k in hp}
 
 
+def checkpoint_stage(blob: dict[str, Any]) -> dict[str, Any]:
+    """λ, steps, step time and data facts of the run that wrote a loaded Lightning checkpoint."""
+    hp = blob.get("hyper_parameters", {})
+    return {"lmbda": float(hp.get("lmbda", 0.0)), "steps": int(blob.get("global_step", 0)),
+            "train_seconds": float(blob.get("train_seconds", 0.0)), **blob.get("data_facts", {})}
+
+
 def lineage_of(path: str | Path) -> list[dict[str, Any]]:
     """Training history of a warm-start source: its own earlier stages, then itself as the last stage."""
     blob = torch.load(Path(path), map_location="cpu", weights_only=False)
     if "state_dict" in blob:  # Lightning checkpoint
-        hp = blob.get("hyper_parameters", {})
-        stage = {"lmbda": float(hp.get("lmbda", 0.0)), "steps": int(blob.get("global_step", 0)),
-                 "train_seconds": float(blob.get("train_seconds", 0.0)), **blob.get("data_facts", {})}
-        return [*blob.get("lineage", []), {"source": str(path), **stage}]
+        return [*blob.get("lineage", []), {"source": str(path), **checkpoint_stage(blob)}]
     meta = blob.get("meta", {})
     stage = {k: meta[k] for k in ("lmbda", "steps", "train_seconds", "crop", "batch_size") if k in meta}
     return [*meta.get("lineage", []), {"source": str(path), **stage}]
