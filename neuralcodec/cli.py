@@ -179,11 +179,13 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     from neuralcodec.batch import expand_inputs, image_suffixes
     from neuralcodec.eval.lpips_metric import load_lpips
-    from neuralcodec.eval.run import eval_codec, evaluate
+    from neuralcodec.eval.run import eval_codec, evaluate, model_files_eval_codec
     from neuralcodec.image_io import atomic_write
 
+    if (args.codec is None) == (not args.model):
+        raise InputError("give either --codec or --model")
     try:
-        codec = eval_codec(args.codec)
+        codec = model_files_eval_codec(args.model) if args.model else eval_codec(args.codec)
     except ValueError as exc:
         raise InputError(str(exc)) from None
     images = expand_inputs(args.dataset, image_suffixes())[: args.limit or None]
@@ -197,7 +199,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if not out.parent.is_dir():
         out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp, tqdm(total=len(images) * len(qualities), unit="image",
-                                                    desc=f"eval {args.codec}", file=sys.stderr) as bar:
+                                                    desc=f"eval {codec.name}", file=sys.stderr) as bar:
         work = Path(args.keep_files) if args.keep_files else Path(tmp)
         result = evaluate(codec, images, work, qualities, lpips_model, note, progress=lambda: bar.update(1))
     atomic_write(out, (json.dumps(result, indent=2) + "\n").encode())
@@ -309,7 +311,9 @@ def build_parser() -> argparse.ArgumentParser:
                        "(also in dB), LPIPS (when AlexNet weights are on disk; else null), patch-SWD and times. "
                        "Codecs: learned families (see 'codec list') and live anchors jpeg, webp, avif, x265. "
                        "Output uses CompressAI's results JSON schema.")
-    p.add_argument("--codec", required=True, help="hyperprior | jpeg | webp | avif | x265")
+    p.add_argument("--codec", default=None, help="hyperprior | jpeg | webp | avif | x265")
+    p.add_argument("--model", nargs="+", default=None, metavar="FILE",
+                   help="instead of --codec: model files (e.g. fresh from 'codec train'), one rate point each")
     p.add_argument("--quality", type=int, nargs="*", default=None, help="rate points (default: the full sweep)")
     p.add_argument("--dataset", required=True, help="folder (or quoted glob) of images, e.g. ../shared/datasets/kodak")
     p.add_argument("--out", required=True, help="JSON file to write, e.g. results/hyperprior-kodak.json")

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 
+from neuralcodec.codecs.registry import model_path, shipped_qualities
 from neuralcodec.eval.anchors import anchors
 from neuralcodec.eval.curves import Curve, bd_metrics, load_curve, shipped_anchor_names
 from neuralcodec.eval.lpips_metric import load_lpips, lpips_distance
@@ -50,6 +51,20 @@ def test_eval_json_bpp_equals_files_on_disk(codec, qualities, two_images, tmp_pa
         assert res["bpp"][res["quality"].index(int(q))] == pytest.approx(np.mean([r["bpp"] for r in rows]))
     assert blob["lpips_note"] and res["lpips"][0] is None  # no AlexNet weights on this machine
     assert load_curve(str(out)).bpp.shape == (len(res["quality"]),)
+
+
+def test_eval_of_model_files_matches_the_shipped_sweep(two_images, tmp_path, run_cli):
+    """``--model FILE...`` (a fresh training output) codes exactly as the same file shipped as a rate point."""
+    shipped, given = tmp_path / "shipped.json", tmp_path / "given.json"
+    files = [str(model_path("hyperprior", q)) for q in shipped_qualities("hyperprior")[:2]]
+    for args in (["--codec", "hyperprior", "--quality", *map(str, shipped_qualities("hyperprior")[:2]),
+                  "--out", shipped], ["--model", *files, "--out", given]):
+        proc = run_cli("eval", "--dataset", two_images, "--no-lpips", *args, timeout=300)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+    a, b = (json.loads(p.read_text())["results"] for p in (shipped, given))
+    assert a["quality"] == b["quality"] and a["bpp"] == b["bpp"] and a["psnr-rgb"] == b["psnr-rgb"]
+    proc = run_cli("eval", "--dataset", two_images, "--out", tmp_path / "x.json", "--model", files[0], files[0])
+    assert proc.returncode != 0 and "both rate point" in proc.stderr and "Traceback" not in proc.stderr
 
 
 def _curve(name, bpp, psnr):

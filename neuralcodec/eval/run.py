@@ -53,6 +53,29 @@ def eval_codec(name: str) -> EvalCodec:
     return EvalCodec(a.name, a.description, a.qualities, f".{a.name}", a.encode, a.decode)
 
 
+def model_files_eval_codec(paths: list[str]) -> EvalCodec:
+    """Model files given by path (e.g. fresh from training, before they are shipped): one rate point each."""
+    from neuralcodec.bitstream.container import unpack
+    from neuralcodec.codecs.registry import load_codec
+    from neuralcodec.coding import decode_bytes, encode_tensor
+
+    by_quality: dict[int, str] = {}
+    for path in paths:
+        quality = load_codec(model_file=path).quality
+        if quality in by_quality:
+            raise ValueError(f"{path} and {by_quality[quality]} are both rate point {quality}")
+        by_quality[quality] = path
+
+    def encode(image: Tensor, quality: int) -> bytes:
+        return encode_tensor(image, ImageInfo(3, 8), load_codec(model_file=by_quality[quality])).data
+
+    def decode(data: bytes) -> Tensor:  # the header names the rate point, hence the file to decode with
+        return decode_bytes(data, by_quality[unpack(data)[0].rate_point])[0]
+
+    return EvalCodec("model-files", "neuralcodec model files: " + ", ".join(by_quality.values()),
+                     sorted(by_quality), ".bin", encode, decode)
+
+
 def _mean(values: list[Any]) -> float | None:
     present = [v for v in values if v is not None]
     return statistics.fmean(present) if present else None
