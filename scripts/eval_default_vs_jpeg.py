@@ -65,7 +65,7 @@ def main() -> None:
     for codec, (bpps, psnrs) in zip(codecs, ours, strict=True):
         our_bpp, our_psnr = mean(bpps), mean(psnrs)
         head = (f"hyperprior q{codec.quality} (weights {codec.weights_hash.hex()}, "
-                f"{codec.meta.get('total_steps', codec.meta.get('steps', '?'))} steps): {our_bpp:.4f} bpp (files, "
+                f"last stage {codec.meta.get('steps', '?')} steps): {our_bpp:.4f} bpp (files, "
                 f"header included), RGB PSNR {our_psnr:.2f} dB; ")
         try:
             j_at = interpolate_at_rate(j_bpp, j_psnr, our_bpp)
