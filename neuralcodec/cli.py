@@ -182,8 +182,6 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from neuralcodec.eval.run import eval_codec, evaluate, model_files_eval_codec
     from neuralcodec.image_io import atomic_write
 
-    if (args.codec is None) == (not args.model):
-        raise InputError("give either --codec or --model")
     try:
         codec = model_files_eval_codec(args.model) if args.model else eval_codec(args.codec)
     except ValueError as exc:
@@ -311,8 +309,9 @@ def build_parser() -> argparse.ArgumentParser:
                        "(also in dB), LPIPS (when AlexNet weights are on disk; else null), patch-SWD and times. "
                        "Codecs: learned families (see 'codec list') and live anchors jpeg, webp, avif, x265. "
                        "Output uses CompressAI's results JSON schema.")
-    p.add_argument("--codec", default=None, help="hyperprior | jpeg | webp | avif | x265")
-    p.add_argument("--model", nargs="+", default=None, metavar="FILE",
+    what = p.add_mutually_exclusive_group(required=True)
+    what.add_argument("--codec", default=None, help="hyperprior | jpeg | webp | avif | x265")
+    what.add_argument("--model", nargs="+", default=None, metavar="FILE",
                    help="instead of --codec: model files (e.g. fresh from 'codec train'), one rate point each")
     p.add_argument("--quality", type=int, nargs="*", default=None, help="rate points (default: the full sweep)")
     p.add_argument("--dataset", required=True, help="folder (or quoted glob) of images, e.g. ../shared/datasets/kodak")
