@@ -31,20 +31,31 @@ class EvalCodec:
     decode: Callable[[bytes], Tensor]
 
 
-def eval_codec(name: str) -> EvalCodec:
-    """A learned family (its shipped rate points) or a live classical anchor."""
-    from neuralcodec.codecs.registry import family_names, load_codec, shipped_qualities
+def _learned_eval_codec(name: str, description: str, family: str,
+                        model_file_of: dict[int, str | None]) -> EvalCodec:
+    """Bytes in / bytes out through our container; ``model_file_of`` maps each rate point to its model file
+    (``None``: the shipped one). The decoder finds the rate point in the header, as ``codec decode`` does."""
+    from neuralcodec.bitstream.container import unpack
+    from neuralcodec.codecs.registry import load_codec
     from neuralcodec.coding import decode_bytes, encode_tensor
 
+    def encode(image: Tensor, quality: int) -> bytes:
+        codec = load_codec(family, quality, model_file_of[quality])
+        return encode_tensor(image, ImageInfo(3, 8), codec).data
+
+    def decode(data: bytes) -> Tensor:
+        return decode_bytes(data, model_file_of[unpack(data)[0].rate_point])[0]
+
+    return EvalCodec(name, description, sorted(model_file_of), ".bin", encode, decode)
+
+
+def eval_codec(name: str) -> EvalCodec:
+    """A learned family (its shipped rate points) or a live classical anchor."""
+    from neuralcodec.codecs.registry import family_names, shipped_qualities
+
     if name in family_names():
-        def encode(image: Tensor, quality: int) -> bytes:
-            return encode_tensor(image, ImageInfo(3, 8), load_codec(name, quality)).data
-
-        def decode(data: bytes) -> Tensor:
-            return decode_bytes(data)[0]
-
-        return EvalCodec(name, f"neuralcodec {name} (shipped rate points, files incl. container)",
-                         shipped_qualities(name), ".bin", encode, decode)
+        return _learned_eval_codec(name, f"neuralcodec {name} (shipped rate points, files incl. container)", name,
+                                   dict.fromkeys(shipped_qualities(name)))
     known = anchors()
     if name not in known:
         raise ValueError(f"unknown codec '{name}' (learned: {', '.join(family_names())}; "
@@ -55,25 +66,16 @@ def eval_codec(name: str) -> EvalCodec:
 
 def model_files_eval_codec(paths: list[str]) -> EvalCodec:
     """Model files given by path (e.g. fresh from training, before they are shipped): one rate point each."""
-    from neuralcodec.bitstream.container import unpack
-    from neuralcodec.codecs.registry import load_codec
-    from neuralcodec.coding import decode_bytes, encode_tensor
+    from neuralcodec.codecs.registry import DEFAULT_CODEC, load_codec
 
-    by_quality: dict[int, str] = {}
+    by_quality: dict[int, str | None] = {}
     for path in paths:
         quality = load_codec(model_file=path).quality
         if quality in by_quality:
             raise ValueError(f"{path} and {by_quality[quality]} are both rate point {quality}")
         by_quality[quality] = path
-
-    def encode(image: Tensor, quality: int) -> bytes:
-        return encode_tensor(image, ImageInfo(3, 8), load_codec(model_file=by_quality[quality])).data
-
-    def decode(data: bytes) -> Tensor:  # the header names the rate point, hence the file to decode with
-        return decode_bytes(data, by_quality[unpack(data)[0].rate_point])[0]
-
-    return EvalCodec("model-files", "neuralcodec model files: " + ", ".join(by_quality.values()),
-                     sorted(by_quality), ".bin", encode, decode)
+    return _learned_eval_codec("model-files", "neuralcodec model files: " + ", ".join(map(str, by_quality.values())),
+                               DEFAULT_CODEC, by_quality)
 
 
 def _mean(values: list[Any]) -> float | None:
