@@ -32,12 +32,13 @@ def main(argv: list[str] | None = None) -> int:
         codec = load_codec(args.family, quality)
         meta, name = codec.meta, f"{args.family}-q{quality}"
         crop = f"{meta['crop']}² × {meta['batch_size']}" if "crop" in meta else "not recorded (128² × 8)"
+        hardware = meta.get("hardware", "?").replace(" 1 threads", " 1 thread")  # older exports said "1 threads"
         kodak = index.get(name, {})
         same = kodak.get("weights_hash") == codec.weights_hash.hex()
         figures = (f"{kodak['bpp']:.3f} | {kodak['psnr']:.2f} | {kodak['ms_ssim']:.4f}" if same
                    else "not measured | | ")
         print(f"| q{quality} | {meta.get('lmbda', 0):g} | {meta.get('steps', '?'):,} | {crop} "
-              f"| {_hours(meta.get('train_seconds', 0.0))} | {meta.get('hardware', '?')} | {figures} "
+              f"| {_hours(meta.get('train_seconds', 0.0))} | {hardware} | {figures} "
               f"| `{codec.weights_hash.hex()}` |")
     return 0
 

@@ -15,7 +15,8 @@ from neuralcodec.training.module import checkpoint_stage, data_facts
 
 
 def _hardware() -> str:
-    return f"{platform.machine()} {torch.get_num_threads()} threads" + (
+    threads = torch.get_num_threads()
+    return f"{platform.machine()} {threads} thread{'s' if threads > 1 else ''}" + (
         f", {torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else ", CPU")
 
 
