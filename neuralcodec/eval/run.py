@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,7 +32,7 @@ class EvalCodec:
 
 
 def _learned_eval_codec(name: str, description: str, family: str,
-                        model_file_of: dict[int, str | None]) -> EvalCodec:
+                        model_file_of: Mapping[int, str | None]) -> EvalCodec:
     """Bytes in / bytes out through our container; ``model_file_of`` maps each rate point to its model file
     (``None``: the shipped one). The decoder finds the rate point in the header, as ``codec decode`` does."""
     from neuralcodec.bitstream.container import unpack
@@ -68,14 +68,14 @@ def model_files_eval_codec(paths: list[str]) -> EvalCodec:
     """Model files given by path (e.g. fresh from training, before they are shipped): one rate point each."""
     from neuralcodec.codecs.registry import DEFAULT_CODEC, load_codec
 
-    by_quality: dict[int, str | None] = {}
+    by_quality: dict[int, str] = {}
     for path in paths:
         quality = load_codec(model_file=path).quality
         if quality in by_quality:
             raise ValueError(f"{path} and {by_quality[quality]} are both rate point {quality}")
         by_quality[quality] = path
-    return _learned_eval_codec("model-files", "neuralcodec model files: " + ", ".join(map(str, by_quality.values())),
-                               DEFAULT_CODEC, by_quality)
+    return _learned_eval_codec("model-files", "neuralcodec model files: " + ", ".join(by_quality.values()),
+                               DEFAULT_CODEC, by_quality)  # a model file names its own family; this is unused
 
 
 def _mean(values: list[Any]) -> float | None:
