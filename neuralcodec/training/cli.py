@@ -34,9 +34,9 @@ def add_tensorboard_if_installed(trainer: pl.Trainer) -> bool:
     return True
 
 
-def train_main(args: list[str] | None = None) -> None:
-    """Parse a LightningCLI config and fit, resuming from the run's newest checkpoint when present."""
-    cli = LightningCLI(
+def build_cli(args: list[str] | None = None) -> LightningCLI:
+    """Parse a training config into its model, data module and trainer, without fitting."""
+    return LightningCLI(
         HyperpriorLitModule,
         ImageFolderDataModule,
         run=False,
@@ -44,6 +44,11 @@ def train_main(args: list[str] | None = None) -> None:
         save_config_kwargs={"overwrite": True},
         subclass_mode_model=False,
     )
+
+
+def train_main(args: list[str] | None = None) -> None:
+    """Parse a LightningCLI config and fit, resuming from the run's newest checkpoint when present."""
+    cli = build_cli(args)
     add_tensorboard_if_installed(cli.trainer)
     resume = last_checkpoint(cli.trainer.default_root_dir)
     cli.trainer.fit(cli.model, datamodule=cli.datamodule, ckpt_path=str(resume) if resume else None)
