@@ -5,7 +5,8 @@ Usage:
     python scripts/candidate_gain.py cand.json [--shipped docs/results/hyperprior-kodak.json]
 
 The shipped curve's RGB PSNR is interpolated linearly in log bpp (the points are close together, so a
-piecewise-linear curve is enough to decide whether a new stage is worth shipping).
+piecewise-linear curve is enough to decide whether a new stage is worth shipping); beyond either end of the
+shipped curve its end segment is extended, and the line says so.
 """
 
 from __future__ import annotations
@@ -14,10 +15,9 @@ import argparse
 import sys
 from pathlib import Path
 
-import numpy as np
-
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from neuralcodec.eval.curves import load_curve  # noqa: E402
+from neuralcodec.eval.rd import interpolate_at_rate  # noqa: E402
 
 
 def main() -> int:
@@ -31,11 +31,15 @@ def main() -> int:
     except (OSError, ValueError, KeyError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    x, y = np.log(shipped.bpp), shipped.metrics["psnr-rgb"]
-    ms_ssim = cand.metrics.get("ms-ssim-rgb", np.full(len(cand.bpp), np.nan))
+    lo, hi = shipped.bpp.min(), shipped.bpp.max()
+    ms_ssim = cand.metrics.get("ms-ssim-rgb", [float("nan")] * len(cand.bpp))
     for bpp, psnr, msssim in zip(cand.bpp, cand.metrics["psnr-rgb"], ms_ssim, strict=True):
-        gain = psnr - np.interp(np.log(bpp), x, y)
-        print(f"bpp {bpp:.4f}  PSNR {psnr:.2f} dB  MS-SSIM {msssim:.4f}  gain over shipped curve {gain:+.2f} dB")
+        shipped_psnr = interpolate_at_rate(shipped.bpp, shipped.metrics["psnr-rgb"], bpp, extrapolate=True)
+        where = "" if lo <= bpp <= hi else f" (extrapolated beyond the shipped {lo:.4f}–{hi:.4f} bpp)"
+        print(
+            f"bpp {bpp:.4f}  PSNR {psnr:.2f} dB  MS-SSIM {msssim:.4f}  "
+            f"gain over shipped curve {psnr - shipped_psnr:+.2f} dB{where}"
+        )
     return 0
 
 

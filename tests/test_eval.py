@@ -15,6 +15,7 @@ from neuralcodec.eval.anchors import anchors
 from neuralcodec.eval.curves import Curve, bd_metrics, load_curve, shipped_anchor_names
 from neuralcodec.eval.lpips_metric import load_lpips, lpips_distance
 from neuralcodec.eval.metrics import ms_ssim, patch_swd, psnr_rgb, psnr_y
+from neuralcodec.eval.rd import interpolate_at_rate
 from neuralcodec.image_io import read_image
 
 
@@ -92,6 +93,17 @@ def test_published_bd_rate_example():
     test = _curve("t", [9787.80, 4469.00, 2451.52, 1356.24], [40.121, 38.651, 36.970, 34.987])
     assert bd_metrics(anchor, test, "psnr-rgb", method="cubic")["bd_rate"] == pytest.approx(-4.4205, abs=1e-3)
     assert bd_metrics(anchor, test, "psnr-rgb")["bd_rate"] == pytest.approx(-4.42, abs=0.05)  # pchip
+
+
+def test_interpolation_at_rate_inside_and_beyond_the_curve():
+    bpp, psnr = [0.25, 0.5, 1.0], [28.0, 30.0, 33.0]
+    # Piecewise linear in log(bpp): halfway in log between 0.5 and 1.0 is sqrt(0.5).
+    assert interpolate_at_rate(bpp, psnr, math.sqrt(0.5)) == pytest.approx(31.5)
+    with pytest.raises(ValueError, match="outside the curve's range"):
+        interpolate_at_rate(bpp, psnr, 2.0)
+    # Extrapolation extends the end segments (3 dB per doubling at the top, 2 dB at the bottom).
+    assert interpolate_at_rate(bpp, psnr, 2.0, extrapolate=True) == pytest.approx(36.0)
+    assert interpolate_at_rate(bpp, psnr, 0.125, extrapolate=True) == pytest.approx(26.0)
 
 
 def test_non_overlapping_curves_are_reported():
