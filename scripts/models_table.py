@@ -32,6 +32,8 @@ def main(argv: list[str] | None = None) -> int:
         codec = load_codec(args.family, quality)
         meta, name = codec.meta, f"{args.family}-q{quality}"
         crop = f"{meta['crop']}² × {meta['batch_size']}" if "crop" in meta else "not recorded (128² × 8)"
+        if "train_scale" in meta:
+            crop += f", images ×{meta['train_scale']:g}"
         hardware = meta.get("hardware", "?").replace(" 1 threads", " 1 thread")  # older exports said "1 threads"
         kodak = index.get(name, {})
         same = kodak.get("weights_hash") == codec.weights_hash.hex()

@@ -52,12 +52,12 @@ def test_train_resume_export(tmp_path, sample_path):
     # a new rate point warm-started from that model records the chain it came from
     child_dir = tmp_path / "child"
     child = train(child_dir, "--model.init_from", str(model), "--model.lmbda", "0.013",
-                  "--trainer.max_steps", "2")
+                  "--trainer.max_steps", "2", "--data.train_scale", "0.5")
     assert child.returncode == 0, child.stderr[-3000:]
     meta = load_codec(model_file=child_dir / "tiny-q1.pt").meta
     assert [s["steps"] for s in meta["lineage"]] == [5] and meta["lineage"][0]["lmbda"] == 0.0067
     assert meta["steps"] == 2 and meta["total_steps"] == 7 and meta["lmbda"] == 0.013
-    assert meta["crop"] == 64 and meta["batch_size"] == 2
+    assert meta["crop"] == 64 and meta["batch_size"] == 2 and meta["train_scale"] == 0.5
 
 
 def test_two_process_ddp_gloo(tmp_path):
