@@ -18,10 +18,11 @@ TINY = ROOT / "tests" / "data" / "tiny.yaml"
 
 
 def train(tmp: Path, *extra: str, timeout: float = 300) -> subprocess.CompletedProcess:
-    args = [sys.executable, "-m", "neuralcodec.cli", "train", "--config", str(TINY),
-            "--trainer.default_root_dir", str(tmp), "--trainer.logger.init_args.save_dir", str(tmp),
-            "--trainer.callbacks+=neuralcodec.training.export.ExportModel",
-            "--trainer.callbacks.path", str(tmp / "tiny-q1.pt"), "--trainer.callbacks.quality", "1", *extra]
+    """``codec train`` on the tiny config, with its run folder (checkpoints, logs, export) moved into ``tmp``."""
+    tmp.mkdir(parents=True, exist_ok=True)
+    config = tmp / "tiny.yaml"
+    config.write_text(TINY.read_text().replace("runs/tiny", str(tmp)))
+    args = [sys.executable, "-m", "neuralcodec.cli", "train", "--config", str(config), *extra]
     env = dict(os.environ, PYTHONWARNINGS="ignore")
     return subprocess.run(args, capture_output=True, text=True, timeout=timeout, cwd=ROOT, env=env)
 
@@ -41,7 +42,7 @@ def test_train_resume_export(tmp_path, sample_path):
     assert torch.load(next(tmp_path.glob("**/last.ckpt")), weights_only=False)["global_step"] == 5
     assert "Restoring states from the checkpoint" in second.stderr + second.stdout
     assert max(logged_steps(tmp_path)) >= 3
-    model = tmp_path / "tiny-q1.pt"
+    model = tmp_path / "hyperprior-q1.pt"
     assert model.is_file()
     codec = load_codec(model_file=model)
     assert codec.quality == 1 and codec.net.N == 8
@@ -54,7 +55,7 @@ def test_train_resume_export(tmp_path, sample_path):
     child = train(child_dir, "--model.init_from", str(model), "--model.lmbda", "0.013",
                   "--trainer.max_steps", "2", "--data.train_scale", "0.5")
     assert child.returncode == 0, child.stderr[-3000:]
-    meta = load_codec(model_file=child_dir / "tiny-q1.pt").meta
+    meta = load_codec(model_file=child_dir / "hyperprior-q1.pt").meta
     assert [s["steps"] for s in meta["lineage"]] == [5] and meta["lineage"][0]["lmbda"] == 0.0067
     assert meta["steps"] == 2 and meta["total_steps"] == 7 and meta["lmbda"] == 0.013
     assert meta["crop"] == 64 and meta["batch_size"] == 2 and meta["train_scale"] == 0.5
