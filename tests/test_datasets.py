@@ -7,6 +7,7 @@ import torch
 from PIL import Image
 
 from neuralcodec.datasets.image_folder import RandomCropDataset, list_images
+from neuralcodec.image_io import read_image
 
 
 def test_downsampling_restores_the_chroma_detail_of_420_jpegs(tmp_path, sample_path):
@@ -31,7 +32,7 @@ def test_downsampling_restores_the_chroma_detail_of_420_jpegs(tmp_path, sample_p
         return (detail(b - y) + detail(r - y)) / detail(y)
 
     # 4:2:0 at full size has lost chroma detail against the lossless original; halved, it has it back
-    original = relative_chroma_detail(RandomCropDataset([sample_path], crop=32, length=1).images[0])
+    original = relative_chroma_detail(read_image(sample_path)[0])
     assert relative_chroma_detail(full.images[0]) < 0.9 * original
     assert relative_chroma_detail(half.images[0]) > original
 

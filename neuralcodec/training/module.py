@@ -39,8 +39,12 @@ def native_bf16_cpu() -> bool:
         return False
 
 
+# What a stage's data looked like, as recorded in checkpoints and exported models (``meta`` and ``lineage``).
+DATA_FACT_KEYS = ("crop", "batch_size", "train_scale")
+
+
 def data_facts(module: pl.LightningModule) -> dict[str, Any]:
-    """Crop size and batch size of the data the module is being trained on (for the model's history)."""
+    """Crop size, batch size and (when not 1) image scale of the data the module is trained on (for its history)."""
     trainer = getattr(module, "_trainer", None)
     hp = getattr(getattr(trainer, "datamodule", None), "hparams", {}) or {}
     facts: dict[str, Any] = {k: int(hp[k]) for k in ("crop", "batch_size") if k in hp}
@@ -62,7 +66,7 @@ def lineage_of(path: str | Path) -> list[dict[str, Any]]:
     if "state_dict" in blob:  # Lightning checkpoint
         return [*blob.get("lineage", []), {"source": str(path), **checkpoint_stage(blob)}]
     meta = blob.get("meta", {})
-    stage = {k: meta[k] for k in ("lmbda", "steps", "train_seconds", "crop", "batch_size", "train_scale") if k in meta}
+    stage = {k: meta[k] for k in ("lmbda", "steps", "train_seconds", *DATA_FACT_KEYS) if k in meta}
     return [*meta.get("lineage", []), {"source": str(path), **stage}]
 
 
