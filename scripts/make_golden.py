@@ -1,0 +1,97 @@
+"""Add golden files: bitstreams of small real crops at every shipped rate point, with their decoded hashes.
+
+    python scripts/make_golden.py            # writes only the files that are not there yet
+
+Golden files are append-only: a file once committed is never regenerated, because it stands for every file
+users already hold. ``tests/test_golden.py`` decodes them all and compares, per file:
+
+- ``symbols_sha256``: SHA-256 of the entropy-decoded symbols (int32, stream by stream) — exact on any machine;
+- ``pixels_sha256``: SHA-256 of the decoded image's pixels as the PNG stores them (uint8, H×W for a grey
+  original, H×W×3 otherwise). The synthesis transform runs in float32, so these are exact for the CPU
+  capability recorded in ``cpu_capability`` (oneDNN picks its kernels by ISA).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from neuralcodec.codecs.registry import family_names, load_codec, shipped_qualities  # noqa: E402
+from neuralcodec.coding import decode_bytes, encode_tensor  # noqa: E402
+from neuralcodec.image_io import read_image, to_pil  # noqa: E402
+
+GOLDEN = ROOT / "tests" / "data" / "golden"
+DATASETS = ROOT.parent / "shared" / "datasets"
+# (name, source image, left, top, width, height, grey)
+CROPS = [
+    ("kodim19-333x517", "kodak/kodim19.png", 100, 200, 333, 517, False),
+    ("bsds101085-grey-150x97", "bsds500/val/101085.jpg", 40, 60, 150, 97, True),
+    ("bsds102061-200x131", "bsds500/val/102061.jpg", 90, 30, 200, 131, False),
+]
+
+
+def crop_source(name: str, source: str, left: int, top: int, width: int, height: int, grey: bool) -> Path:
+    """The crop as a PNG input file under the golden folder (kept, so the inputs are in git too)."""
+    out = GOLDEN / "inputs" / f"{name}.png"
+    if not out.is_file():
+        with Image.open(DATASETS / source) as img:
+            img = img.crop((left, top, left + width, top + height))
+            (img.convert("L") if grey else img.convert("RGB")).save(out)
+    return out
+
+
+def pixels_sha256(image: torch.Tensor, channels: int) -> str:
+    return hashlib.sha256(np.asarray(to_pil(image, channels)).tobytes()).hexdigest()
+
+
+def decoded_symbols_sha256(data: bytes) -> str:
+    """SHA-256 of the entropy-decoded symbols of every stream, in stream order (z, then y)."""
+    from neuralcodec.bitstream import unpack
+    from neuralcodec.codecs.registry import family_name_of_id
+
+    header, chunks = unpack(data)
+    codec = load_codec(family_name_of_id(header.family_id), header.rate_point)
+    latents = codec.decode_latents(chunks, header.height, header.width)
+    h = hashlib.sha256()
+    for symbols in (latents.z_symbols, latents.y_symbols):
+        h.update(np.ascontiguousarray(symbols.numpy(), dtype=np.int32).tobytes())
+    return h.hexdigest()
+
+
+def main() -> None:
+    (GOLDEN / "inputs").mkdir(parents=True, exist_ok=True)
+    index_path = GOLDEN / "golden.json"
+    index = json.loads(index_path.read_text()) if index_path.is_file() else {"files": {}}
+    for spec in CROPS:
+        src = crop_source(*spec)
+        image, info = read_image(src)
+        for family in family_names():
+            for q in shipped_qualities(family):
+                name = f"{spec[0]}-{family}-q{q}.bin"
+                if name in index["files"]:
+                    continue
+                data = encode_tensor(image, info, load_codec(family, q)).data
+                (GOLDEN / name).write_bytes(data)
+                decoded, header = decode_bytes(data)
+                index["files"][name] = {
+                    "input": f"inputs/{src.name}", "family": family, "quality": q,
+                    "bin_sha256": hashlib.sha256(data).hexdigest(),
+                    "symbols_sha256": decoded_symbols_sha256(data),
+                    "pixels_sha256": pixels_sha256(decoded, header.channels),
+                    "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+                }
+                print(f"wrote {name}: {len(data)} bytes")
+    index_path.write_text(json.dumps(index, indent=1, sort_keys=True) + "\n")
+
+
+if __name__ == "__main__":
+    main()
