@@ -5,8 +5,8 @@ from __future__ import annotations
 import glob
 from pathlib import Path
 
-from neuralcodec.datasets.image_folder import IMAGE_SUFFIXES
 from neuralcodec.errors import InputError
+from neuralcodec.image_io import IMAGE_SUFFIXES
 
 BITSTREAM_SUFFIX = ".bin"
 

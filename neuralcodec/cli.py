@@ -10,6 +10,7 @@ import warnings
 from pathlib import Path
 
 from neuralcodec import __version__
+from neuralcodec.codecs.registry import DEFAULT_CODEC
 from neuralcodec.errors import InputError, NeuralCodecError
 
 EPILOG = """examples:
@@ -40,6 +41,8 @@ def _encode_one(src: Path, dst: Path, args: argparse.Namespace) -> str:
 
     if _same_file(src, dst):
         raise InputError("output would overwrite the input")
+    from neuralcodec.codecs.registry import family_name_of_id
+
     t0 = time.perf_counter()
     enc = encode_file(src, args.codec, args.quality, args.model)
     seconds = time.perf_counter() - t0
@@ -47,7 +50,7 @@ def _encode_one(src: Path, dst: Path, args: argparse.Namespace) -> str:
     h = enc.header
     bpp = 8 * len(enc.data) / (h.width * h.height)
     return (f"{src} -> {dst}: {h.width}x{h.height}, {len(enc.data)} bytes, {bpp:.4f} bpp, "
-            f"{args.codec} q{h.rate_point}, {seconds:.2f} s")
+            f"{family_name_of_id(h.family_id)} q{h.rate_point}, {seconds:.2f} s")
 
 
 def _decode_one(src: Path, dst: Path, args: argparse.Namespace) -> str:
@@ -98,6 +101,9 @@ def _dispatch(args: argparse.Namespace, one, suffixes: set[str], out_suffix: str
 
 def cmd_encode(args: argparse.Namespace) -> int:
     from neuralcodec.batch import BITSTREAM_SUFFIX, image_suffixes
+
+    if args.model is not None and args.quality is not None:
+        raise InputError("--quality and --model exclude each other: a model file is one rate point")
 
     return _dispatch(args, _encode_one, image_suffixes(), BITSTREAM_SUFFIX, "encode")
 
@@ -166,7 +172,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     from neuralcodec.training.export import export_checkpoint
 
-    out = export_checkpoint(args.checkpoint, args.output, args.quality, args.codec)
+    out = export_checkpoint(args.checkpoint, args.output, args.quality)
     print(f"{args.checkpoint} -> {out} ({out.stat().st_size / 1e6:.2f} MB)")
     return 0
 
@@ -268,10 +274,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", required=True,
                    help="bitstream file to write, or the output folder in batch mode (replaced atomically)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar in batch mode")
-    p.add_argument("--codec", default="hyperprior", help="codec family (see 'codec list'; default: hyperprior)")
+    p.add_argument("--codec", default=DEFAULT_CODEC, help=f"codec family (see 'codec list'; default: {DEFAULT_CODEC})")
     p.add_argument("--quality", type=int, default=None, help="rate point; higher = more bits, better quality "
                    "(default: the shipped default rate point)")
-    p.add_argument("--model", default=None, help="use this model file instead of a shipped rate point")
+    p.add_argument("--model", default=None,
+                   help="use this model file instead of a shipped rate point (not with --quality)")
     p.set_defaults(func=cmd_encode)
 
     p = sub.add_parser("decode", help="decompress a .bin to an image file",
@@ -295,12 +302,16 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("list", help="codecs and shipped rate points with measured Kodak figures")
     p.set_defaults(func=cmd_list)
 
-    p = sub.add_parser("export", help="turn a training checkpoint (.ckpt) into a compact model file (.pt)")
-    p.add_argument("checkpoint", help="Lightning checkpoint, e.g. runs/hyperprior-q3/.../last.ckpt")
+    p = sub.add_parser("export", help="turn a training checkpoint (.ckpt) into a compact model file (.pt)",
+                       description="Export a Lightning checkpoint to its family's compact model file. A checkpoint "
+                       "is a pickle: loading it can run code, so export only checkpoints you made or trust "
+                       "(model files, read everywhere else, never run code).")
+    p.add_argument("checkpoint",
+                   help="Lightning checkpoint from a trusted source, e.g. runs/hyperprior-q3/.../last.ckpt")
     p.add_argument("-o", "--output", required=True,
-                   help="model file to write, e.g. neuralcodec/weights/hyperprior-q3.pt")
-    p.add_argument("--quality", type=int, required=True, help="rate point index recorded in the file and bitstreams")
-    p.add_argument("--codec", default="hyperprior", help="codec family (default: hyperprior)")
+                   help="model file to write, e.g. runs/hyperprior-q3/hyperprior-q3.pt (never over a shipped file)")
+    p.add_argument("--quality", type=int, default=None,
+                   help="rate point recorded in the file and its bitstreams (default: the checkpoint's)")
     p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("eval", help="RD evaluation of a codec on an image folder, written as JSON",
@@ -310,7 +321,8 @@ def build_parser() -> argparse.ArgumentParser:
                        "Codecs: learned families (see 'codec list') and live anchors jpeg, webp, avif, x265. "
                        "Output uses CompressAI's results JSON schema.")
     what = p.add_mutually_exclusive_group(required=True)
-    what.add_argument("--codec", default=None, help="hyperprior | jpeg | webp | avif | x265")
+    what.add_argument("--codec", default=None, help="a learned family (see 'codec list') or a live anchor: "
+                      "jpeg | webp | avif | x265")
     what.add_argument("--model", nargs="+", default=None, metavar="FILE",
                    help="instead of --codec: model files (e.g. fresh from 'codec train'), one rate point each")
     p.add_argument("--quality", type=int, nargs="*", default=None, help="rate points (default: the full sweep)")

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from torch import Tensor
 
 from neuralcodec.bitstream import Header, pack, unpack
-from neuralcodec.codecs.registry import DEFAULT_CODEC, family_name_of_id, load_codec
-from neuralcodec.errors import DecodeError
+from neuralcodec.codecs.family import ImageCodec
+from neuralcodec.codecs.registry import DEFAULT_CODEC, family_of_id, load_codec, model_file_name
+from neuralcodec.errors import DecodeError, ModelError
 from neuralcodec.image_io import ImageInfo, read_image
 
 
@@ -23,15 +23,15 @@ class Encoded:
     reconstruction: Tensor | None  # uint8 (3, H, W) that decoding ``data`` gives, when asked for
 
 
-def encode_tensor(image: Tensor, info: ImageInfo, codec: Any, reconstruct: bool = False) -> Encoded:
+def encode_tensor(image: Tensor, info: ImageInfo, codec: ImageCodec, reconstruct: bool = False) -> Encoded:
     """Code a uint8 RGB tensor with a loaded codec into container bytes (and its reconstruction if asked)."""
-    chunks, recon = codec.compress(image, reconstruct=reconstruct)
+    streams, recon = codec.compress(image, reconstruct=reconstruct)
     header = Header(
-        family_id=codec.family_id, model_id=codec.model_id, rate_point=codec.quality,
+        family_id=codec.family.family_id, model_id=codec.model_id, rate_point=codec.quality,
         weights_hash=codec.weights_hash, height=image.shape[1], width=image.shape[2],
         channels=info.channels, bit_depth=info.bit_depth,
     )
-    return Encoded(pack(header, chunks), header, recon)
+    return Encoded(pack(header, codec.family.chunks_from_streams(streams)), header, recon)
 
 
 def encode_file(path: str | Path, codec_name: str = DEFAULT_CODEC, quality: int | None = None,
@@ -39,6 +39,29 @@ def encode_file(path: str | Path, codec_name: str = DEFAULT_CODEC, quality: int 
     """Read an image file and code it."""
     image, info = read_image(path)
     return encode_tensor(image, info, load_codec(codec_name, quality, model_file), reconstruct)
+
+
+def load_codec_for(header: Header, model_file: str | Path | None = None) -> ImageCodec:
+    """The codec that made a bitstream: its shipped model file (or ``model_file``), checked against the
+    header's model id and weights hash. The error for a missing or different model names the file needed."""
+    family = family_of_id(header.family_id)
+    needed = model_file_name(family.name, header.rate_point, header.model_id)
+    what = (f"{family.name} model {header.model_id} rate point q{header.rate_point}, "
+            f"weights {header.weights_hash.hex()}")
+    try:
+        codec = load_codec(family.name, None if model_file else header.rate_point, model_file,
+                           model_id=header.model_id)
+    except ModelError as exc:
+        if model_file is not None:
+            raise
+        raise ModelError(f"this bitstream needs model file {needed} ({what}), which is not installed: "
+                         f"{exc}; pass it with --model") from None
+    if codec.model_id != header.model_id or codec.weights_hash != header.weights_hash:
+        raise DecodeError(
+            f"bitstream was encoded with {what} (model file {needed}), but the "
+            f"{'given' if model_file else 'installed'} model has weights {codec.weights_hash.hex()}: decoding "
+            "with different weights is refused")
+    return codec
 
 
 def decode_bytes(data: bytes, model_file: str | Path | None = None,
@@ -49,15 +72,12 @@ def decode_bytes(data: bytes, model_file: str | Path | None = None,
     the pixel count the header claims, so a service can refuse large claims before any work is done.
     """
     header, chunks = unpack(data)
-    codec = load_codec(family_name_of_id(header.family_id), header.rate_point, model_file)
+    family = family_of_id(header.family_id)
+    streams = family.streams_from_chunks(chunks)
+    codec = load_codec_for(header, model_file)
     # the limit applies to what the decoder will process: the size after the codec's padding
     work = codec.padded_pixels(header.height, header.width)
     if max_pixels is not None and work > max_pixels:
         raise DecodeError(f"image of {header.width}×{header.height} ({work} pixels after padding) exceeds "
                           f"the limit of {max_pixels} pixels")
-    if codec.model_id != header.model_id or codec.weights_hash != header.weights_hash:
-        raise DecodeError(
-            f"bitstream was encoded with {codec.family} model {header.model_id} q{header.rate_point} "
-            f"weights {header.weights_hash.hex()}, but the installed model has weights "
-            f"{codec.weights_hash.hex()}: decoding with different weights is refused")
-    return codec.decompress(chunks, header.height, header.width), header
+    return codec.decompress(streams, header.height, header.width), header

@@ -23,6 +23,9 @@ from torch import Tensor
 from neuralcodec.bitstream import MAX_PIXELS, MAX_SIDE
 from neuralcodec.errors import InputError
 
+# Suffixes of the image files folders are scanned for (batch encoding, training data).
+IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".ppm", ".pgm", ".tif", ".tiff", ".webp"})
+
 
 @dataclass(frozen=True)
 class ImageInfo:
@@ -56,24 +59,36 @@ def read_image(path: str | Path) -> tuple[Tensor, ImageInfo]:
         raise InputError(f"input file is empty: {path}")
     try:
         with Image.open(path) as img:
-            width, height = img.size
-            if not (1 <= width <= MAX_SIDE and 1 <= height <= MAX_SIDE) or width * height > MAX_PIXELS:
-                raise InputError(f"{path}: {width}×{height} exceeds the supported size "
-                                 f"({MAX_SIDE} per side, {MAX_PIXELS} pixels)")
-            mode = img.mode
-            has_alpha = "A" in mode or (mode == "P" and "transparency" in img.info)
-            bit_depth = 16 if mode in _SIXTEEN_BIT_MODES else 8
-            if mode in _GREY_MODES:
-                grey = _to_uint8_grey(img)
-                rgb = np.repeat(grey[:, :, None], 3, axis=2)
-                channels = 1
-            else:
-                rgb = np.asarray(img.convert("RGB"))
-                channels = 4 if has_alpha else 3
+            return _from_pil(img, str(path))
     except InputError:
         raise
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
         raise InputError(f"cannot read {path} as an image: {exc}") from None
+
+
+def image_from_pil(img: Image.Image) -> tuple[Tensor, ImageInfo]:
+    """uint8 RGB tensor (3, H, W) and channels / bit depth of an in-memory PIL image (same rules as files)."""
+    try:
+        return _from_pil(img, "image")
+    except (OSError, ValueError) as exc:
+        raise InputError(f"cannot convert the image: {exc}") from None
+
+
+def _from_pil(img: Image.Image, name: str) -> tuple[Tensor, ImageInfo]:
+    width, height = img.size
+    if not (1 <= width <= MAX_SIDE and 1 <= height <= MAX_SIDE) or width * height > MAX_PIXELS:
+        raise InputError(f"{name}: {width}×{height} exceeds the supported size "
+                         f"({MAX_SIDE} per side, {MAX_PIXELS} pixels)")
+    mode = img.mode
+    has_alpha = "A" in mode or (mode == "P" and "transparency" in img.info)
+    bit_depth = 16 if mode in _SIXTEEN_BIT_MODES else 8
+    if mode in _GREY_MODES:
+        grey = _to_uint8_grey(img)
+        rgb = np.repeat(grey[:, :, None], 3, axis=2)
+        channels = 1
+    else:
+        rgb = np.asarray(img.convert("RGB"))
+        channels = 4 if has_alpha else 3
     tensor = torch.from_numpy(np.array(rgb, dtype=np.uint8, copy=True)).permute(2, 0, 1).contiguous()
     return tensor, ImageInfo(channels=channels, bit_depth=bit_depth)
 

@@ -34,13 +34,13 @@ import atheris
 warnings.filterwarnings("ignore")
 with atheris.instrument_imports(include=["neuralcodec"]):
     from neuralcodec.bitstream.container import _varint
-    from neuralcodec.codecs.registry import family_names, family_of, load_codec, shipped_qualities
+    from neuralcodec.codecs.registry import family_names, load_codec, shipped_qualities
     from neuralcodec.coding import decode_bytes, encode_tensor
     from neuralcodec.errors import DecodeError, ModelError
     from neuralcodec.image_io import ImageInfo, read_image
 
-    for _family in family_names():  # families load lazily: import them here so they are instrumented too
-        family_of(_family)
+    for _family in family_names():  # runtime codecs load lazily: load them here so they are instrumented too
+        load_codec(_family)
 
 ROOT = Path(__file__).resolve().parent.parent
 MAX_PIXELS_UNTRUSTED = 1 << 16  # 256×256: keeps each case fast; larger claims are refused like a service would

@@ -14,7 +14,7 @@ from neuralcodec.bitstream import unpack
 from neuralcodec.codecs.model_file import load_model_file, save_model_file
 from neuralcodec.codecs.registry import load_codec, model_path, shipped_qualities
 from neuralcodec.coding import decode_bytes, encode_file, encode_tensor
-from neuralcodec.errors import DecodeError, InputError
+from neuralcodec.errors import DecodeError, InputError, ModelError
 from neuralcodec.image_io import read_image
 
 QUALITIES = shipped_qualities("hyperprior")
@@ -41,7 +41,7 @@ def test_shipped_rate_point_roundtrip_through_a_file(quality, sample_path, tmp_p
     image, _ = read_image(sample_path)
     # symbols decode bit-exactly
     sent = codec.analyse(image)
-    got = codec.decode_latents(chunks, header.height, header.width)
+    got = codec.decode_latents(codec.family.streams_from_chunks(chunks), header.height, header.width)
     assert torch.equal(sent.z_symbols, got.z_symbols) and torch.equal(sent.y_symbols, got.y_symbols)
     assert torch.equal(sent.means, got.means) and np.array_equal(sent.indexes, got.indexes)
     # the decoded file equals the encoder's reconstruction and matches the in-memory rounded pass
@@ -128,8 +128,24 @@ def test_decoding_with_other_weights_is_refused(sample_path, tmp_path):
     blob["weights"][key] = blob["weights"][key] * 1.01
     other = tmp_path / "other.pt"
     save_model_file(blob, other)
-    enc = encode_file(sample_path, "hyperprior", QUALITIES[0], model_file=other, reconstruct=True)
+    enc = encode_file(sample_path, model_file=other, reconstruct=True)
     with pytest.raises(DecodeError, match="weights"):
         decode_bytes(enc.data)
     decoded, _ = decode_bytes(enc.data, model_file=other)
     assert torch.equal(decoded, enc.reconstruction)
+
+
+def test_a_missing_model_file_is_named_exactly(sample_path, tmp_path, monkeypatch):
+    """A bitstream whose model is not installed says which file it needs (never another rate point's)."""
+    import neuralcodec.codecs.registry as registry
+
+    enc = encode_file(sample_path, "hyperprior", QUALITIES[0])
+    monkeypatch.setattr(registry, "WEIGHTS_DIR", tmp_path)  # an install that lacks the model
+    with pytest.raises(ModelError, match=rf"needs model file hyperprior-q{QUALITIES[0]}\.pt .*weights "
+                       rf"{enc.header.weights_hash.hex()}"):
+        decode_bytes(enc.data)
+
+
+def test_quality_and_model_file_exclude_each_other(sample_path):
+    with pytest.raises(ModelError, match="either a quality or a model file"):
+        encode_file(sample_path, "hyperprior", QUALITIES[0], model_file=model_path("hyperprior", QUALITIES[0]))

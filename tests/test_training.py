@@ -18,11 +18,10 @@ TINY = ROOT / "tests" / "data" / "tiny.yaml"
 
 
 def train(tmp: Path, *extra: str, timeout: float = 300) -> subprocess.CompletedProcess:
-    """``codec train`` on the tiny config, with its run folder (checkpoints, logs, export) moved into ``tmp``."""
+    """``codec train`` on the tiny config, with its run folder (checkpoints, logs, export) in ``tmp``."""
     tmp.mkdir(parents=True, exist_ok=True)
-    config = tmp / "tiny.yaml"
-    config.write_text(TINY.read_text().replace("runs/tiny", str(tmp)))
-    args = [sys.executable, "-m", "neuralcodec.cli", "train", "--config", str(config), *extra]
+    args = [sys.executable, "-m", "neuralcodec.cli", "train", "--config", str(TINY), "--trainer.default_root_dir",
+            str(tmp), *extra]
     env = dict(os.environ, PYTHONWARNINGS="ignore")
     return subprocess.run(args, capture_output=True, text=True, timeout=timeout, cwd=ROOT, env=env)
 

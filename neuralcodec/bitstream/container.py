@@ -26,7 +26,7 @@ _CRC_SIZE = 4
 class Header:
     """Every field of the container except the chunk payloads."""
 
-    family_id: int  # codec family (1 = mean-scale hyperprior)
+    family_id: int  # codec family (its registered id: neuralcodec.codecs.registry)
     model_id: int  # architecture/variant within the family
     rate_point: int  # quality index within the model
     weights_hash: bytes  # first 4 bytes of the SHA-256 of the model's weights
@@ -34,7 +34,7 @@ class Header:
     width: int
     channels: int  # of the original image: 1 (grey), 3 (RGB) or 4 (RGBA, alpha not coded)
     bit_depth: int  # of the original image: 8 or 16 (coded at 8 bits)
-    flags: int = 0  # reserved for tiling etc.; 0 in version 1
+    flags: int = 0  # reserved: written as 0, not interpreted by version-1 readers
     version: int = field(default=FORMAT_VERSION)
 
     def check(self) -> None:

@@ -1,11 +1,15 @@
-"""Exact fixed-point hyper-synthesis: the network that decides the decoder's probability tables.
+"""Exact fixed-point networks: for every network whose outputs choose probability tables (or means).
 
 The mean-scale hyperprior's ``h_s`` maps the decoded hyper-latent to a mean and a scale per latent; the
 scale picks one of the integer Gaussian tables. If encoder and decoder computed a scale that differs
 in its last bit and it sits on a table boundary, they would pick different tables and the stream would
-decode to garbage — the cross-platform failure users of learned codecs report most.
+decode to garbage — the cross-platform failure users of learned codecs report most. Context models have
+the same need for their context and parameter networks.
 
-Here ``h_s`` runs on integers. Weights are int8 with a power-of-two scale per output channel (they are
+Such networks run on integers here: :class:`FixedPointSequential` holds k×k (1×1 included, optionally
+masked) and transposed convolutions with an optional integer LeakyReLU (slope 2⁻⁷) after each;
+:func:`exact_add` adds two activations (e.g. a hyper and a context branch).
+ Weights are int8 with a power-of-two scale per output channel (they are
 stored that way in the model file), activations are integers with ``ACT_FRAC_BITS`` fractional bits.
 Convolutions run in float64 on integer-valued tensors: every product and partial sum is an integer
 below 2**53 (checked when the module is built), so the result is exact whatever the summation order,
@@ -19,6 +23,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 from torch.nn.functional import conv2d, conv_transpose2d
+
+from neuralcodec.errors import ModelError
 
 ACT_FRAC_BITS = 16
 ACT_LIMIT = float(1 << 28)  # activations are clamped to ±2**28 (real values up to ±4096)
@@ -43,6 +49,32 @@ def dequantize_weight(q: Tensor, exp: Tensor, out_dim: int) -> Tensor:
     shape = [1] * q.dim()
     shape[out_dim] = -1
     return q.float() * torch.exp2(-exp.float()).view(shape)
+
+
+def quantize_sequential(seq: nn.Sequential, prefix: str) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
+    """int8 weights and exponents of every convolution in ``seq``, keyed ``{prefix}.{i}.weight`` (export time).
+
+    A masked convolution (a module with a ``mask`` buffer, as CompressAI's ``MaskedConv2d``) is stored with
+    its mask applied.
+    """
+    q, exp = {}, {}
+    for i, module in enumerate(seq):
+        if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)):
+            weight = module.weight * module.mask if hasattr(module, "mask") else module.weight
+            key = f"{prefix}.{i}.weight"
+            q[key], exp[key] = quantize_weight(weight, 1 if isinstance(module, nn.ConvTranspose2d) else 0)
+    return q, exp
+
+
+def dequantize_sequential(seq: nn.Sequential, prefix: str, q: dict[str, Tensor],
+                          exp: dict[str, Tensor]) -> dict[str, Tensor]:
+    """Float32 weights of every convolution of ``seq`` from its stored int8 weights and exponents."""
+    out = {}
+    for i, module in enumerate(seq):
+        if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)):
+            key = f"{prefix}.{i}.weight"
+            out[key] = dequantize_weight(q[key], exp[key], 1 if isinstance(module, nn.ConvTranspose2d) else 0)
+    return out
 
 
 class _IntLayer(nn.Module):
@@ -76,19 +108,52 @@ class _IntLayer(nn.Module):
         return torch.floor(acc / self.exp_scale + 0.5).clamp(-ACT_LIMIT, ACT_LIMIT)
 
 
-class FixedPointHyperSynthesis(nn.Module):
-    """Integer ``h_s`` built from int8 weights; ``forward`` returns exact float64 (scales, means)."""
+def to_fixed_point(x: Tensor) -> Tensor:
+    """Integer activations (float64, ``ACT_FRAC_BITS`` fractional bits) of an exactly representable tensor."""
+    return torch.round(x.double() * (1 << ACT_FRAC_BITS)).clamp(-ACT_LIMIT, ACT_LIMIT)
 
-    def __init__(self, layers: list[dict]) -> None:
+
+def exact_add(a: Tensor, b: Tensor) -> Tensor:
+    """Sum of two integer activations (same fractional bits): exact, clamped like every activation."""
+    return (a + b).clamp(-ACT_LIMIT, ACT_LIMIT)
+
+
+class FixedPointSequential(nn.Module):
+    """An integer network of convolutions and LeakyReLUs; ``forward`` returns exact float64 outputs.
+
+    Built from the float network's structure (``nn.Sequential`` of ``Conv2d`` / ``ConvTranspose2d`` and
+    ``LeakyReLU(2**-7)``) and the int8 weights, exponents and float32 biases stored in a model file.
+    """
+
+    def __init__(self, seq: nn.Sequential, prefix: str, q: dict[str, Tensor], exp: dict[str, Tensor],
+                 bias: dict[str, Tensor]) -> None:
         super().__init__()
-        self.layers = nn.ModuleList(_IntLayer(**spec) for spec in layers)
+        specs: list[dict] = []
+        for i, module in enumerate(seq):
+            if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)):
+                transposed = isinstance(module, nn.ConvTranspose2d)
+                key = f"{prefix}.{i}.weight"
+                specs.append({
+                    "q": q[key], "exp": exp[key], "bias": bias[f"{prefix}.{i}.bias"], "transposed": transposed,
+                    "stride": module.stride[0], "padding": module.padding[0],
+                    "output_padding": module.output_padding[0] if transposed else 0, "leaky": False,
+                })
+            elif isinstance(module, nn.LeakyReLU) and specs and module.negative_slope == 2.0**-LEAKY_SHIFT:
+                specs[-1]["leaky"] = True
+            else:
+                raise ModelError(f"{prefix}.{i}: {type(module).__name__} has no exact fixed-point form")
+        if specs[-1]["leaky"]:
+            raise ModelError(f"{prefix}: the last layer must be a convolution")
+        self.layers = nn.ModuleList(_IntLayer(**spec) for spec in specs)
 
     @torch.no_grad()
-    def forward(self, z_hat: Tensor) -> tuple[Tensor, Tensor]:
-        a = torch.round(z_hat.double() * (1 << ACT_FRAC_BITS)).clamp(-ACT_LIMIT, ACT_LIMIT)
+    def forward_fixed(self, a: Tensor) -> Tensor:
+        """Exact float64 outputs from integer activations (see :func:`to_fixed_point`)."""
         for layer in self.layers[:-1]:
             a = layer(a)
         last = self.layers[-1]
-        params = last.accumulate(a) / last.acc_scale  # exact dyadic values
-        scales, means = params.chunk(2, 1)
-        return scales, means
+        return last.accumulate(a) / last.acc_scale  # exact dyadic values
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Exact float64 outputs for an input whose values are exactly representable (e.g. dequantized symbols)."""
+        return self.forward_fixed(to_fixed_point(x))

@@ -72,16 +72,3 @@ def load_model_file(path: str | Path) -> dict[str, Any]:
     if not isinstance(blob, dict) or blob.get("format") != MODEL_FORMAT:
         raise ModelError(f"{path} is not a {MODEL_FORMAT} file")
     return blob
-
-
-def load_state_dict_any(path: str | Path) -> dict[str, Tensor]:
-    """The float32 network state dict from a Lightning ``.ckpt`` or a shipped model file."""
-    blob = torch.load(Path(path), map_location="cpu", weights_only=False)
-    if "state_dict" in blob:  # Lightning checkpoint: strip the LightningModule's "net." prefix
-        return {k[4:]: v.float() if v.is_floating_point() else v
-                for k, v in blob["state_dict"].items() if k.startswith("net.")}
-    if blob.get("format") == MODEL_FORMAT:
-        from neuralcodec.codecs.registry import family_of
-
-        return family_of(blob["family"]).float_state_dict(blob)
-    raise ModelError(f"{path}: neither a Lightning checkpoint nor a neuralcodec model file")

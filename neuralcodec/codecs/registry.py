@@ -1,8 +1,12 @@
-"""Codec families and the rate points shipped inside the package.
+"""Codec families and the model files shipped inside the package.
 
-A family is a module under ``neuralcodec/codecs/`` exposing ``FAMILY``, ``FAMILY_ID``, a codec class
-built from a model-file dict, ``export_model`` and ``float_state_dict``. Shipped rate points are model
-files ``neuralcodec/weights/<family>-q<N>.pt``; ``weights/index.json`` carries their measured figures.
+Families register themselves (:func:`neuralcodec.codecs.family.register_family`) in the modules listed in
+:data:`FAMILY_MODULES`; names and bitstream ids come from those declarations only.
+
+Shipped model files live in ``neuralcodec/weights/``: ``<family>-q<N>.pt`` for model id 0 and
+``<family>-m<ID>-q<N>.pt`` for later model ids. A shipped file is never replaced in place: a better model
+ships under a new model id, so every bitstream ever written still finds the exact weights it was made
+with. ``weights/index.json`` carries the measured figures of the default files.
 """
 
 from __future__ import annotations
@@ -11,89 +15,103 @@ import importlib
 import json
 from functools import lru_cache
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
-from neuralcodec.codecs.model_file import load_model_file
+from neuralcodec.codecs.family import FAMILIES, CodecFamily, ImageCodec
 from neuralcodec.errors import ModelError
 
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
 DEFAULT_CODEC = "hyperprior"
 DEFAULT_QUALITY = 3
+# Modules declaring families (light: declarations import their networks only when used).
+FAMILY_MODULES = ("neuralcodec.codecs.hyperprior",)
 
-# name → (bitstream family id, module, codec class). Modules are imported on first use, so commands that
-# never run a network (info, list, failing early on a bad file) do not pay for importing torch layers.
-_FAMILIES: dict[str, tuple[int, str, str]] = {
-    "hyperprior": (1, "neuralcodec.codecs.hyperprior", "HyperpriorCodec"),
-}
+
+def _families() -> dict[str, type[CodecFamily]]:
+    for module in FAMILY_MODULES:
+        importlib.import_module(module)
+    return FAMILIES
 
 
 def family_names() -> list[str]:
-    """Names of the learned codec families this build knows."""
-    return sorted(_FAMILIES)
+    """Names of the codec families this build knows."""
+    return sorted(_families())
 
 
-def family_of(name: str) -> ModuleType:
-    """The module implementing a family; ``ModelError`` if unknown."""
-    if name not in _FAMILIES:
-        raise ModelError(f"unknown codec '{name}' (known: {', '.join(family_names())})")
-    module = importlib.import_module(_FAMILIES[name][1])
-    if module.FAMILY_ID != _FAMILIES[name][0]:
-        raise RuntimeError(f"family id of {name} disagrees with the registry")
-    return module
+def get_family(name: str) -> type[CodecFamily]:
+    """A family by name; ``ModelError`` if unknown."""
+    families = _families()
+    if name not in families:
+        raise ModelError(f"unknown codec '{name}' (known: {', '.join(sorted(families))})")
+    return families[name]
+
+
+def family_of_id(family_id: int) -> type[CodecFamily]:
+    """The family whose bitstreams carry this id."""
+    for family in _families().values():
+        if family.family_id == family_id:
+            return family
+    raise ModelError(f"bitstream was made by codec family id {family_id}, which this build does not know")
 
 
 def family_name_of_id(family_id: int) -> str:
     """Family name for the id stored in a bitstream header."""
-    for name, (fid, _module, _cls) in _FAMILIES.items():
-        if fid == family_id:
-            return name
-    raise ModelError(f"bitstream was made by codec family id {family_id}, which this build does not know")
+    return family_of_id(family_id).name
 
 
-def model_path(family: str, quality: int, weights_dir: Path | None = None) -> Path:
+def model_file_name(family: str, quality: int, model_id: int = 0) -> str:
+    """File name of a shipped model: ``hyperprior-q3.pt``, ``hyperprior-m1-q3.pt``."""
+    return f"{family}-q{quality}.pt" if model_id == 0 else f"{family}-m{model_id}-q{quality}.pt"
+
+
+def model_path(family: str, quality: int, weights_dir: Path | None = None, model_id: int = 0) -> Path:
     """Where the shipped model file of a rate point lives."""
-    return (weights_dir or WEIGHTS_DIR) / f"{family}-q{quality}.pt"
+    return (weights_dir or WEIGHTS_DIR) / model_file_name(family, quality, model_id)
 
 
-def shipped_qualities(family: str, weights_dir: Path | None = None) -> list[int]:
-    """Rate points of a family present in the weights folder, ascending."""
-    family_of(family)
+def shipped_qualities(family: str, weights_dir: Path | None = None, model_id: int = 0) -> list[int]:
+    """Rate points of a family's model present in the weights folder, ascending."""
+    get_family(family)
+    prefix = f"{family}-q" if model_id == 0 else f"{family}-m{model_id}-q"
     found = []
-    for p in (weights_dir or WEIGHTS_DIR).glob(f"{family}-q*.pt"):
-        suffix = p.stem[len(family) + 2 :]
+    for p in (weights_dir or WEIGHTS_DIR).glob(f"{prefix}*.pt"):
+        suffix = p.stem[len(prefix) :]
         if suffix.isdigit():
             found.append(int(suffix))
     return sorted(found)
 
 
 @lru_cache(maxsize=8)
-def _load_codec(path: str) -> Any:
+def _load_codec(path: str) -> ImageCodec:
+    from neuralcodec.codecs.model_file import load_model_file
+
     blob = load_model_file(path)
     family = blob.get("family")
-    if family not in _FAMILIES:
+    if family not in _families():
         raise ModelError(f"{path}: unknown codec family {family!r}")
-    codec_class = getattr(family_of(family), _FAMILIES[family][2])
     try:
-        return codec_class(blob)
+        return get_family(family).load(blob)
     except (KeyError, ValueError, RuntimeError) as exc:
         raise ModelError(f"model file {path} is damaged: {exc}") from None
 
 
 def load_codec(family: str = DEFAULT_CODEC, quality: int | None = None, model_file: str | Path | None = None,
-               weights_dir: Path | None = None) -> Any:
-    """A ready codec: a shipped rate point, or any model file given by path."""
+               weights_dir: Path | None = None, model_id: int = 0) -> ImageCodec:
+    """A ready codec: a shipped rate point, or any model file given by path (then ``quality`` must be None)."""
     if model_file is not None:
+        if quality is not None:
+            raise ModelError("a model file has its own rate point: give either a quality or a model file")
         return _load_codec(str(Path(model_file).resolve()))
-    family_of(family)
-    qualities = shipped_qualities(family, weights_dir)
+    get_family(family)
+    qualities = shipped_qualities(family, weights_dir, model_id)
     if quality is None:
         middle = qualities[len(qualities) // 2] if qualities else 0
         quality = DEFAULT_QUALITY if DEFAULT_QUALITY in qualities else middle
-    path = model_path(family, quality, weights_dir)
+    path = model_path(family, quality, weights_dir, model_id)
     if not path.is_file():
         have = ", ".join(map(str, qualities)) or "none"
-        raise ModelError(f"no shipped '{family}' model for quality {quality} (shipped qualities: {have})")
+        raise ModelError(f"no shipped '{family}' model {path.name} for quality {quality} "
+                         f"(shipped qualities: {have})")
     return _load_codec(str(path))
 
 

@@ -12,7 +12,7 @@ from PIL import Image
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".ppm", ".pgm", ".tif", ".tiff", ".webp"}
+from neuralcodec.image_io import IMAGE_SUFFIXES
 
 
 def list_images(folders: Sequence[str | Path]) -> list[Path]:
@@ -59,7 +59,7 @@ class RandomCropDataset(Dataset):
         img = self.images[index % len(self.images)]
         _, h, w = img.shape
         c = self.crop
-        if h < c or w < c:  # reflect-pad small images up to the crop size
+        if h < c or w < c:  # edge-replicate small images up to the crop size
             img = torch.nn.functional.pad(img[None].float(), (0, max(0, c - w), 0, max(0, c - h)), mode="replicate")[0]
             _, h, w = img.shape
         if self.augment:

@@ -38,16 +38,40 @@ def build_gaussian_tables(scales: np.ndarray, tail_mass: float = TAIL_MASS) -> l
     return tables
 
 
-def index_thresholds(scales: np.ndarray, frac_bits: int) -> np.ndarray:
-    """Integer thresholds between neighbouring table scales (geometric midpoints), in units of 2**-frac_bits.
+def scale_thresholds(scales: np.ndarray) -> np.ndarray:
+    """Thresholds between neighbouring table scales: geometric midpoints (float64, stored in model files)."""
+    scales = np.asarray(scales, dtype=np.float64)
+    return np.sqrt(scales[:-1] * scales[1:])
 
-    A fixed-point scale ``s`` selects table ``searchsorted(thresholds, s, 'right')``: the nearest scale
-    in log domain.
+
+def scale_indexes(scales: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
+    """Table index (uint8) of every scale: the nearest table scale in log domain.
+
+    ``scales`` must be computed exactly (e.g. the dyadic outputs of a fixed-point network) and
+    ``thresholds`` loaded, never recomputed, so this comparison gives the same index on every machine.
     """
-    mids = np.sqrt(scales[:-1] * scales[1:])
-    return np.floor(mids * (1 << frac_bits)).astype(np.int64)
+    return np.searchsorted(thresholds, np.asarray(scales, dtype=np.float64), side="right").astype(np.uint8)
 
 
-def scale_indexes(fixed_point_scales: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
-    """Table index of every fixed-point (integer-valued) scale — integer comparisons only."""
-    return np.searchsorted(thresholds, np.asarray(fixed_point_scales, dtype=np.int64), side="right")
+class GaussianScaleTables:
+    """Integer tables of zero-mean discretised Gaussians, one per table scale, and the index rule.
+
+    The entropy side of a Gaussian conditional (as TF-Compression's ``LocationScaleIndexedEntropyModel``
+    or CompressAI's ``GaussianConditional.build_indexes``): a codec gives exact scales, this class
+    turns them into table indexes; means are the codec's business (subtracted before coding).
+    """
+
+    def __init__(self, tables: list[IntegerTable], thresholds: np.ndarray) -> None:
+        if len(tables) != len(thresholds) + 1 or len(tables) > 256:
+            raise ValueError("Gaussian tables and scale thresholds disagree")
+        self.tables, self.thresholds = tables, np.asarray(thresholds, dtype=np.float64)
+
+    @classmethod
+    def build(cls, scales: np.ndarray | None = None) -> GaussianScaleTables:
+        """Tables and thresholds for a scale table (export time only: uses floating-point erf)."""
+        scales = scale_table() if scales is None else scales
+        return cls(build_gaussian_tables(scales), scale_thresholds(scales))
+
+    def indexes(self, scales: np.ndarray) -> np.ndarray:
+        """Table index of every (exact) scale."""
+        return scale_indexes(scales, self.thresholds)

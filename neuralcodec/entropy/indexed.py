@@ -1,8 +1,9 @@
 """Symbols that each name one table of a set (a scale index, a channel, a codebook).
 
-The symbols of one table are coded as one group, tables in increasing index order, each group in
-raster order. The decoder, which knows every symbol's index before decoding, rebuilds the same
-grouping — so only integer indexes, never floats, decide which probabilities are used.
+One call codes one *set*: the symbols of one table form one group, tables in increasing index order,
+each group in raster order, then the set's escaped values. Several sets may share a stream. The
+decoder, which knows every symbol's index before decoding, rebuilds the same grouping — so only
+integer indexes, never floats, decide which probabilities are used.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ def _grouping(indexes: np.ndarray, num_tables: int) -> tuple[np.ndarray, np.ndar
 
 def encode_indexed(encoder: RansEncoder, values: np.ndarray, indexes: np.ndarray,
                    tables: list[IntegerTable]) -> None:
-    """Queue ``values[i]`` to be coded with ``tables[indexes[i]]`` (both flattened)."""
+    """Queue ``values[i]`` to be coded with ``tables[indexes[i]]`` (both flattened), as one set."""
     values, indexes = np.ravel(values), np.ravel(indexes)
     if values.shape != indexes.shape:
         raise ValueError("values and indexes differ in size")
@@ -37,21 +38,18 @@ def encode_indexed(encoder: RansEncoder, values: np.ndarray, indexes: np.ndarray
     for k, table in enumerate(tables):
         if bounds[k + 1] > bounds[k]:
             encoder.encode(sorted_values[bounds[k] : bounds[k + 1]], table)
+    encoder.end_set()
 
 
 def decode_indexed(decoder: RansDecoder, indexes: np.ndarray, tables: list[IntegerTable]) -> np.ndarray:
-    """Decode one value per entry of ``indexes`` (shape kept), escaped values included.
-
-    Escaped values sit at the end of a stream, so a stream holds one indexed symbol set: this calls
-    ``decoder.finish()``.
-    """
+    """Decode one set: one value per entry of ``indexes`` (shape kept), escaped values included."""
     order, bounds = _grouping(np.ravel(indexes), len(tables))
     parts = []
     for k, table in enumerate(tables):
         n = int(bounds[k + 1] - bounds[k])
         if n:
             parts.append((order[bounds[k] : bounds[k + 1]], decoder.decode(n, table)))
-    decoder.finish()
+    decoder.end_set()
     out = np.empty(indexes.size, dtype=np.int32)
     for positions, values in parts:
         out[positions] = values

@@ -1,8 +1,12 @@
 """rANS coding through ``constriction`` (one stack coder, explicit categorical models).
 
 Symbols are coded in *groups*: a group is an array of table positions coded with one integer table.
-ANS is a stack, so the encoder records groups in decoding order and pushes them in reverse when the
-stream is finished; the decoder then pops them in the order the codec asks for them.
+Groups form *sets* (one set per :func:`~neuralcodec.entropy.indexed.encode_indexed` call); the escaped
+values of a set follow right after its groups. A stream may hold several dependent sets (e.g. the
+passes of a context model: the decoder needs the values of one set to derive the tables of the next).
+ANS is a stack, so the encoder records items in decoding order and pushes them in reverse when the
+stream is finished; the decoder then pops them in the order the codec asks for them. A stream with one
+set is laid out exactly as streams were before sets existed (groups, then all escapes).
 """
 
 from __future__ import annotations
@@ -53,7 +57,8 @@ class RansEncoder:
     """Collects groups of symbols in decoding order; :meth:`finish` returns the compressed bytes."""
 
     def __init__(self) -> None:
-        self._groups: list[tuple[np.ndarray, object]] = []
+        # decoding order: ("group", positions, model) and ("escapes", int32 values) items
+        self._items: list[tuple[str, np.ndarray, object]] = []
         self._escapes: list[np.ndarray] = []
 
     def encode(self, values: np.ndarray, table: IntegerTable) -> None:
@@ -61,24 +66,29 @@ class RansEncoder:
         if values.size == 0:
             return
         positions, escaped = split_escapes(np.ascontiguousarray(values).ravel(), table)
-        self._groups.append((positions, _MODELS.get(table)))
+        self._items.append(("group", positions, _MODELS.get(table)))
         if escaped.size:
             self._escapes.append(escaped)
 
-    def finish(self) -> bytes:
-        """Push everything (escape values last in decoding order, so first here) and return bytes."""
-        coder = AnsCoder()
+    def end_set(self) -> None:
+        """Close the current set: its escaped values are coded here, before the next set's groups."""
         if self._escapes:
             halves = np.concatenate(self._escapes).view(np.uint32)
             pairs = np.stack([halves >> 16, halves & 0xFFFF], axis=1).ravel().astype(np.int32)
-            coder.encode_reverse(pairs, _HALF)
-        for positions, model in reversed(self._groups):
-            coder.encode_reverse(positions, model)
+            self._items.append(("escapes", pairs, _HALF))
+            self._escapes = []
+
+    def finish(self) -> bytes:
+        """Close the last set, push everything in reverse decoding order and return the bytes."""
+        self.end_set()
+        coder = AnsCoder()
+        for _kind, symbols, model in reversed(self._items):
+            coder.encode_reverse(symbols, model)
         return coder.get_compressed().tobytes()
 
 
 class RansDecoder:
-    """Pops groups in the order they were queued at the encoder; call :meth:`finish` at the end."""
+    """Pops groups in the order they were queued at the encoder; :meth:`end_set` after each set."""
 
     def __init__(self, data: bytes) -> None:
         if len(data) % 4:
@@ -87,9 +97,9 @@ class RansDecoder:
         self._pending: list[tuple[np.ndarray, np.ndarray, IntegerTable]] = []
 
     def decode(self, count: int, table: IntegerTable) -> np.ndarray:
-        """Decode ``count`` table positions; their escaped values are filled in by :meth:`finish`.
+        """Decode ``count`` table positions; their escaped values are filled in by :meth:`end_set`.
 
-        Returns an int32 array that :meth:`finish` completes in place.
+        Returns an int32 array that :meth:`end_set` completes in place.
         """
         if count == 0:
             return np.zeros(0, dtype=np.int32)
@@ -99,8 +109,8 @@ class RansDecoder:
         values += np.int32(table.offset)
         return values
 
-    def finish(self) -> None:
-        """Decode the escaped values into the arrays returned by :meth:`decode`."""
+    def end_set(self) -> None:
+        """Decode the escaped values of the current set into the arrays returned by :meth:`decode`."""
         total = sum(len(at) for _, at, _ in self._pending)
         if total == 0:
             return
@@ -111,3 +121,7 @@ class RansDecoder:
             values[at] = escaped[start : start + len(at)]
             start += len(at)
         self._pending.clear()
+
+    def finish(self) -> None:
+        """End of the stream: completes the last set."""
+        self.end_set()

@@ -40,7 +40,8 @@ def _learned_eval_codec(name: str, description: str, family: str,
     from neuralcodec.coding import decode_bytes, encode_tensor
 
     def encode(image: Tensor, quality: int) -> bytes:
-        codec = load_codec(family, quality, model_file_of[quality])
+        model_file = model_file_of[quality]
+        codec = load_codec(family, None if model_file else quality, model_file)
         return encode_tensor(image, ImageInfo(3, 8), codec).data
 
     def decode(data: bytes) -> Tensor:

@@ -1,4 +1,15 @@
-"""``codec train --config configs/hyperprior/qN.yaml``: LightningCLI with automatic resume."""
+"""``codec train --config configs/hyperprior/q3.yaml``: LightningCLI with composed configs and automatic resume.
+
+A family's config folder holds one ``base.yaml`` (trainer, data, defaults) and one short file per rate
+point (name, λ, quality, warm-start source, steps). ``--config POINT.yaml`` is read on top of the
+``base.yaml`` beside it (LightningCLI's repeated ``--config``), so both of these run the same thing::
+
+    codec train --config configs/hyperprior/q3.yaml
+    codec train --config configs/hyperprior/base.yaml --config configs/hyperprior/q3.yaml
+
+The run's ``name`` places everything: ``runs/<name>/`` holds checkpoints, the CSV log and the exported
+model file (unless ``--trainer.default_root_dir`` is given).
+"""
 
 from __future__ import annotations
 
@@ -7,9 +18,28 @@ from pathlib import Path
 
 import pytorch_lightning as pl
 from pytorch_lightning.cli import LightningCLI
+from pytorch_lightning.loggers import CSVLogger, TensorBoardLogger
 
 from neuralcodec.datasets.image_folder import ImageFolderDataModule
-from neuralcodec.training.module import HyperpriorLitModule
+from neuralcodec.training.module import CodecLitModule
+
+BASE_CONFIG = "base.yaml"
+RUNS_DIR = "runs"
+
+
+def with_base_configs(args: list[str]) -> list[str]:
+    """Insert ``--config <folder>/base.yaml`` before each config that has a base beside it (once)."""
+    out: list[str] = []
+    given = {Path(a).resolve() for a in args}
+    for i, arg in enumerate(args):
+        value = args[i + 1] if arg == "--config" and i + 1 < len(args) else None
+        if value and Path(value).name != BASE_CONFIG:
+            base = Path(value).with_name(BASE_CONFIG)
+            if base.is_file() and base.resolve() not in given:
+                out += ["--config", str(base)]
+                given.add(base.resolve())
+        out.append(arg)
+    return out
 
 
 def last_checkpoint(root_dir: str | Path) -> Path | None:
@@ -18,41 +48,51 @@ def last_checkpoint(root_dir: str | Path) -> Path | None:
     return found[-1] if found else None
 
 
-def add_tensorboard_if_installed(trainer: pl.Trainer) -> bool:
-    """Log to TensorBoard as well as the config's CSV logger when ``tensorboard`` is importable.
+class CodecTrainingCLI(LightningCLI):
+    """LightningCLI plus a top-level ``name`` from which the run folder derives."""
 
-    TensorBoard is optional (not a dependency): the CSV log is always written, TensorBoard only when a user has it.
-    """
-    from pytorch_lightning.loggers import TensorBoardLogger
+    def add_arguments_to_parser(self, parser) -> None:  # noqa: ANN001 - jsonargparse's parser
+        parser.add_argument("--name", type=str, default=None,
+                            help="run name: runs/<name>/ holds checkpoints, logs and the exported model file")
 
-    if importlib.util.find_spec("tensorboard") is None and importlib.util.find_spec("tensorboardX") is None:
-        return False
-    if trainer.logger is None or any(isinstance(lg, TensorBoardLogger) for lg in trainer.loggers):
-        return False
-    trainer.loggers = [*trainer.loggers, TensorBoardLogger(save_dir=trainer.default_root_dir, name="tensorboard",
-                                                           version=0)]
-    return True
+    def before_instantiate_classes(self) -> None:
+        if self.config.trainer.default_root_dir is None:
+            if not self.config.name:
+                raise ValueError("the config needs a 'name' (or --trainer.default_root_dir)")
+            self.config.trainer.default_root_dir = str(Path(RUNS_DIR) / self.config.name)
+
+
+def _set_loggers(trainer: pl.Trainer) -> None:
+    """The CSV log in the run folder, and TensorBoard beside it when installed (it is not a dependency)."""
+    root = trainer.default_root_dir
+    loggers: list = [CSVLogger(save_dir=root, name="logs", version=0)]
+    if importlib.util.find_spec("tensorboard") or importlib.util.find_spec("tensorboardX"):
+        loggers.append(TensorBoardLogger(save_dir=root, name="tensorboard", version=0))
+    trainer.loggers = loggers
 
 
 def build_cli(args: list[str] | None = None) -> LightningCLI:
-    """Parse a training config into its model, data module and trainer, without fitting."""
-    return LightningCLI(
-        HyperpriorLitModule,
+    """Parse training configs into the model, data module and trainer, without fitting."""
+    cli = CodecTrainingCLI(
+        CodecLitModule,
         ImageFolderDataModule,
         run=False,
-        args=args,
+        args=with_base_configs(list(args or [])),
         save_config_kwargs={"overwrite": True},
         subclass_mode_model=False,
     )
+    _set_loggers(cli.trainer)
+    return cli
 
 
 def train_main(args: list[str] | None = None) -> None:
-    """Parse a LightningCLI config and fit, resuming from the run's newest checkpoint when present."""
+    """Parse the configs and fit, resuming from the run's newest checkpoint when present."""
     cli = build_cli(args)
-    add_tensorboard_if_installed(cli.trainer)
     resume = last_checkpoint(cli.trainer.default_root_dir)
     cli.trainer.fit(cli.model, datamodule=cli.datamodule, ckpt_path=str(resume) if resume else None)
 
 
 if __name__ == "__main__":
-    train_main()
+    import sys
+
+    train_main(sys.argv[1:])

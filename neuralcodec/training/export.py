@@ -1,4 +1,4 @@
-"""Export a trained network to the compact shipped model file (fp16/int8 weights + integer tables)."""
+"""Export a trained network to the family's compact model file (e.g. fp16/int8 weights + integer tables)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,10 @@ from typing import Any
 import pytorch_lightning as pl
 import torch
 
-from neuralcodec.codecs.model_file import load_state_dict_any, save_model_file
-from neuralcodec.codecs.registry import family_of
-from neuralcodec.training.module import checkpoint_stage, data_facts
+from neuralcodec.codecs.model_file import save_model_file
+from neuralcodec.codecs.registry import get_family, model_file_name
+from neuralcodec.training.checkpoints import checkpoint_stage, load_checkpoint, load_state_dict_any
+from neuralcodec.training.module import data_facts
 
 
 def _hardware() -> str:
@@ -20,9 +21,8 @@ def _hardware() -> str:
         f", {torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else ", CPU")
 
 
-def export_module(module: pl.LightningModule, path: str | Path, quality: int, family: str = "hyperprior",
-                  extra: dict[str, Any] | None = None) -> Path:
-    """Write ``module.net`` as a shipped model file; its training facts go into the file's ``meta``."""
+def export_module(module: pl.LightningModule, path: str | Path, extra: dict[str, Any] | None = None) -> Path:
+    """Write ``module.net`` as a model file of its family; its training facts go into the file's ``meta``."""
     hp = dict(module.hparams)
     meta = {
         "lmbda": float(hp.get("lmbda", 0.0)), "steps": int(module.global_step),
@@ -31,7 +31,7 @@ def export_module(module: pl.LightningModule, path: str | Path, quality: int, fa
     }
     meta.update(_history(list(getattr(module, "lineage", [])), meta))
     meta.update(extra or {})
-    save_model_file(family_of(family).export_model(module.net, quality, meta), path)
+    save_model_file(module.family.export(module.net, int(hp.get("quality", 0)), meta), path)
     return Path(path)
 
 
@@ -43,30 +43,44 @@ def _history(lineage: list[dict[str, Any]], meta: dict[str, Any]) -> dict[str, A
                                          + sum(float(s.get("train_seconds", 0.0)) for s in lineage))}
 
 
-def export_checkpoint(ckpt: str | Path, path: str | Path, quality: int, family: str = "hyperprior") -> Path:
-    """Export a Lightning checkpoint without Lightning's trainer (used by ``codec export``)."""
-    blob = torch.load(Path(ckpt), map_location="cpu", weights_only=False)
+def export_checkpoint(ckpt: str | Path, path: str | Path, quality: int | None = None) -> Path:
+    """Export a Lightning checkpoint (trusted source) without Lightning's trainer (``codec export``).
+
+    The family, architecture and (unless ``quality`` is given) rate point come from the checkpoint.
+    """
+    blob = load_checkpoint(ckpt)
     hp = blob.get("hyper_parameters", {})
-    module_family = family_of(family)
-    net = module_family.build_net(**hp)
+    family = get_family(hp.get("family", "hyperprior"))
+    arch = hp.get("arch") or {k: hp[k] for k in ("N", "M") if k in hp}  # older checkpoints: N, M at top level
+    net = family.build_net(**arch)
     net.load_state_dict(load_state_dict_any(ckpt))
     meta = {**checkpoint_stage(blob), "lr": float(hp.get("lr", 0.0)), "source": Path(ckpt).name}
     meta.update(_history(list(blob.get("lineage", [])), meta))
-    save_model_file(module_family.export_model(net, quality, meta), path)
+    save_model_file(family.export(net, int(hp.get("quality", 0) if quality is None else quality), meta), path)
     return Path(path)
 
 
 class ExportModel(pl.Callback):
-    """Writes the shipped model file at the end of training (and every ``every_n_steps`` if set)."""
+    """Writes the model file at the end of training (and every ``every_n_steps`` if set).
 
-    def __init__(self, path: str, quality: int, family: str = "hyperprior", every_n_steps: int = 0) -> None:
-        self.path, self.quality, self.family, self.every_n_steps = path, quality, family, every_n_steps
+    The file is ``<run folder>/<family>-q<quality>.pt`` unless ``path`` is given.
+    """
+
+    def __init__(self, path: str | None = None, every_n_steps: int = 0) -> None:
+        self.path, self.every_n_steps = path, every_n_steps
+
+    def target(self, trainer: pl.Trainer, module: pl.LightningModule) -> Path:
+        """Where the model file goes."""
+        if self.path:
+            return Path(self.path)
+        name = model_file_name(module.family.name, int(module.hparams.quality))
+        return Path(trainer.default_root_dir) / name
 
     def on_train_batch_end(self, trainer: pl.Trainer, module: pl.LightningModule, *args: Any) -> None:
         step = trainer.global_step
         if self.every_n_steps and step % self.every_n_steps == 0 and trainer.is_global_zero:
-            export_module(module, self.path, self.quality, self.family)
+            export_module(module, self.target(trainer, module))
 
     def on_train_end(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
         if trainer.is_global_zero:
-            export_module(module, self.path, self.quality, self.family)
+            export_module(module, self.target(trainer, module))

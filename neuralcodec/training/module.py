@@ -1,4 +1,4 @@
-"""LightningModule that owns the rate–distortion loss of a learned image codec."""
+"""LightningModule that owns the rate–distortion loss of any learned image codec family."""
 
 from __future__ import annotations
 
@@ -12,10 +12,10 @@ import pytorch_lightning as pl
 import torch
 from torch import Tensor
 
-from neuralcodec.codecs.hyperprior import HyperpriorCodec, export_model
-from neuralcodec.codecs.hyperprior_net import MeanScaleHyperpriorNet
-
-CONTAINER_BYTES = 30  # header + chunk lengths + CRC32 of a typical file (docs/bitstream.md)
+from neuralcodec.bitstream import Header
+from neuralcodec.bitstream.container import overhead
+from neuralcodec.codecs.registry import get_family
+from neuralcodec.training.checkpoints import lineage_of, load_state_dict_any
 
 
 def rate_distortion(out: dict, x: Tensor, lmbda: float) -> dict[str, Tensor]:
@@ -39,10 +39,6 @@ def native_bf16_cpu() -> bool:
         return False
 
 
-# What a stage's data looked like, as recorded in checkpoints and exported models (``meta`` and ``lineage``).
-DATA_FACT_KEYS = ("crop", "batch_size", "train_scale")
-
-
 def data_facts(module: pl.LightningModule) -> dict[str, Any]:
     """Crop size, batch size and (when not 1) image scale of the data the module is trained on (for its history)."""
     trainer = getattr(module, "_trainer", None)
@@ -53,35 +49,21 @@ def data_facts(module: pl.LightningModule) -> dict[str, Any]:
     return facts
 
 
-def checkpoint_stage(blob: dict[str, Any]) -> dict[str, Any]:
-    """λ, steps, step time and data facts of the run that wrote a loaded Lightning checkpoint."""
-    hp = blob.get("hyper_parameters", {})
-    return {"lmbda": float(hp.get("lmbda", 0.0)), "steps": int(blob.get("global_step", 0)),
-            "train_seconds": float(blob.get("train_seconds", 0.0)), **blob.get("data_facts", {})}
+class CodecLitModule(pl.LightningModule):
+    """Trains one rate point (one λ) of a registered image codec family.
 
-
-def lineage_of(path: str | Path) -> list[dict[str, Any]]:
-    """Training history of a warm-start source: its own earlier stages, then itself as the last stage."""
-    blob = torch.load(Path(path), map_location="cpu", weights_only=False)
-    if "state_dict" in blob:  # Lightning checkpoint
-        return [*blob.get("lineage", []), {"source": str(path), **checkpoint_stage(blob)}]
-    meta = blob.get("meta", {})
-    stage = {k: meta[k] for k in ("lmbda", "steps", "train_seconds", *DATA_FACT_KEYS) if k in meta}
-    return [*meta.get("lineage", []), {"source": str(path), **stage}]
-
-
-class HyperpriorLitModule(pl.LightningModule):
-    """Trains :class:`MeanScaleHyperpriorNet` for one rate point (one λ).
-
-    Two optimizers, as in CompressAI's example: Adam on the network, Adam on the factorized prior's
-    quantiles (the auxiliary loss), so manual optimization is used.
+    ``family`` names the family (``codec list``); ``arch`` goes to its ``build_net``. The loss is
+    λ·255²·MSE + bpp, plus the family network's ``aux_loss()``. Two optimizers, as in CompressAI's
+    example: Adam on the network, Adam on the parameters named ``*.quantiles`` (the aux loss only),
+    so manual optimization is used. Validation codes real bitstreams with the family's own export.
     """
 
     def __init__(
         self,
+        family: str = "hyperprior",
+        arch: dict[str, Any] | None = None,
+        quality: int = 0,
         lmbda: float = 0.0067,
-        N: int = 128,
-        M: int = 192,
         lr: float = 6e-4,
         aux_lr: float = 1e-3,
         lr_milestones: list[int] | None = None,
@@ -93,7 +75,10 @@ class HyperpriorLitModule(pl.LightningModule):
         super().__init__()
         self.save_hyperparameters()
         self.automatic_optimization = False
-        self.net = MeanScaleHyperpriorNet(N, M)
+        self.family = get_family(family)
+        if self.family.media != "image":
+            raise ValueError(f"{family} is a {self.family.media} family: CodecLitModule trains image families")
+        self.net = self.family.build_net(**(arch or {}))
         self.use_bf16 = autocast_bf16 and native_bf16_cpu()
         if autocast_bf16 and not self.use_bf16:
             warnings.warn("this CPU has no native bfloat16: training in float32 (autocast_bf16 ignored)", stacklevel=2)
@@ -105,8 +90,6 @@ class HyperpriorLitModule(pl.LightningModule):
 
     def load_weights(self, path: str | Path) -> None:
         """Warm start from a neighbour: a Lightning checkpoint or a shipped model file."""
-        from neuralcodec.codecs.model_file import load_state_dict_any
-
         self.net.load_state_dict(load_state_dict_any(path), strict=True)
         self.lineage = lineage_of(path)
 
@@ -146,17 +129,20 @@ class HyperpriorLitModule(pl.LightningModule):
 
     def on_validation_epoch_start(self) -> None:
         # A real codec from the current weights: validation reports the bpp of actual bitstreams.
-        blob = export_model(self.net, quality=0, meta={})
-        self._val_codec = HyperpriorCodec(blob)
+        self._val_codec = self.family.load(self.family.export(self.net, self.hparams.quality, meta={}))
 
     def validation_step(self, batch: Tensor, batch_idx: int) -> None:
         out = self.net(batch)  # eval mode: rounding instead of noise
         rd = rate_distortion(out, batch, self.hparams.lmbda)
         metrics = {"val/loss": rd["loss"], "val/bpp": rd["bpp"], "val/psnr": rd["psnr"]}
+        codec = self._val_codec
         for image in batch:
             pixels = torch.round(image.clamp(0, 1) * 255).to(torch.uint8).cpu()
-            chunks, recon = self._val_codec.compress(pixels, reconstruct=True)
-            nbytes = sum(len(c) for c in chunks) + CONTAINER_BYTES
+            streams, recon = codec.compress(pixels, reconstruct=True)
+            header = Header(self.family.family_id, codec.model_id, codec.quality, codec.weights_hash,
+                            pixels.shape[1], pixels.shape[2], channels=3, bit_depth=8)
+            lengths = [len(s) for s in streams.values()]
+            nbytes = sum(lengths) + overhead(header, len(lengths), lengths)
             mse = torch.mean((recon.float() - pixels.float()) ** 2).clamp_min(1e-10)
             metrics["val/file_bpp"] = torch.tensor(8.0 * nbytes / (pixels.shape[1] * pixels.shape[2]))
             metrics["val/file_psnr"] = 10 * torch.log10(255.0**2 / mse)

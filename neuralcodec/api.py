@@ -1,0 +1,91 @@
+"""The library API: images in, bytes out, and back (what ``codec encode`` / ``codec decode`` do, in memory).
+
+    import neuralcodec
+    data = neuralcodec.encode("photo.png", quality=5)    # bytes of a .bin file
+    image = neuralcodec.decode(data)                       # PIL.Image
+    image.save("photo-decoded.png")
+
+Errors: :class:`~neuralcodec.errors.InputError` (unreadable image or invalid argument),
+:class:`~neuralcodec.errors.ModelError` (unknown codec, rate point or missing model file),
+:class:`~neuralcodec.errors.DecodeError` (malformed bitstream or one made by other weights).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from neuralcodec.codecs.registry import DEFAULT_CODEC
+from neuralcodec.errors import InputError
+
+if TYPE_CHECKING:
+    from PIL import Image
+    from torch import Tensor
+
+    from neuralcodec.image_io import ImageInfo
+
+
+def _as_image(image: Any) -> tuple[Tensor, ImageInfo]:
+    """uint8 RGB tensor (3, H, W) and what the header records, from a path, PIL image, array or tensor."""
+    import numpy as np
+    import torch
+    from PIL import Image as PILImage
+
+    from neuralcodec.image_io import image_from_pil, read_image
+
+    if isinstance(image, (str, Path)):
+        return read_image(image)
+    if isinstance(image, PILImage.Image):
+        return image_from_pil(image)
+    if isinstance(image, torch.Tensor):
+        if image.dtype != torch.uint8:
+            raise InputError(f"tensor images must be uint8 (got {image.dtype})")
+        array = image.numpy()
+        channels_first = True
+    elif isinstance(image, np.ndarray):
+        if image.dtype != np.uint8:
+            raise InputError(f"array images must be uint8 (got {image.dtype})")
+        array, channels_first = image, False
+    else:
+        raise InputError(f"cannot encode a {type(image).__name__}: give a path, PIL image, numpy array or tensor")
+    if array.ndim == 2:
+        array = array[None] if channels_first else array[:, :, None]
+    if array.ndim != 3:
+        raise InputError(f"image must be H×W or {'3×H×W' if channels_first else 'H×W×3'} (got shape {array.shape})")
+    hwc = np.moveaxis(array, 0, -1) if channels_first else array
+    if hwc.shape[2] not in (1, 3, 4):
+        raise InputError(f"image must have 1, 3 or 4 channels (got {hwc.shape[2]})")
+    mode = {1: "L", 3: "RGB", 4: "RGBA"}[hwc.shape[2]]
+    return image_from_pil(PILImage.fromarray(np.ascontiguousarray(hwc if mode != "L" else hwc[:, :, 0]), mode))
+
+
+def load_codec(codec: str = DEFAULT_CODEC, quality: int | None = None, model: str | Path | None = None) -> Any:
+    """A loaded codec: a shipped rate point of ``codec``, or the model file ``model``."""
+    from neuralcodec.codecs.registry import load_codec as _load
+
+    return _load(codec, quality, model)
+
+
+def encode(image: Any, codec: str = DEFAULT_CODEC, quality: int | None = None,
+           model: str | Path | None = None) -> bytes:
+    """The bytes of a ``.bin`` file for ``image`` (a path, PIL image, uint8 numpy H×W[×C] or tensor [C×]H×W).
+
+    ``quality`` picks a shipped rate point (default: the family's default); ``model`` a model file instead.
+    """
+    from neuralcodec.coding import encode_tensor
+
+    if model is not None and quality is not None:
+        raise InputError("give either quality or model: a model file is one rate point")
+    tensor, info = _as_image(image)
+    return encode_tensor(tensor, info, load_codec(codec, quality, model)).data
+
+
+def decode(data: bytes, model: str | Path | None = None) -> Image.Image:
+    """The decoded image of a ``.bin`` file's bytes (grayscale originals come back as mode ``L``)."""
+    from neuralcodec.coding import decode_bytes
+    from neuralcodec.image_io import to_pil
+
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise InputError(f"decode takes the bytes of a .bin file, not a {type(data).__name__}")
+    tensor, header = decode_bytes(bytes(data), model)
+    return to_pil(tensor, header.channels)
