@@ -103,3 +103,17 @@ def test_existing_output_replaced_only_by_a_complete_file(run_cli, encoded, tmp_
     assert out.read_bytes() == b"previous content"
     assert run_cli("decode", encoded, "-o", out).returncode == 0
     assert Image.open(out).size == (512, 384)
+
+
+def test_quality_with_model_is_refused(run_cli, sample_path, tmp_path):
+    out = tmp_path / "x.bin"
+    model = "neuralcodec/weights/hyperprior-q2.pt"
+    proc = run_cli("encode", sample_path, "-o", out, "--quality", "2", "--model", model)
+    assert_clean_failure(proc, out)
+    assert "--quality and --model" in proc.stderr
+
+
+def test_export_of_a_non_checkpoint_fails_cleanly(run_cli, sample_path, tmp_path):
+    out = tmp_path / "m.pt"
+    proc = run_cli("export", sample_path, "-o", out)
+    assert_clean_failure(proc, out)

@@ -67,3 +67,20 @@ def test_two_process_ddp_gloo(tmp_path):
     out = proc.stdout + proc.stderr
     assert "distributed_backend=gloo" in out and "All distributed processes registered" in out
     assert torch.load(next(tmp_path.glob("**/last.ckpt")), weights_only=False)["global_step"] == 2
+
+
+def test_rate_point_config_composes_with_its_base_and_trains(tmp_path):
+    """``codec train --config configs/hyperprior/q3.yaml`` (base.yaml read first): one real step on BSDS500."""
+    if not (ROOT.parent / "shared" / "datasets" / "bsds500" / "train").is_dir():
+        import pytest
+
+        pytest.skip("../shared/datasets/bsds500 is absent")
+    args = [sys.executable, "-m", "neuralcodec.cli", "train", "--config", "configs/hyperprior/q3.yaml",
+            "--trainer.default_root_dir", str(tmp_path), "--trainer.max_steps", "1", "--data.samples_per_epoch", "8",
+            "--trainer.enable_progress_bar", "false"]
+    proc = subprocess.run(args, capture_output=True, text=True, timeout=600, cwd=ROOT,
+                          env=dict(os.environ, PYTHONWARNINGS="ignore"))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    codec = load_codec(model_file=tmp_path / "hyperprior-q3.pt")
+    assert codec.quality == 3 and codec.meta["lmbda"] == 0.0067 and codec.meta["steps"] == 1
+    assert codec.meta["lineage"][-1]["source"] == "neuralcodec/weights/hyperprior-q3.pt"

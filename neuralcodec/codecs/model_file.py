@@ -60,15 +60,25 @@ def save_model_file(blob: dict[str, Any], path: str | Path) -> None:
     tmp.replace(path)
 
 
-def load_model_file(path: str | Path) -> dict[str, Any]:
-    """Read and check a shipped model file; raises ``ModelError`` when missing or damaged."""
+def read_torch_file(path: str | Path, what: str, weights_only: bool = True) -> Any:
+    """``torch.load`` on CPU with one-line ``ModelError``s naming ``what`` the file should be.
+
+    ``weights_only=False`` unpickles arbitrary objects (Lightning checkpoints): only training and
+    ``codec export`` pass it, for files the user trusts.
+    """
     path = Path(path)
     if not path.is_file():
-        raise ModelError(f"model file not found: {path}")
+        raise ModelError(f"{what} not found: {path}")
     try:
-        blob = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises many types for damaged zips/pickles
-        raise ModelError(f"model file {path} is damaged: {exc}") from None
+        return torch.load(path, map_location="cpu", weights_only=weights_only)
+    except Exception as exc:  # torch raises many types (with multi-line messages) for damaged zips/pickles
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise ModelError(f"{what} {path} is damaged or of another kind: {reason}") from None
+
+
+def load_model_file(path: str | Path) -> dict[str, Any]:
+    """Read and check a shipped model file; raises ``ModelError`` when missing or damaged."""
+    blob = read_torch_file(path, "model file")
     if not isinstance(blob, dict) or blob.get("format") != MODEL_FORMAT:
         raise ModelError(f"{path} is not a {MODEL_FORMAT} file")
     return blob

@@ -10,10 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import torch
 from torch import Tensor
 
-from neuralcodec.codecs.model_file import load_model_file
+from neuralcodec.codecs.model_file import load_model_file, read_torch_file
 from neuralcodec.codecs.registry import get_family
 from neuralcodec.errors import ModelError
 
@@ -23,13 +22,7 @@ DATA_FACT_KEYS = ("crop", "batch_size", "train_scale")
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
     """A Lightning checkpoint dict (trusted source); ``ModelError`` when it is not one."""
-    path = Path(path)
-    if not path.is_file():
-        raise ModelError(f"checkpoint not found: {path}")
-    try:
-        blob = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as exc:  # torch raises many types for files that are not checkpoints
-        raise ModelError(f"{path} is not a Lightning checkpoint: {exc}") from None
+    blob = read_torch_file(path, "Lightning checkpoint", weights_only=False)
     if not isinstance(blob, dict) or "state_dict" not in blob:
         raise ModelError(f"{path} is not a Lightning checkpoint (no state_dict)")
     return blob

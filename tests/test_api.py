@@ -1,0 +1,85 @@
+"""The library API (``neuralcodec.encode`` / ``decode`` / ``load_codec``) and what inference imports."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import neuralcodec
+from neuralcodec.bitstream import unpack
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_every_image_form_encodes_to_the_same_bytes(sample_path):
+    pil = Image.open(sample_path).convert("RGB")
+    array = np.asarray(pil)
+    forms = [sample_path, str(sample_path), pil, array, torch.from_numpy(array).permute(2, 0, 1).contiguous()]
+    streams = {neuralcodec.encode(form, quality=1) for form in forms}
+    assert len(streams) == 1
+    data = streams.pop()
+    header, _ = unpack(data)
+    assert (header.rate_point, header.width, header.height) == (1, pil.width, pil.height)
+    decoded = neuralcodec.decode(data)
+    assert isinstance(decoded, Image.Image) and decoded.size == pil.size and decoded.mode == "RGB"
+    psnr = 10 * np.log10(255**2 / np.mean((np.asarray(decoded, np.float64) - array) ** 2))
+    assert psnr > 20
+
+
+def test_grayscale_array_comes_back_grayscale(sample_path):
+    grey = np.asarray(Image.open(sample_path).convert("L"))
+    decoded = neuralcodec.decode(neuralcodec.encode(grey))
+    assert decoded.mode == "L" and decoded.size == (grey.shape[1], grey.shape[0])
+
+
+def test_load_codec_and_model_file(sample_path):
+    codec = neuralcodec.load_codec("hyperprior", 2)
+    assert codec.quality == 2 and codec.family.name == "hyperprior"
+    model = ROOT / "neuralcodec" / "weights" / "hyperprior-q2.pt"
+    assert neuralcodec.encode(sample_path, model=model) == neuralcodec.encode(sample_path, quality=2)
+
+
+@pytest.mark.parametrize("call, error", [
+    (lambda: neuralcodec.encode(np.zeros((4, 4), np.float32)), neuralcodec.InputError),
+    (lambda: neuralcodec.encode(42), neuralcodec.InputError),
+    (lambda: neuralcodec.encode("missing.png"), neuralcodec.InputError),
+    (lambda: neuralcodec.encode(np.zeros((8, 8, 3), np.uint8), codec="nope"), neuralcodec.ModelError),
+    (lambda: neuralcodec.encode(np.zeros((8, 8, 3), np.uint8), quality=99), neuralcodec.ModelError),
+    (lambda: neuralcodec.encode(np.zeros((8, 8, 3), np.uint8), quality=1, model="x.pt"), neuralcodec.InputError),
+    (lambda: neuralcodec.decode(b"not a bitstream"), neuralcodec.DecodeError),
+    (lambda: neuralcodec.decode("a path"), neuralcodec.InputError),
+])
+def test_documented_exceptions(call, error):
+    with pytest.raises(error):
+        call()
+
+
+LIGHT_DECODE = """
+import json, sys
+from neuralcodec.cli import main
+code = main(["decode", sys.argv[1], "-o", sys.argv[2]])
+heavy = sorted(m for m in sys.modules if m.split(".")[0] in ("pytorch_lightning", "lightning", "lightning_fabric")
+               or m.startswith("neuralcodec.training") or m.startswith("neuralcodec.datasets"))
+print(json.dumps({"code": code, "heavy": heavy}))
+"""
+
+
+@pytest.mark.parametrize("command", ["decode", "encode"])
+def test_inference_never_imports_lightning_or_training(command, sample_path, tmp_path):
+    data = tmp_path / "s.bin"
+    data.write_bytes(neuralcodec.encode(sample_path, quality=0))
+    script = LIGHT_DECODE if command == "decode" else LIGHT_DECODE.replace('"decode"', '"encode"')
+    src, dst = (data, tmp_path / "s.png") if command == "decode" else (sample_path, tmp_path / "t.bin")
+    proc = subprocess.run([sys.executable, "-c", script, str(src), str(dst)], capture_output=True, text=True,
+                          cwd=ROOT, env=dict(os.environ, PYTHONWARNINGS="ignore"), timeout=120)
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert result["code"] == 0 and dst.is_file()
+    assert result["heavy"] == [], f"{command} imported {result['heavy']}"
