@@ -11,7 +11,9 @@ module listed in :data:`neuralcodec.codecs.registry.FAMILY_MODULES`. It declares
   ``*.quantiles`` are trained by the aux loss only, CompressAI's convention);
 - ``export(net, quality, meta)``: the compact model-file dict of a trained network;
 - ``load(blob)``: the runtime codec (an :class:`ImageCodec`) from a model-file dict;
-- ``float_state_dict(blob)``: the training network's float32 state from a model file (warm starts).
+- ``float_state_dict(blob)``: the training network's float32 state from a model file (warm starts);
+  ``warm_start_missing`` names the parts a warm start from another family may lack (e.g. a context model
+  warm-started from a hyperprior of the same λ).
 
 Two variants are declared, not yet used by a shipped family:
 
@@ -74,6 +76,9 @@ class CodecFamily:
     stream_names: ClassVar[tuple[str, ...]]
     model_in_bitstream: ClassVar[bool] = False
     decodes_family: ClassVar[str | None] = None
+    # key prefixes of the training network that a warm start may lack (networks this family adds to the
+    # family it is usually warm-started from); every other key must be present
+    warm_start_missing: ClassVar[tuple[str, ...]] = ()
 
     @classmethod
     def build_net(cls, **arch: Any) -> nn.Module:

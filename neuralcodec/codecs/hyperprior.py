@@ -47,4 +47,4 @@ class Hyperprior(CodecFamily):
     def float_state_dict(cls, blob: dict[str, Any]) -> dict[str, Tensor]:
         from neuralcodec.codecs.hyperprior_codec import float_state_dict
 
-        return float_state_dict(blob)
+        return float_state_dict(blob, cls.build_net(**blob["arch"]))

@@ -33,18 +33,23 @@ HYPER_TILE, HYPER_MARGIN = 24, 3  # hyper-latent pixels (the exact receptive fie
 QUANTIZED_TRANSFORMS = ("h_a", "h_s")
 
 
-def export_model(net: MeanScaleHyperpriorNet, quality: int, meta: dict[str, Any]) -> dict[str, Any]:
-    """The compact model-file dict: fp16 transforms, int8 hyper-transforms, integer tables."""
+def export_model(net: MeanScaleHyperpriorNet, quality: int, meta: dict[str, Any], family: type = Hyperprior,
+                 quantized: tuple[str, ...] = QUANTIZED_TRANSFORMS) -> dict[str, Any]:
+    """The compact model-file dict: fp16 transforms, int8 ``quantized`` transforms, integer tables.
+
+    Families built on the hyperprior (e.g. the checkerboard context model) pass their own family and the
+    extra exact networks to store as int8.
+    """
     net = copy.deepcopy(net).float().eval()
     hyper_q, hyper_exp = {}, {}
     with torch.no_grad():
-        for name in QUANTIZED_TRANSFORMS:
+        for name in quantized:
             q, exp = quantize_sequential(getattr(net, name), name)
             hyper_q.update(q)
             hyper_exp.update(exp)
     return {
         "format": MODEL_FORMAT,
-        "family": Hyperprior.name,
+        "family": family.name,
         "model_id": 0,
         "quality": int(quality),
         "arch": {"N": net.N, "M": net.M},
@@ -57,15 +62,10 @@ def export_model(net: MeanScaleHyperpriorNet, quality: int, meta: dict[str, Any]
     }
 
 
-def _net_of(blob: dict[str, Any]) -> MeanScaleHyperpriorNet:
-    return MeanScaleHyperpriorNet(int(blob["arch"]["N"]), int(blob["arch"]["M"]))
-
-
-def float_state_dict(blob: dict[str, Any], net: nn.Module | None = None) -> dict[str, Tensor]:
-    """Full float32 state dict of the network (hyper weights dequantized): for warm starts and coding."""
-    net = net or _net_of(blob)
+def float_state_dict(blob: dict[str, Any], net: nn.Module) -> dict[str, Tensor]:
+    """Full float32 state dict of ``net`` (int8 weights dequantized): for warm starts and coding."""
     state = {k: v.float() if v.is_floating_point() else v for k, v in blob["weights"].items()}
-    for name in QUANTIZED_TRANSFORMS:
+    for name in sorted({key.split(".")[0] for key in blob["hyper_q"]}):
         state.update(dequantize_sequential(getattr(net, name), name, blob["hyper_q"], blob["hyper_exp"]))
     return state
 
@@ -94,7 +94,7 @@ class HyperpriorCodec:
         self.model_id = int(blob["model_id"])
         self.weights_hash = weights_hash(blob)
         self.meta = dict(blob.get("meta", {}))
-        self.net = _net_of(blob)
+        self.net = self.family.build_net(**blob["arch"])
         self.net.load_state_dict(float_state_dict(blob, self.net), strict=False)
         # channels_last lets oneDNN pick faster conv kernels on CPU (≈1.5× for g_a / g_s here)
         self.net.eval().to(memory_format=torch.channels_last)
@@ -138,9 +138,14 @@ class HyperpriorCodec:
         return tiled_apply(self.net.g_s, y_hat, 3, self.tile_pixels // 16, SYNTHESIS_MARGIN, up=16)
 
     @torch.no_grad()
+    def analysis(self, image: Tensor) -> Tensor:
+        """The latent ``y = g_a(x)`` (1, M, H'/16, W'/16) of a uint8 RGB image, padded as for coding."""
+        return self._analysis(pad_replicate(image, self.net.downsampling))
+
+    @torch.no_grad()
     def analyse(self, image: Tensor) -> Latents:
         """The symbols (and exact means) the encoder will code for a uint8 RGB image (3, H, W)."""
-        y = self._analysis(pad_replicate(image, self.net.downsampling))
+        y = self.analysis(image)
         z_symbols = self.z_latent.symbols(self.net.h_a(y))
         indexes, means = self.entropy_parameters(self.z_latent.values(z_symbols))
         return Latents(z_symbols, self.y_latent.symbols(y, means), indexes, means)

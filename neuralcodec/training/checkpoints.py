@@ -17,7 +17,7 @@ from neuralcodec.codecs.registry import get_family
 from neuralcodec.errors import ModelError
 
 # What a stage's data looked like, as recorded in checkpoints and exported models (``meta`` and ``lineage``).
-DATA_FACT_KEYS = ("crop", "batch_size", "train_scale")
+DATA_FACT_KEYS = ("crop", "latent_crop", "batch_size", "train_scale")
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:

@@ -20,7 +20,7 @@ import pytorch_lightning as pl
 from pytorch_lightning.cli import LightningCLI
 from pytorch_lightning.loggers import CSVLogger, TensorBoardLogger
 
-from neuralcodec.datasets.image_folder import ImageFolderDataModule
+from neuralcodec.datasets.image_folder import ImageFolderDataModule  # noqa: F401 - the configs' data class
 from neuralcodec.training.module import CodecLitModule
 
 BASE_CONFIG = "base.yaml"
@@ -75,11 +75,12 @@ def build_cli(args: list[str] | None = None) -> LightningCLI:
     """Parse training configs into the model, data module and trainer, without fitting."""
     cli = CodecTrainingCLI(
         CodecLitModule,
-        ImageFolderDataModule,
+        pl.LightningDataModule,
         run=False,
         args=with_base_configs(list(args or [])),
         save_config_kwargs={"overwrite": True},
         subclass_mode_model=False,
+        subclass_mode_data=True,
     )
     _set_loggers(cli.trainer)
     return cli

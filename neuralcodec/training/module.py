@@ -40,10 +40,11 @@ def native_bf16_cpu() -> bool:
 
 
 def data_facts(module: pl.LightningModule) -> dict[str, Any]:
-    """Crop size, batch size and (when not 1) image scale of the data the module is trained on (for its history)."""
+    """Crop size (pixels, or latent positions for cached latents), batch size and (when not 1) image scale of the
+    data the module is trained on (for its history)."""
     trainer = getattr(module, "_trainer", None)
     hp = getattr(getattr(trainer, "datamodule", None), "hparams", {}) or {}
-    facts: dict[str, Any] = {k: int(hp[k]) for k in ("crop", "batch_size") if k in hp}
+    facts: dict[str, Any] = {k: int(hp[k]) for k in ("crop", "latent_crop", "batch_size") if k in hp}
     if float(hp.get("train_scale", 1.0)) != 1.0:
         facts["train_scale"] = float(hp["train_scale"])
     return facts
@@ -71,6 +72,7 @@ class CodecLitModule(pl.LightningModule):
         clip_grad_norm: float = 1.0,
         autocast_bf16: bool = True,
         init_from: str | None = None,
+        trainable: list[str] | None = None,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
@@ -87,10 +89,17 @@ class CodecLitModule(pl.LightningModule):
         self.lineage: list[dict[str, Any]] = []  # earlier stages this run was warm-started from, oldest first
         if init_from:
             self.load_weights(init_from)
+        if trainable is not None:  # freeze everything else (e.g. train a context model's networks only)
+            for name, param in self.net.named_parameters():
+                param.requires_grad_(name.startswith(tuple(trainable)))
 
     def load_weights(self, path: str | Path) -> None:
         """Warm start from a neighbour: a Lightning checkpoint or a shipped model file."""
-        self.net.load_state_dict(load_state_dict_any(path), strict=True)
+        missing, unexpected = self.net.load_state_dict(load_state_dict_any(path), strict=False)
+        fresh = [k for k in missing if not k.startswith(self.family.warm_start_missing)]
+        if fresh or unexpected:
+            raise ValueError(f"{path} does not fit the {self.family.name} network: missing {fresh[:3]}, "
+                             f"unexpected {unexpected[:3]}")
         self.lineage = lineage_of(path)
 
     def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
@@ -108,10 +117,20 @@ class CodecLitModule(pl.LightningModule):
         self.train_seconds = float(checkpoint.get("train_seconds", 0.0))
         self.lineage = list(checkpoint.get("lineage", self.lineage))
 
-    def training_step(self, batch: Tensor, batch_idx: int) -> Tensor:
+    def _loss(self, batch: Tensor | dict[str, Tensor], autocast: bool) -> dict[str, Tensor]:
+        """RD loss of an image batch; for a batch of cached latents (``{"y": …}``, transforms frozen), the
+        rate of ``y`` alone: the distortion does not depend on what is trained then."""
+        if isinstance(batch, dict):
+            y = batch["y"]
+            out = self.net.forward_latent(y)
+            num_pixels = y.shape[0] * y.shape[2] * y.shape[3] * 256  # y is 1/16 of the image per side
+            bpp = sum(torch.log(lk).sum() for lk in out["likelihoods"].values()) / (-math.log(2) * num_pixels)
+            return {"loss": bpp, "bpp": bpp}
+        return rate_distortion(self.net(batch, autocast_bf16=autocast), batch, self.hparams.lmbda)
+
+    def training_step(self, batch: Tensor | dict[str, Tensor], batch_idx: int) -> Tensor:
         opt, aux_opt = self.optimizers()
-        out = self.net(batch, autocast_bf16=self.use_bf16)
-        rd = rate_distortion(out, batch, self.hparams.lmbda)
+        rd = self._loss(batch, self.use_bf16)
         aux = self.net.aux_loss()
         opt.zero_grad()
         aux_opt.zero_grad()
@@ -123,17 +142,21 @@ class CodecLitModule(pl.LightningModule):
             group["lr"] = self.current_lr()
         opt.step()
         aux_opt.optimizer.step()  # the raw optimizer: one global step per batch, not two
-        self.log_dict({"train/loss": rd["loss"], "train/bpp": rd["bpp"], "train/psnr": rd["psnr"],
-                       "train/aux": aux, "train/lr": self.current_lr()}, prog_bar=True, on_step=True, on_epoch=False)
+        logged = {f"train/{k}": rd[k] for k in ("loss", "bpp", "psnr") if k in rd}
+        self.log_dict({**logged, "train/aux": aux, "train/lr": self.current_lr()}, prog_bar=True, on_step=True,
+                      on_epoch=False)
         return rd["loss"]
 
     def on_validation_epoch_start(self) -> None:
         # A real codec from the current weights: validation reports the bpp of actual bitstreams.
         self._val_codec = self.family.load(self.family.export(self.net, self.hparams.quality, meta={}))
 
-    def validation_step(self, batch: Tensor, batch_idx: int) -> None:
-        out = self.net(batch)  # eval mode: rounding instead of noise
-        rd = rate_distortion(out, batch, self.hparams.lmbda)
+    def validation_step(self, batch: Tensor | dict[str, Tensor], batch_idx: int) -> None:
+        rd = self._loss(batch, autocast=False)  # eval mode: rounding instead of noise
+        if isinstance(batch, dict):
+            self.log_dict({"val/loss": rd["loss"], "val/bpp": rd["bpp"]}, prog_bar=True, on_epoch=True,
+                          batch_size=batch["y"].shape[0])
+            return
         metrics = {"val/loss": rd["loss"], "val/bpp": rd["bpp"], "val/psnr": rd["psnr"]}
         codec = self._val_codec
         for image in batch:
@@ -158,8 +181,11 @@ class CodecLitModule(pl.LightningModule):
         return self.hparams.lr * self.hparams.lr_gamma**passed
 
     def configure_optimizers(self):
-        main = [p for n, p in self.net.named_parameters() if not n.endswith(".quantiles")]
-        quantiles = [p for n, p in self.net.named_parameters() if n.endswith(".quantiles")]
+        params = [(n, p) for n, p in self.net.named_parameters() if p.requires_grad]
+        main = [p for n, p in params if not n.endswith(".quantiles")]
+        # with the factorized prior frozen its quantiles stay as they are: a zero-lr aux optimizer keeps the
+        # step code the same
+        quantiles = [p for n, p in params if n.endswith(".quantiles")] or [torch.zeros(1, requires_grad=True)]
         opt = torch.optim.Adam(main, lr=self.hparams.lr)
         aux_opt = torch.optim.Adam(quantiles, lr=self.hparams.aux_lr)
         return [opt, aux_opt]

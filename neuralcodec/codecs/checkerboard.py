@@ -1,0 +1,51 @@
+"""The checkerboard context model family (He et al., CVPR 2021) on the mean-scale hyperprior: its declaration.
+
+Network: :mod:`neuralcodec.codecs.checkerboard_net`. Runtime codec: :mod:`neuralcodec.codecs.checkerboard_codec`.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from neuralcodec.codecs.family import CodecFamily, register_family
+
+if TYPE_CHECKING:
+    from torch import Tensor, nn
+
+    from neuralcodec.codecs.checkerboard_codec import CheckerboardCodec
+
+
+@register_family
+class Checkerboard(CodecFamily):
+    """Streams: ``z`` (factorized hyper-latent), ``y`` (two sets: anchors, then non-anchors given the anchors)."""
+
+    name = "checkerboard"
+    family_id = 2
+    media = "image"
+    stream_names = ("z", "y")
+    # a shipped hyperprior of the same λ warm-starts every network but the two context networks
+    warm_start_missing = ("context_prediction.", "entropy_parameters.")
+
+    @classmethod
+    def build_net(cls, N: int = 128, M: int = 192, **_: Any) -> nn.Module:
+        from neuralcodec.codecs.checkerboard_net import CheckerboardHyperpriorNet
+
+        return CheckerboardHyperpriorNet(int(N), int(M))
+
+    @classmethod
+    def export(cls, net: nn.Module, quality: int, meta: dict[str, Any]) -> dict[str, Any]:
+        from neuralcodec.codecs.checkerboard_codec import export_checkerboard
+
+        return export_checkerboard(net, quality, meta)
+
+    @classmethod
+    def load(cls, blob: dict[str, Any]) -> CheckerboardCodec:
+        from neuralcodec.codecs.checkerboard_codec import CheckerboardCodec
+
+        return CheckerboardCodec(blob)
+
+    @classmethod
+    def float_state_dict(cls, blob: dict[str, Any]) -> dict[str, Tensor]:
+        from neuralcodec.codecs.hyperprior_codec import float_state_dict
+
+        return float_state_dict(blob, cls.build_net(**blob["arch"]))

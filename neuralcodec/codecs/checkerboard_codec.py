@@ -1,0 +1,140 @@
+"""Checkerboard context model runtime codec: the hyperprior's ``z`` stream, and ``y`` in two passes.
+
+Data flow: image → g_a → y → h_a → z (factorized stage, stream ``z``); ẑ → exact h_s → hyper parameters P
+(fixed point). Pass 1, anchors: (σ, μ) = P + entropy_parameters(P, 0) → symbols round(y − μ), the first set
+of stream ``y``. Pass 2, non-anchors: the exact context network on the decoded anchors gives C, then
+(σ, μ) = P + entropy_parameters(P, C) → the second set of stream ``y``. Every network on the way from ẑ and
+the anchors to (σ, μ) runs in :mod:`neuralcodec.codecs.fixed_point`, so the decoder derives the encoder's
+tables bit for bit on any machine. The declaration is :mod:`neuralcodec.codecs.checkerboard`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from neuralcodec.codecs.checkerboard import Checkerboard
+from neuralcodec.codecs.fixed_point import ACT_FRAC_BITS, FixedPointSequential, exact_add, to_fixed_point
+from neuralcodec.codecs.hyperprior_codec import (
+    HYPER_MARGIN,
+    HYPER_TILE,
+    QUANTIZED_TRANSFORMS,
+    HyperpriorCodec,
+    Latents,
+    export_model,
+)
+from neuralcodec.codecs.stages.checkerboard import anchor_mask, gather, keep, scatter
+from neuralcodec.codecs.tiling import tiled_apply
+from neuralcodec.entropy import RansDecoder, RansEncoder
+from neuralcodec.errors import DecodeError
+
+CONTEXT_TRANSFORMS = ("context_prediction", "entropy_parameters")
+
+
+def export_checkerboard(net: torch.nn.Module, quality: int, meta: dict[str, Any]) -> dict[str, Any]:
+    """The hyperprior's model file plus the int8 context and entropy-parameter networks."""
+    return export_model(net, quality, meta, family=Checkerboard, quantized=QUANTIZED_TRANSFORMS + CONTEXT_TRANSFORMS)
+
+
+class CheckerboardCodec(HyperpriorCodec):
+    """One rate point of the checkerboard context model, loaded from a model-file dict."""
+
+    family = Checkerboard
+
+    def __init__(self, blob: dict[str, Any]) -> None:
+        super().__init__(blob)
+        q, exp, weights = blob["hyper_q"], blob["hyper_exp"], blob["weights"]
+        self.context = FixedPointSequential(self.net.context_prediction, "context_prediction", q, exp, weights)
+        self.entropy_params = FixedPointSequential(self.net.entropy_parameters, "entropy_parameters", q, exp, weights)
+
+    # --- the two passes -------------------------------------------------------------------------------
+    def hyper_parameters(self, z_hat: Tensor) -> Tensor:
+        """h_s(ẑ) in fixed-point units (float64 integers), computed exactly on tiles of ẑ."""
+        params = tiled_apply(self.hyper_synthesis, z_hat, 2 * self.net.M, HYPER_TILE, HYPER_MARGIN, up=4,
+                             out_dtype=torch.float64)
+        return to_fixed_point(params)
+
+    def pass_parameters(self, params: Tensor, context: Tensor) -> tuple[np.ndarray, Tensor]:
+        """Table indexes and float32 means at gathered positions (1, C, N, 1), from P and the context C."""
+        delta = self.entropy_params.forward_fixed(torch.cat([params, context], dim=1))
+        out = exact_add(params, to_fixed_point(delta)) / (1 << ACT_FRAC_BITS)
+        scales, means = out.chunk(2, 1)
+        return self.y_latent.tables.indexes(scales.numpy()), means.float()
+
+    def anchor_context(self, y_hat: Tensor, anchors: Tensor) -> Tensor:
+        """The context network's output (fixed-point units) over the whole latent, from the anchors of ŷ."""
+        return to_fixed_point(self.context(keep(y_hat, anchors)))
+
+    # --- coding ---------------------------------------------------------------------------------------
+    def _code_y(self, params: Tensor, step) -> Latents:  # noqa: ANN001 - step: (pass, indexes, means) → symbols
+        """Both passes over y; ``step`` codes (encoder) or decodes (decoder) one pass's symbols."""
+        _, channels, height, width = params.shape
+        m = channels // 2
+        anchors = anchor_mask(height, width)
+        y_symbols = torch.zeros(1, m, height, width, dtype=torch.int32)
+        means = torch.zeros(1, m, height, width)
+        indexes = np.zeros((1, m, height, width), dtype=np.uint8)
+        y_hat = torch.zeros(1, m, height, width)
+        context = torch.zeros(1, channels, height, width, dtype=torch.float64)
+        for positions in (anchors, ~anchors):
+            idx, mu = self.pass_parameters(gather(params, positions), gather(context, positions))
+            symbols = step(positions, idx, mu)
+            scatter(symbols, positions, y_symbols)
+            scatter(mu, positions, means)
+            indexes[:, :, positions.numpy()] = idx[..., 0]
+            scatter(self.y_latent.values(symbols, mu), positions, y_hat)
+            if positions is anchors:
+                context = self.anchor_context(y_hat, anchors)
+        return Latents(torch.empty(0), y_symbols, indexes, means)
+
+    @torch.no_grad()
+    def analyse(self, image: Tensor) -> Latents:
+        """The symbols (and exact means) the encoder will code for a uint8 RGB image (3, H, W)."""
+        y = self.analysis(image)
+        z_symbols = self.z_latent.symbols(self.net.h_a(y))
+        params = self.hyper_parameters(self.z_latent.values(z_symbols))
+
+        def symbols_of(positions: Tensor, idx: np.ndarray, mu: Tensor) -> Tensor:
+            return self.y_latent.symbols(gather(y, positions), mu)
+
+        lat = self._code_y(params, symbols_of)
+        lat.z_symbols = z_symbols
+        return lat
+
+    def compress(self, image: Tensor, reconstruct: bool = False) -> tuple[dict[str, bytes], Tensor | None]:
+        """Code a uint8 RGB image (3, H, W) into the streams ``z`` and ``y`` (two sets: anchors, non-anchors)."""
+        lat = self.analyse(image)
+        enc_z, enc_y = RansEncoder(), RansEncoder()
+        self.z_latent.encode(enc_z, lat.z_symbols)
+        anchors = anchor_mask(lat.y_symbols.shape[2], lat.y_symbols.shape[3])
+        for positions in (anchors, ~anchors):
+            self.y_latent.encode(enc_y, gather(lat.y_symbols, positions), lat.indexes[:, :, positions.numpy()])
+        x_hat = None
+        if reconstruct:
+            with torch.no_grad():
+                x_hat = self._synthesize(lat.y_symbols, lat.means, image.shape[1], image.shape[2])
+        return {"z": enc_z.finish(), "y": enc_y.finish()}, x_hat
+
+    @torch.no_grad()
+    def decode_latents(self, streams: dict[str, bytes], height: int, width: int) -> Latents:
+        """Entropy-decode the symbols from the streams of :meth:`compress`: ``z``, then y's two passes."""
+        _, z_shape = self.latent_shapes(height, width)
+        try:
+            z_decoder = RansDecoder(streams["z"])
+            z_symbols = self.z_latent.decode(z_decoder, z_shape)
+            z_decoder.finish()
+            params = self.hyper_parameters(self.z_latent.values(z_symbols))
+            y_decoder = RansDecoder(streams["y"])
+
+            def decode_pass(positions: Tensor, idx: np.ndarray, mu: Tensor) -> Tensor:
+                return self.y_latent.decode(y_decoder, idx)
+
+            lat = self._code_y(params, decode_pass)
+            y_decoder.finish()
+        except (ValueError, RuntimeError, OverflowError) as exc:  # how constriction reports bad data
+            raise DecodeError(f"entropy-coded data is invalid: {exc}") from None
+        lat.z_symbols = z_symbols
+        return lat
