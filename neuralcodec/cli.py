@@ -157,6 +157,9 @@ def cmd_list(args: argparse.Namespace) -> int:
     index = shipped_index()
     print(f"{'codec':<12} {'quality':>7} {'Kodak bpp':>10} {'PSNR dB':>8} {'MS-SSIM':>8}  notes")
     for family in family_names():
+        if not shipped_qualities(family):
+            print(f"{family:<12} {'-':>7} {'-':>10} {'-':>8} {'-':>8}  no shipped rate points: use --model FILE "
+                  f"(train one with configs/{family}/)")
         for q in shipped_qualities(family):
             rec = index.get(f"{family}-q{q}", {})
 
@@ -196,6 +199,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
     qualities = args.quality or codec.qualities
     if not qualities:
         raise InputError(f"no rate points for {args.codec}")
+    try:
+        codec.check_qualities(qualities)
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
     lpips_model, note = (None, "LPIPS disabled (--no-lpips)") if args.no_lpips else load_lpips()
     if lpips_model is None:
         print(f"codec: notice: {note}", file=sys.stderr)
@@ -226,10 +233,19 @@ def _load_curves(specs: list[str]) -> list:
         raise InputError(f"not an RD curve file: {exc}") from None
 
 
+def _two_point_curves(curves: list, specs: list[str]) -> None:
+    for curve, spec in zip(curves, specs, strict=True):
+        if len(curve.bpp) < 2:
+            raise InputError(f"{spec} has {len(curve.bpp)} RD point(s): a curve needs at least 2")
+
+
 def cmd_compare(args: argparse.Namespace) -> int:
     from neuralcodec.eval.curves import BD_METHOD, bd_metrics
 
+    if len(args.curves) < 2:
+        raise InputError("compare needs an anchor curve and at least one curve to compare with it")
     curves = _load_curves(args.curves)
+    _two_point_curves(curves, args.curves)
     anchor = curves[0]
     print(f"BD metrics against {anchor.name} ({args.curves[0]}); interpolation: {args.method}"
           + (" (JCT-VC/JVET CTC)" if args.method == BD_METHOD else ""))
@@ -247,13 +263,19 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_plot(args: argparse.Namespace) -> int:
-    from neuralcodec.eval.curves import plot_curves
+    from neuralcodec.eval.curves import plot_curves, plot_formats
 
     curves = _load_curves(args.curves)
     out = Path(args.output)
+    if not out.suffix:
+        out = out.with_name(out.name + ".png")
+        print(f"codec: note: no file suffix given: writing PNG to {out}", file=sys.stderr)
+    formats = plot_formats()
+    if out.suffix.lower().lstrip(".") not in formats:
+        raise InputError(f"cannot write a plot as '{out.suffix}' (use one of: .{', .'.join(sorted(formats))})")
     if not out.parent.is_dir():
         raise InputError(f"output folder does not exist: {out.parent}")
-    plot_curves(curves, out, args.title)
+    plot_curves(curves, out, args.title or curves[0].dataset or "RD curves")
     print(f"wrote {out}")
     return 0
 
@@ -344,8 +366,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("plot", help="draw bpp–PSNR, bpp–MS-SSIM and bpp–realism panels of RD curves")
     p.add_argument("curves", nargs="+", help="JSON files or compressai:NAME")
-    p.add_argument("-o", "--output", required=True, help="PNG to write")
-    p.add_argument("--title", default="Kodak", help="figure title")
+    p.add_argument("-o", "--output", required=True,
+                   help="image to write; its suffix picks the format (.png when none is given; also .pdf, .svg, …)")
+    p.add_argument("--title", default=None, help="figure title (default: the dataset recorded in the first curve)")
     p.set_defaults(func=cmd_plot)
 
     sub.add_parser("train", help="train or resume a rate point from a LightningCLI YAML "
@@ -364,6 +387,9 @@ def main(argv: list[str] | None = None) -> int:
     warnings.filterwarnings("ignore", category=DeprecationWarning)
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["train"]:
+        for i, arg in enumerate(argv[:-1]):
+            if arg == "--config" and not Path(argv[i + 1]).is_file():
+                return _fail(f"config file not found: {argv[i + 1]}")
         from neuralcodec.training.cli import train_main
 
         train_main(argv[1:])

@@ -117,3 +117,27 @@ def test_export_of_a_non_checkpoint_fails_cleanly(run_cli, sample_path, tmp_path
     out = tmp_path / "m.pt"
     proc = run_cli("export", sample_path, "-o", out)
     assert_clean_failure(proc, out)
+
+
+@pytest.mark.parametrize("args", [
+    ["plot", "docs/results/jpeg-kodak.json", "-o", "{tmp}/plot.xyz"],
+    ["eval", "--codec", "hyperprior", "--quality", "9", "--dataset", "samples", "--out", "{tmp}/e.json"],
+    ["eval", "--codec", "webp", "--quality", "-5", "--dataset", "samples", "--out", "{tmp}/e.json"],
+    ["eval", "--codec", "jpeg", "--quality", "150", "--dataset", "samples", "--out", "{tmp}/e.json"],
+    ["compare", "docs/results/jpeg-kodak.json"],
+    ["compare", "docs/results/jpeg-kodak.json", "{tmp}/one-point.json"],
+    ["train", "--config", "{tmp}/missing.yaml"],
+], ids=["plot-suffix", "eval-quality-9", "webp-negative", "jpeg-150", "compare-one-curve", "compare-one-point",
+        "train-missing-config"])
+def test_bad_arguments_fail_in_one_line(run_cli, tmp_path, args):
+    import json
+
+    (tmp_path / "one-point.json").write_text(json.dumps({"name": "one", "results": {"bpp": [0.5], "psnr-rgb": [30]}}))
+    proc = run_cli(*[a.format(tmp=tmp_path) for a in args])
+    assert_clean_failure(proc, tmp_path / "plot.xyz", tmp_path / "e.json")
+
+
+def test_plot_without_suffix_writes_png_titled_by_dataset(run_cli, tmp_path):
+    proc = run_cli("plot", "docs/results/jpeg-kodak.json", "-o", tmp_path / "rd")
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "rd.png").is_file() and "rd.png" in proc.stderr

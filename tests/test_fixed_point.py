@@ -78,7 +78,17 @@ def test_exact_under_threads_and_last_bit_noise(monkeypatch):
 
     monkeypatch.setattr(fixed_point, "conv2d", noisy(torch.nn.functional.conv2d))
     monkeypatch.setattr(fixed_point, "conv_transpose2d", noisy(torch.nn.functional.conv_transpose2d))
+    monkeypatch.setattr(fixed_point, "matmul", noisy(torch.matmul))
     assert torch.equal(one, fixed(x))
+
+
+def test_masked_kernel_matmul_equals_the_dense_convolution():
+    fixed = _fixed(_net())
+    masked = fixed.layers[0]
+    assert masked.taps is not None and len(masked.taps) == 12  # 5×5 checkerboard: 12 live taps
+    a = to_fixed_point(torch.randint(-40, 41, (1, 6, 13, 9)).float() / 8)
+    dense = torch.round(torch.nn.functional.conv2d(a, masked.weight, None, 1, 2)) + masked.bias
+    assert torch.equal(masked.accumulate(a), dense)
 
 
 def test_exact_add_and_masked_weights():

@@ -104,6 +104,8 @@ def load_codec(family: str = DEFAULT_CODEC, quality: int | None = None, model_fi
         return _load_codec(str(Path(model_file).resolve()))
     get_family(family)
     qualities = shipped_qualities(family, weights_dir, model_id)
+    if quality is None and not qualities:
+        raise ModelError(f"no shipped '{family}' rate points: give a model file (--model FILE)")
     if quality is None:
         middle = qualities[len(qualities) // 2] if qualities else 0
         quality = DEFAULT_QUALITY if DEFAULT_QUALITY in qualities else middle

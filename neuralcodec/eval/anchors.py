@@ -87,6 +87,7 @@ class Anchor:
     qualities: list[int]
     encode: Callable[[Tensor, int], bytes]
     decode: Callable[[bytes], Tensor]
+    quality_range: tuple[int, int]  # what the encoder accepts (x265: constant QP)
 
 
 def anchors() -> dict[str, Anchor]:
@@ -95,11 +96,11 @@ def anchors() -> dict[str, Anchor]:
     webp = _pillow_codec("WEBP", method=6)
     avif = _pillow_codec("AVIF", subsampling="4:2:0", speed=6)
     return {
-        "jpeg": Anchor("jpeg", "JPEG (Pillow/libjpeg, 4:2:0, optimize=True)", JPEG_QUALITIES, *jpeg),
-        "webp": Anchor("webp", "WebP (Pillow/libwebp, method=6)", list(range(5, 96, 10)), *webp),
-        "avif": Anchor("avif", "AVIF (Pillow/libavif, 4:2:0, speed=6)", list(range(10, 91, 10)), *avif),
+        "jpeg": Anchor("jpeg", "JPEG (Pillow/libjpeg, 4:2:0, optimize=True)", JPEG_QUALITIES, *jpeg, (1, 100)),
+        "webp": Anchor("webp", "WebP (Pillow/libwebp, method=6)", list(range(5, 96, 10)), *webp, (0, 100)),
+        "avif": Anchor("avif", "AVIF (Pillow/libavif, 4:2:0, speed=6)", list(range(10, 91, 10)), *avif, (0, 100)),
         "x265": Anchor("x265", "HEVC intra 4:4:4 (PyAV/libx265, preset medium, constant QP)",
-                       list(range(47, 16, -5)), _x265_encode, _x265_decode),
+                       list(range(47, 16, -5)), _x265_encode, _x265_decode, (0, 51)),
     }
 
 

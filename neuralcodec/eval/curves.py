@@ -32,6 +32,7 @@ class Curve:
     name: str
     bpp: np.ndarray
     metrics: dict[str, np.ndarray]
+    dataset: str | None = None  # as recorded by ``codec eval`` (e.g. "Kodak"), when known
 
     def metric(self, key: str) -> np.ndarray | None:
         if key == "ms-ssim-db" and key not in self.metrics and "ms-ssim-rgb" in self.metrics:
@@ -65,7 +66,23 @@ def load_curve(spec: str) -> Curve:
             continue
         if all(isinstance(v, (int, float)) for v in values):
             metrics[key] = np.asarray(values, dtype=np.float64)[order]
-    return Curve(blob.get("name", path.stem), bpp[order], metrics)
+    dataset = blob.get("dataset")
+    if isinstance(dataset, str) and dataset:
+        dataset = Path(dataset.rstrip("/")).name  # a recorded folder, e.g. ../shared/datasets/kodak
+        dataset = "Kodak" if dataset.lower() == "kodak" else dataset
+    else:
+        dataset = None
+    return Curve(blob.get("name", path.stem), bpp[order], metrics, dataset)
+
+
+def plot_formats() -> set[str]:
+    """File suffixes (without the dot) the plot writer supports."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    return set(FigureCanvasBase.get_supported_filetypes())
 
 
 def overlap(a: Curve, b: Curve) -> tuple[float, float] | None:

@@ -29,6 +29,15 @@ class EvalCodec:
     suffix: str
     encode: Callable[[Tensor, int], bytes]
     decode: Callable[[bytes], Tensor]
+    quality_range: tuple[int, int] | None = None  # any quality in it is valid; None: only ``qualities``
+
+    def check_qualities(self, qualities: list[int]) -> None:
+        """``ValueError`` naming the valid choices when a requested quality is not one."""
+        for q in qualities:
+            if self.quality_range is None and q not in self.qualities:
+                raise ValueError(f"{self.name} has no rate point {q} (shipped: {', '.join(map(str, self.qualities))})")
+            if self.quality_range is not None and not self.quality_range[0] <= q <= self.quality_range[1]:
+                raise ValueError(f"{self.name} quality {q} is outside {self.quality_range[0]}…{self.quality_range[1]}")
 
 
 def _learned_eval_codec(name: str, description: str, family: str,
@@ -62,7 +71,7 @@ def eval_codec(name: str) -> EvalCodec:
         raise ValueError(f"unknown codec '{name}' (learned: {', '.join(family_names())}; "
                          f"anchors: {', '.join(known)})")
     a = known[name]
-    return EvalCodec(a.name, a.description, a.qualities, f".{a.name}", a.encode, a.decode)
+    return EvalCodec(a.name, a.description, a.qualities, f".{a.name}", a.encode, a.decode, a.quality_range)
 
 
 def model_files_eval_codec(paths: list[str]) -> EvalCodec:

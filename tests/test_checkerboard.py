@@ -1,0 +1,158 @@
+"""The checkerboard context family: exact two-pass coding on real images, whatever the machine or thread count.
+
+The model under test is the shipped hyperprior q0 with context networks whose weights are random but
+seeded and large enough to move every table index: the context path is exercised, not the zero start.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import neuralcodec.codecs.fixed_point as fixed_point
+from neuralcodec.bitstream import unpack
+from neuralcodec.codecs.model_file import load_model_file, save_model_file
+from neuralcodec.codecs.registry import get_family, load_codec, model_path
+from neuralcodec.codecs.stages.checkerboard import anchor_mask
+from neuralcodec.coding import decode_bytes, encode_tensor
+from neuralcodec.image_io import ImageInfo, read_image
+
+ROOT = Path(__file__).resolve().parent.parent
+KODAK = ROOT.parent / "shared" / "datasets" / "kodak"
+
+
+@pytest.fixture(scope="module")
+def model_file(tmp_path_factory) -> Path:
+    family = get_family("checkerboard")
+    blob = load_model_file(model_path("hyperprior", 0))
+    net = family.build_net(**blob["arch"])
+    net.load_state_dict(get_family("hyperprior").float_state_dict(blob), strict=False)
+    gen = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for module in [*net.context_prediction, *net.entropy_parameters]:
+            if isinstance(module, torch.nn.Conv2d):
+                module.weight.copy_(torch.randn(module.weight.shape, generator=gen) * 0.02)
+    path = tmp_path_factory.mktemp("cb") / "checkerboard-q0.pt"
+    save_model_file(family.export(net, 0, {"test": "random context"}), path)
+    return path
+
+
+def crops() -> list[tuple[torch.Tensor, ImageInfo]]:
+    image, info = read_image(ROOT / "samples" / "parrots.png")
+    grey = image[:1].expand(3, -1, -1)
+    return [(image[:, :333, :217].contiguous(), info), (image[:, 5:70, 3:131].contiguous(), info),
+            (grey[:, :97, :150].contiguous(), ImageInfo(1, 8)), (image[:, :1, :1].contiguous(), info)]
+
+
+def test_two_pass_decode_gives_exactly_the_coded_symbols(model_file):
+    codec = load_codec(model_file=model_file)
+    hyper = load_codec("hyperprior", 0)
+    for image, info in crops():
+        enc = encode_tensor(image, info, codec, reconstruct=True)
+        header, chunks = unpack(enc.data)
+        assert header.family_id == 2 and len(chunks) == 2
+        sent = codec.analyse(image)
+        got = codec.decode_latents(codec.family.streams_from_chunks(chunks), header.height, header.width)
+        assert torch.equal(sent.y_symbols, got.y_symbols) and torch.equal(sent.z_symbols, got.z_symbols)
+        assert torch.equal(sent.means, got.means) and np.array_equal(sent.indexes, got.indexes)
+        decoded, _ = decode_bytes(enc.data, model_file=model_file)
+        assert torch.equal(decoded, enc.reconstruction)
+        # the context really moves tables: anchors and non-anchors differ from the hyperprior's choice
+        hyper_lat = hyper.analyse(image)
+        if image.shape[1] > 16:
+            assert not np.array_equal(hyper_lat.indexes, sent.indexes)
+
+
+def test_anchors_do_not_depend_on_non_anchors(model_file):
+    """Pass 1 uses the hyper-latent only: changing non-anchor values leaves every anchor's table alone."""
+    codec = load_codec(model_file=model_file)
+    image, _ = crops()[0]
+    lat = codec.analyse(image)
+    params = codec.hyper_parameters(codec.z_latent.values(lat.z_symbols))
+    anchors = anchor_mask(params.shape[2], params.shape[3])
+    y_hat = codec.y_latent.values(lat.y_symbols, lat.means)
+    context = codec.anchor_context(y_hat, anchors)
+    y_hat[:, :, ~anchors] += 3.0
+    assert torch.equal(context, codec.anchor_context(y_hat, anchors))
+
+
+DECODE_WORKER = """
+import hashlib, json, sys, warnings
+warnings.filterwarnings("ignore")
+import torch
+torch.set_num_threads(1)
+from neuralcodec.coding import decode_bytes
+model, paths = sys.argv[1], sys.argv[2:]
+print(json.dumps({p: hashlib.sha256(decode_bytes(open(p, "rb").read(), model)[0].numpy().tobytes()).hexdigest()
+                  for p in paths}))
+"""
+
+
+def random_crops(count: int, seed: int) -> list[torch.Tensor]:
+    files = sorted(KODAK.glob("*.png"))[:6] or [ROOT / "samples" / "parrots.png"]
+    rng = np.random.default_rng(seed)
+    images = [read_image(f)[0] for f in files]
+    out = []
+    for _ in range(count):
+        img = images[rng.integers(len(images))]
+        h, w = int(rng.integers(1, 161)), int(rng.integers(1, 161))
+        top, left = int(rng.integers(0, img.shape[1] - h + 1)), int(rng.integers(0, img.shape[2] - w + 1))
+        out.append(img[:, top : top + h, left : left + w].contiguous())
+    return out
+
+
+def test_two_threads_encode_one_thread_fresh_process_decode(model_file, tmp_path):
+    codec = load_codec(model_file=model_file)
+    torch.set_num_threads(2)
+    expected, paths = {}, []
+    for i, crop in enumerate(random_crops(200, seed=17)):
+        enc = encode_tensor(crop, ImageInfo(3, 8), codec, reconstruct=True)
+        path = tmp_path / f"{i:03d}.bin"
+        path.write_bytes(enc.data)
+        paths.append(str(path))
+        expected[str(path)] = hashlib.sha256(enc.reconstruction.numpy().tobytes()).hexdigest()
+    proc = subprocess.run([sys.executable, "-c", DECODE_WORKER, str(model_file), *paths], capture_output=True,
+                          text=True, timeout=600, cwd=ROOT, env=dict(os.environ, PYTHONWARNINGS="ignore"))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    decoded = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert [p for p in paths if decoded[p] != expected[p]] == []
+
+
+def test_context_networks_are_immune_to_last_bit_noise(model_file, monkeypatch):
+    codec = load_codec(model_file=model_file)
+    image, info = crops()[0]
+    enc = encode_tensor(image, info, codec, reconstruct=True)
+    header, chunks = unpack(enc.data)
+    streams = codec.family.streams_from_chunks(chunks)
+    clean = codec.decode_latents(streams, header.height, header.width)
+    gen = torch.Generator().manual_seed(3)
+
+    def noisy(fn):
+        def wrapped(*args, **kwargs):
+            out = fn(*args, **kwargs)
+            return out + torch.randint(-4, 5, out.shape, generator=gen).double() * 2.0**-52 * out.abs()
+        return wrapped
+
+    monkeypatch.setattr(fixed_point, "conv2d", noisy(torch.nn.functional.conv2d))
+    monkeypatch.setattr(fixed_point, "conv_transpose2d", noisy(torch.nn.functional.conv_transpose2d))
+    monkeypatch.setattr(fixed_point, "matmul", noisy(torch.matmul))  # the masked context convolution
+    noisy_lat = codec.decode_latents(streams, header.height, header.width)
+    assert np.array_equal(clean.indexes, noisy_lat.indexes) and torch.equal(clean.means, noisy_lat.means)
+    assert torch.equal(clean.y_symbols, noisy_lat.y_symbols)
+
+
+def test_cli_encodes_and_decodes_with_the_model_file(run_cli, model_file, tmp_path, sample_path):
+    out, png = tmp_path / "p.bin", tmp_path / "p.png"
+    assert run_cli("encode", sample_path, "-o", out, "--model", model_file).returncode == 0
+    info = run_cli("info", out)
+    assert "2 (checkerboard)" in info.stdout
+    assert run_cli("decode", out, "-o", png, "--model", model_file).returncode == 0
+    assert png.is_file()
