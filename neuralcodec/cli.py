@@ -10,7 +10,7 @@ import warnings
 from pathlib import Path
 
 from neuralcodec import __version__
-from neuralcodec.codecs.registry import DEFAULT_CODEC
+from neuralcodec.codecs.registry import DEFAULT_CODEC, DEFAULT_QUALITY
 from neuralcodec.errors import InputError, NeuralCodecError
 
 EPILOG = """examples:
@@ -55,10 +55,11 @@ def _encode_one(src: Path, dst: Path, args: argparse.Namespace) -> str:
 
 def _decode_one(src: Path, dst: Path, args: argparse.Namespace) -> str:
     from neuralcodec.coding import decode_bytes
-    from neuralcodec.image_io import write_image
+    from neuralcodec.image_io import output_format, write_image
 
     if _same_file(src, dst):
         raise InputError("output would overwrite the input")
+    output_format(dst)  # an unwritable suffix fails before any decoding
     if not src.is_file():
         raise InputError(f"input file not found: {src}")
     t0 = time.perf_counter()
@@ -110,6 +111,9 @@ def cmd_encode(args: argparse.Namespace) -> int:
 
 def cmd_decode(args: argparse.Namespace) -> int:
     from neuralcodec.batch import BITSTREAM_SUFFIX
+    from neuralcodec.image_io import output_format
+
+    output_format(f"image.{args.format}")
 
     return _dispatch(args, _decode_one, {BITSTREAM_SUFFIX}, f".{args.format}", "decode")
 
@@ -280,6 +284,14 @@ def cmd_plot(args: argparse.Namespace) -> int:
     return 0
 
 
+def _shipped_range() -> str:
+    """The shipped rate points of the default family, e.g. ``0–7`` (a folder listing: no torch)."""
+    from neuralcodec.codecs.registry import shipped_qualities
+
+    qualities = shipped_qualities(DEFAULT_CODEC)
+    return f"{DEFAULT_CODEC} {qualities[0]}–{qualities[-1]}" if qualities else "none"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="codec", description="neuralcodec: learned image compression with real bitstreams.",
@@ -295,10 +307,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("input", help="image file, folder, or quoted glob such as 'photos/*.jpg'")
     p.add_argument("-o", "--output", required=True,
                    help="bitstream file to write, or the output folder in batch mode (replaced atomically)")
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar in batch mode")
+    p.add_argument("--quiet", action="store_true", help="no progress bar in batch mode")
     p.add_argument("--codec", default=DEFAULT_CODEC, help=f"codec family (see 'codec list'; default: {DEFAULT_CODEC})")
     p.add_argument("--quality", type=int, default=None, help="rate point; higher = more bits, better quality "
-                   "(default: the shipped default rate point)")
+                   f"(shipped: {_shipped_range()}; default {DEFAULT_QUALITY})")
     p.add_argument("--model", default=None,
                    help="use this model file instead of a shipped rate point (not with --quality)")
     p.set_defaults(func=cmd_encode)
@@ -312,7 +324,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-pixels", type=int, default=None,
                    help="refuse files that claim more pixels than this (for untrusted input)")
     p.add_argument("--format", default="png", help="image format of batch outputs (file suffix; default png)")
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar in batch mode")
+    p.add_argument("--quiet", action="store_true", help="no progress bar in batch mode")
     p.add_argument("--model", default=None, help="model file to decode with (must be the one that encoded it)")
     p.set_defaults(func=cmd_decode)
 

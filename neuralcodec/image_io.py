@@ -136,11 +136,23 @@ def atomic_write(path: str | Path, data: bytes) -> None:
         raise
 
 
+def output_format(path: str | Path) -> str:
+    """The Pillow format a reconstruction is written in: by suffix, PNG without one; ``InputError`` for a
+    suffix Pillow cannot write."""
+    suffix = Path(path).suffix.lower()
+    if not suffix:
+        return "PNG"
+    fmt = Image.registered_extensions().get(suffix)
+    if fmt is None or fmt not in Image.SAVE:
+        raise InputError(f"cannot write {suffix} images: {Path(path).name} (use .png, .tif, .webp, .jpg, .bmp, …)")
+    return fmt
+
+
 def encode_image_bytes(image: Image.Image, path: str | Path) -> bytes:
-    """The bytes of ``image`` in the format named by ``path``'s suffix (PNG when unknown)."""
+    """The bytes of ``image`` in the format named by ``path``'s suffix (PNG without one)."""
     import io
 
-    fmt = Image.registered_extensions().get(Path(path).suffix.lower(), "PNG")
+    fmt = output_format(path)
     buf = io.BytesIO()
     try:
         image.save(buf, format=fmt)

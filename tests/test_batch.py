@@ -51,7 +51,7 @@ def test_batch_encode_decode_with_bad_files(run_cli, small_images, tmp_path):
 
 def _start_batch(src: Path, out: Path) -> subprocess.Popen:
     env = dict(os.environ, PYTHONWARNINGS="ignore")
-    return subprocess.Popen([sys.executable, "-m", "neuralcodec.cli", "encode", str(src), "-o", str(out), "-q"],
+    return subprocess.Popen([sys.executable, "-m", "neuralcodec.cli", "encode", str(src), "-o", str(out), "--quiet"],
                             cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 

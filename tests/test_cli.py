@@ -141,3 +141,11 @@ def test_plot_without_suffix_writes_png_titled_by_dataset(run_cli, tmp_path):
     proc = run_cli("plot", "docs/results/jpeg-kodak.json", "-o", tmp_path / "rd")
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "rd.png").is_file() and "rd.png" in proc.stderr
+
+
+def test_an_unwritable_output_suffix_fails_before_decoding(run_cli, encoded, tmp_path):
+    proc = run_cli("decode", encoded, "-o", tmp_path / "out.xyz")
+    assert_clean_failure(proc, tmp_path / "out.xyz")
+    assert ".xyz" in proc.stderr
+    proc = run_cli("decode", encoded.parent, "-o", tmp_path / "outdir", "--format", "xyz")
+    assert_clean_failure(proc)

@@ -163,3 +163,16 @@ def test_one_set_stream_layout_is_unchanged(gaussian_tables):
     for positions, model in reversed(groups):
         coder.encode_reverse(positions, model)
     assert coder.get_compressed().tobytes() == data
+
+
+def test_a_stream_must_be_consumed_exactly(gaussian_tables):
+    """Leftover words (a damaged payload, or one with data appended) are refused at the end of the stream."""
+    rng = np.random.default_rng(8)
+    indexes = rng.integers(0, len(gaussian_tables), size=400)
+    values = np.round(rng.normal(size=400) * scale_table()[indexes]).astype(np.int32)
+    _, data = roundtrip(values, indexes, gaussian_tables)
+    for bad in [data + b"\x01\x00\x00\x00", bytes([data[0] ^ 4]) + data[1:]]:
+        dec = RansDecoder(bad)
+        decode_indexed(dec, indexes, gaussian_tables)
+        with pytest.raises(ValueError, match="consumed exactly"):
+            dec.finish()

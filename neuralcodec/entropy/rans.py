@@ -123,5 +123,11 @@ class RansDecoder:
         self._pending.clear()
 
     def finish(self) -> None:
-        """End of the stream: completes the last set."""
+        """End of the stream: completes the last set and checks that every word was consumed.
+
+        An encoder's stream decodes back to the coder's initial state with no word left; anything else
+        (a damaged or crafted payload, even one with a valid CRC) is refused rather than decoded into garbage.
+        """
         self.end_set()
+        if not self._coder.is_empty():
+            raise ValueError("entropy-coded stream was not consumed exactly (damaged or crafted data)")
