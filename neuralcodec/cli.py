@@ -78,15 +78,22 @@ def _run_batch(pairs: list[tuple[Path, Path]], one, args: argparse.Namespace, ve
     out_dir = pairs[0][1].parent
     out_dir.mkdir(parents=True, exist_ok=True)
     remove_stale_temporaries(out_dir)
-    failures = []
-    for src, dst in tqdm(pairs, desc=verb, unit="file", file=sys.stderr, disable=args.quiet):
-        try:
-            one(src, dst, args)
-        except (NeuralCodecError, OSError) as exc:
-            failures.append(f"{src}: {exc}")
-            tqdm.write(f"codec: skipped {src}: {exc}", file=sys.stderr)
-    print(f"{verb}: {len(pairs) - len(failures)} of {len(pairs)} files written to {out_dir}"
-          + (f", {len(failures)} failed" if failures else ""))
+    failures, written, skipped = [], 0, 0
+    try:
+        for src, dst in tqdm(pairs, desc=verb, unit="file", file=sys.stderr, disable=args.quiet):
+            if args.skip_existing and dst.exists():
+                skipped += 1
+                continue
+            try:
+                one(src, dst, args)
+                written += 1
+            except (NeuralCodecError, OSError) as exc:
+                failures.append(f"{src}: {exc}")
+                tqdm.write(f"codec: skipped {src}: {exc}", file=sys.stderr)
+    finally:  # also when interrupted (Ctrl-C, SIGTERM): say how far the batch got
+        print(f"{verb}: {written} of {len(pairs)} files written to {out_dir}"
+              + (f", {skipped} already there" if skipped else "")
+              + (f", {len(failures)} failed" if failures else ""))
     return 1 if failures else 0
 
 
@@ -313,6 +320,8 @@ def build_parser() -> argparse.ArgumentParser:
                    f"(shipped: {_shipped_range()}; default {DEFAULT_QUALITY})")
     p.add_argument("--model", default=None,
                    help="use this model file instead of a shipped rate point (not with --quality)")
+    p.add_argument("--skip-existing", action="store_true",
+                   help="batch mode: leave outputs that already exist alone (resume a large batch)")
     p.set_defaults(func=cmd_encode)
 
     p = sub.add_parser("decode", help="decompress a .bin to an image file",
@@ -326,6 +335,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", default="png", help="image format of batch outputs (file suffix; default png)")
     p.add_argument("--quiet", action="store_true", help="no progress bar in batch mode")
     p.add_argument("--model", default=None, help="model file to decode with (must be the one that encoded it)")
+    p.add_argument("--skip-existing", action="store_true",
+                   help="batch mode: leave outputs that already exist alone (resume a large batch)")
     p.set_defaults(func=cmd_decode)
 
     p = sub.add_parser("info", help="print every header field of a .bin", description="Parse a bitstream, "
@@ -411,6 +422,11 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    def show_warning(message, category, *_args, **_kwargs) -> None:  # noqa: ANN001 - warnings' signature
+        print(f"codec: warning: {message}", file=sys.stderr)
+
+    warnings.showwarning = show_warning
+    warnings.simplefilter("always", UserWarning)
     # SIGTERM unwinds like Ctrl-C, so temporary files are removed and no partial output is left.
     signal.signal(signal.SIGTERM, _terminate)
     try:

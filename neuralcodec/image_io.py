@@ -1,6 +1,8 @@
 """Reading images into the codecs' input form and writing reconstructions, atomically.
 
 Conversion rule (documented in README "Input images"): every input is coded as 8-bit RGB.
+- the EXIF orientation tag is applied first, so the image is coded as a viewer shows it;
+- of an animated or multi-page file only the first frame is coded (with an ``InputWarning``);
 - grayscale (1, L, I;16, I, F) is replicated to R = G = B and decoded back to grayscale (ITU-R 601 luma);
 - palette images are expanded to their colours; CMYK, YCbCr, LAB, HSV are converted to RGB;
 - an alpha channel (RGBA, LA, PA, transparent palettes) is not coded: the decoded image is opaque;
@@ -12,12 +14,13 @@ from __future__ import annotations
 
 import os
 import tempfile
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 from torch import Tensor
 
 from neuralcodec.bitstream import MAX_PIXELS, MAX_SIDE
@@ -25,6 +28,10 @@ from neuralcodec.errors import InputError
 
 # Suffixes of the image files folders are scanned for (batch encoding, training data).
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".ppm", ".pgm", ".tif", ".tiff", ".webp"})
+
+
+class InputWarning(UserWarning):
+    """Something about an input the user should know (the CLI prints it as ``codec: warning: …``)."""
 
 
 @dataclass(frozen=True)
@@ -59,7 +66,11 @@ def read_image(path: str | Path) -> tuple[Tensor, ImageInfo]:
         raise InputError(f"input file is empty: {path}")
     try:
         with Image.open(path) as img:
-            return _from_pil(img, str(path))
+            frames = getattr(img, "n_frames", 1)
+            if frames > 1:  # animated GIF / APNG / WebP, multi-page TIFF
+                warnings.warn(f"{path} has {frames} frames: coding the first one only", InputWarning, stacklevel=2)
+            # a phone photo stored sideways with an EXIF orientation tag is coded as viewers show it
+            return _from_pil(ImageOps.exif_transpose(img), str(path))
     except InputError:
         raise
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
@@ -123,7 +134,12 @@ def atomic_write(path: str | Path, data: bytes) -> None:
         raise InputError(f"output folder does not exist: {path.parent}")
     if path.is_dir():
         raise InputError(f"output is a folder: {path}")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}{TEMP_MARK}", suffix=".part", dir=path.parent or ".")
+    if path.exists() and not path.stat().st_mode & 0o222:  # by mode bits: root may write anything
+        raise InputError(f"output is read-only, not replaced: {path}")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}{TEMP_MARK}", suffix=".part", dir=path.parent or ".")
+    except OSError as exc:  # name the user's file, not the temporary
+        raise InputError(f"cannot write {path}: {exc.strerror or exc}") from None
     try:
         os.chmod(tmp, path.stat().st_mode & 0o7777 if path.exists() else 0o666 & ~_UMASK)
         with os.fdopen(fd, "wb") as f:
@@ -131,6 +147,9 @@ def atomic_write(path: str | Path, data: bytes) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+    except OSError as exc:  # e.g. a full disk: name the user's file, not the temporary
+        Path(tmp).unlink(missing_ok=True)
+        raise InputError(f"cannot write {path}: {exc.strerror or exc}") from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

@@ -43,9 +43,10 @@ def test_batch_encode_decode_with_bad_files(run_cli, small_images, tmp_path):
     proc = run_cli("decode", str(tmp_path / "bins" / "*.bin"), "-o", tmp_path / "pngs")
     assert proc.returncode == 0, proc.stderr
     assert sorted(p.name for p in (tmp_path / "pngs").iterdir()) == ["img00.png", "img01.png", "img02.png"]
-    # decoding into the folder of the inputs with the inputs' suffix would overwrite them: refused
+    # decoding into the folder of the inputs with the inputs' suffix would overwrite them: refused (already for
+    # the suffix, which no image writer handles)
     proc = run_cli("decode", tmp_path / "bins", "-o", tmp_path / "bins", "--format", "bin")
-    assert proc.returncode == 1 and "overwrite an input" in proc.stderr
+    assert proc.returncode == 1 and "cannot write .bin images" in proc.stderr
     assert all(unpack(p.read_bytes()) for p in bins)
 
 
@@ -89,3 +90,25 @@ def test_killed_batch_leaves_only_complete_files(sig, small_images, tmp_path):
     assert not list(out.glob(".*.part"))
     assert len(list(out.glob("*.bin"))) == 30
     _assert_only_complete_outputs(out)
+
+
+def test_skip_existing_resumes_a_batch_and_read_only_outputs_stay(tmp_path, sample_path):
+    import shutil
+
+    src = tmp_path / "in"
+    src.mkdir()
+    for name in ("a", "b", "c"):
+        shutil.copy(sample_path, src / f"{name}.png")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "a.bin").write_bytes(b"kept")
+    (out / "b.bin").write_bytes(b"read-only")
+    (out / "b.bin").chmod(0o444)
+    proc = subprocess.run([sys.executable, "-m", "neuralcodec.cli", "encode", str(src), "-o", str(out),
+                           "--skip-existing", "--quiet"], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert (out / "a.bin").read_bytes() == b"kept" and (out / "c.bin").stat().st_size > 100
+    assert "1 of 3 files written" in proc.stdout and "2 already there" in proc.stdout
+    proc = subprocess.run([sys.executable, "-m", "neuralcodec.cli", "encode", str(src / "b.png"), "-o",
+                           str(out / "b.bin")], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 1 and "read-only" in proc.stderr and (out / "b.bin").read_bytes() == b"read-only"

@@ -149,3 +149,20 @@ def test_a_missing_model_file_is_named_exactly(sample_path, tmp_path, monkeypatc
 def test_quality_and_model_file_exclude_each_other(sample_path):
     with pytest.raises(ModelError, match="either a quality or a model file"):
         encode_file(sample_path, "hyperprior", QUALITIES[0], model_file=model_path("hyperprior", QUALITIES[0]))
+
+
+def test_exif_orientation_is_applied_and_extra_frames_warn(sample_path, tmp_path):
+    from neuralcodec.image_io import InputWarning
+
+    upright = Image.open(sample_path).convert("RGB")
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored sideways; viewers rotate it 90° clockwise
+    upright.transpose(Image.Transpose.ROTATE_90).save(tmp_path / "phone.jpg", exif=exif, quality=98)
+    image, _ = read_image(tmp_path / "phone.jpg")
+    assert image.shape[1:] == (upright.height, upright.width)
+    diff = np.abs(image.permute(1, 2, 0).numpy().astype(int) - np.asarray(upright, dtype=int)).mean()
+    assert diff < 4  # the JPEG round trip only
+    frames = [upright, upright.transpose(Image.Transpose.FLIP_LEFT_RIGHT)]
+    frames[0].save(tmp_path / "anim.gif", save_all=True, append_images=frames[1:])
+    with pytest.warns(InputWarning, match="2 frames"):
+        read_image(tmp_path / "anim.gif")
