@@ -66,7 +66,8 @@ LIGHT_DECODE = """
 import json, sys
 from neuralcodec.cli import main
 code = main(["decode", sys.argv[1], "-o", sys.argv[2]])
-heavy = sorted(m for m in sys.modules if m.split(".")[0] in ("pytorch_lightning", "lightning", "lightning_fabric")
+heavy = sorted(m for m in sys.modules if m.split(".")[0] in ("pytorch_lightning", "lightning", "lightning_fabric",
+                                                             "compressai", "scipy", "torch_geometric")
                or m.startswith("neuralcodec.training") or m.startswith("neuralcodec.datasets"))
 print(json.dumps({"code": code, "heavy": heavy}))
 """
@@ -83,3 +84,13 @@ def test_inference_never_imports_lightning_or_training(command, sample_path, tmp
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     assert result["code"] == 0 and dst.is_file()
     assert result["heavy"] == [], f"{command} imported {result['heavy']}"
+
+
+@pytest.mark.parametrize("args", [["info", "tests/data/golden/bsds102061-200x131-hyperprior-q3.bin"], ["list"],
+                                  ["--help"], ["encode", "--help"]])
+def test_info_list_and_help_do_not_import_torch(args):
+    script = (f"import sys\nfrom neuralcodec.cli import main\ntry:\n    code = main({args!r})\n"
+              "except SystemExit as exc:\n    code = exc.code\n"
+              "print('torch' in sys.modules, code)")
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert proc.stdout.strip().splitlines()[-1] == "False 0", proc.stdout + proc.stderr

@@ -26,12 +26,21 @@ from neuralcodec.codecs.hyperprior_codec import (
     Latents,
     export_model,
 )
-from neuralcodec.codecs.stages.checkerboard import anchor_mask, gather, keep, scatter
+from neuralcodec.codecs.hyperprior_transforms import HyperpriorTransforms
+from neuralcodec.codecs.stages.checkerboard import anchor_mask, context_networks, gather, keep, scatter
 from neuralcodec.codecs.tiling import tiled_apply
 from neuralcodec.entropy import RansDecoder, RansEncoder
 from neuralcodec.errors import DecodeError
 
 CONTEXT_TRANSFORMS = ("context_prediction", "entropy_parameters")
+
+
+class CheckerboardTransforms(HyperpriorTransforms):
+    """The hyperprior's transforms plus the two context networks (runtime: no entropy models)."""
+
+    def __init__(self, N: int = 128, M: int = 192) -> None:
+        super().__init__(N, M)
+        self.context_prediction, self.entropy_parameters = context_networks(M)
 
 
 def export_checkerboard(net: torch.nn.Module, quality: int, meta: dict[str, Any]) -> dict[str, Any]:
@@ -43,6 +52,7 @@ class CheckerboardCodec(HyperpriorCodec):
     """One rate point of the checkerboard context model, loaded from a model-file dict."""
 
     family = Checkerboard
+    transforms = CheckerboardTransforms
 
     def __init__(self, blob: dict[str, Any]) -> None:
         super().__init__(blob)

@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import torch
 from compressai.ops import quantize_ste
-from torch import Tensor, nn
+from torch import Tensor
 
-from neuralcodec.codecs.hyperprior_net import LEAKY_SLOPE, MeanScaleHyperpriorNet
-from neuralcodec.codecs.stages.checkerboard import CheckerboardContextConv, anchor_mask, keep
+from neuralcodec.codecs.hyperprior_net import MeanScaleHyperpriorNet
+from neuralcodec.codecs.stages.checkerboard import anchor_mask, context_networks, keep
 
 
 class CheckerboardHyperpriorNet(MeanScaleHyperpriorNet):
@@ -27,14 +27,7 @@ class CheckerboardHyperpriorNet(MeanScaleHyperpriorNet):
 
     def __init__(self, N: int = 128, M: int = 192) -> None:
         super().__init__(N, M)
-        self.context_prediction = nn.Sequential(CheckerboardContextConv(M, 2 * M, 5))
-        self.entropy_parameters = nn.Sequential(
-            nn.Conv2d(4 * M, 2 * M, 1), nn.LeakyReLU(LEAKY_SLOPE, inplace=True),
-            nn.Conv2d(2 * M, 2 * M, 1), nn.LeakyReLU(LEAKY_SLOPE, inplace=True),
-            nn.Conv2d(2 * M, 2 * M, 1),
-        )
-        nn.init.zeros_(self.entropy_parameters[-1].weight)
-        nn.init.zeros_(self.entropy_parameters[-1].bias)
+        self.context_prediction, self.entropy_parameters = context_networks(M)
 
     def conditional_parameters(self, params: Tensor, y_anchors: Tensor) -> tuple[Tensor, Tensor]:
         """(scales, means) of every latent from the hyper parameters and the (quantized) anchor values.

@@ -17,7 +17,7 @@ from torch import Tensor, nn
 
 from neuralcodec.codecs.fixed_point import FixedPointSequential, dequantize_sequential, quantize_sequential
 from neuralcodec.codecs.hyperprior import Hyperprior
-from neuralcodec.codecs.hyperprior_net import MeanScaleHyperpriorNet
+from neuralcodec.codecs.hyperprior_transforms import HyperpriorTransforms
 from neuralcodec.codecs.model_file import MODEL_FORMAT, compact_state_dict, weights_hash
 from neuralcodec.codecs.stages import FactorizedLatent, GaussianConditionalLatent, pad_amounts, pad_replicate
 from neuralcodec.codecs.tiling import tiled_apply
@@ -33,7 +33,7 @@ HYPER_TILE, HYPER_MARGIN = 24, 3  # hyper-latent pixels (the exact receptive fie
 QUANTIZED_TRANSFORMS = ("h_a", "h_s")
 
 
-def export_model(net: MeanScaleHyperpriorNet, quality: int, meta: dict[str, Any], family: type = Hyperprior,
+def export_model(net: nn.Module, quality: int, meta: dict[str, Any], family: type = Hyperprior,
                  quantized: tuple[str, ...] = QUANTIZED_TRANSFORMS) -> dict[str, Any]:
     """The compact model-file dict: fp16 transforms, int8 ``quantized`` transforms, integer tables.
 
@@ -84,6 +84,7 @@ class HyperpriorCodec:
     """One rate point of the mean-scale hyperprior, loaded from a model-file dict."""
 
     family = Hyperprior
+    transforms: type[nn.Module] = HyperpriorTransforms  # the runtime network (no entropy models, no CompressAI)
     # Images of more pixels than this (after padding) are transformed in overlapping tiles of
     # ``tile_pixels`` a side, to bound memory; the bitstream does not depend on either. Multiple of 64.
     whole_image_max_pixels = 1 << 20
@@ -94,8 +95,10 @@ class HyperpriorCodec:
         self.model_id = int(blob["model_id"])
         self.weights_hash = weights_hash(blob)
         self.meta = dict(blob.get("meta", {}))
-        self.net = self.family.build_net(**blob["arch"])
-        self.net.load_state_dict(float_state_dict(blob, self.net), strict=False)
+        self.net = self.transforms(int(blob["arch"]["N"]), int(blob["arch"]["M"]))
+        missing = self.net.load_state_dict(float_state_dict(blob, self.net), strict=False).missing_keys
+        if missing:
+            raise ValueError(f"weights missing from the model file: {', '.join(missing[:3])}")
         # channels_last lets oneDNN pick faster conv kernels on CPU (≈1.5× for g_a / g_s here)
         self.net.eval().to(memory_format=torch.channels_last)
         self.hyper_synthesis = FixedPointSequential(self.net.h_s, "h_s", blob["hyper_q"], blob["hyper_exp"],

@@ -9,7 +9,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy.special import ndtr, ndtri
 
 from neuralcodec.entropy.tables import IntegerTable, quantize_pmf
 
@@ -27,6 +26,8 @@ def scale_table(min_scale: float = SCALE_TABLE_MIN, max_scale: float = SCALE_TAB
 
 def build_gaussian_tables(scales: np.ndarray, tail_mass: float = TAIL_MASS) -> list[IntegerTable]:
     """One integer table per scale for the zero-mean, unit-bin discretised Gaussian (export time only)."""
+    from scipy.special import ndtr, ndtri  # export time only: decoding never needs SciPy
+
     tables = []
     half_width_sigmas = -ndtri(tail_mass / 2)
     for s in scales:

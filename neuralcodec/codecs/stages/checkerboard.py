@@ -10,6 +10,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from neuralcodec.codecs.layers import LEAKY_SLOPE
+
 
 def anchor_mask(height: int, width: int) -> Tensor:
     """bool (height, width): True at anchors ((row + column) even)."""
@@ -49,3 +51,17 @@ class CheckerboardContextConv(nn.Conv2d):
 
     def forward(self, x: Tensor) -> Tensor:
         return self._conv_forward(x, self.weight * self.mask, self.bias)
+
+
+def context_networks(M: int) -> tuple[nn.Sequential, nn.Sequential]:
+    """``context_prediction`` (5×5 checkerboard-masked, M → 2M) and ``entropy_parameters`` (1×1 convolutions,
+    (hyper parameters, context) 4M → 2M, a correction to the hyper parameters; its last layer starts at zero)."""
+    context_prediction = nn.Sequential(CheckerboardContextConv(M, 2 * M, 5))
+    entropy_parameters = nn.Sequential(
+        nn.Conv2d(4 * M, 2 * M, 1), nn.LeakyReLU(LEAKY_SLOPE, inplace=True),
+        nn.Conv2d(2 * M, 2 * M, 1), nn.LeakyReLU(LEAKY_SLOPE, inplace=True),
+        nn.Conv2d(2 * M, 2 * M, 1),
+    )
+    nn.init.zeros_(entropy_parameters[-1].weight)
+    nn.init.zeros_(entropy_parameters[-1].bias)
+    return context_prediction, entropy_parameters
