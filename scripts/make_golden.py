@@ -31,21 +31,28 @@ from neuralcodec.image_io import read_image, to_pil  # noqa: E402
 
 GOLDEN = ROOT / "tests" / "data" / "golden"
 DATASETS = ROOT.parent / "shared" / "datasets"
-# (name, source image, left, top, width, height, grey)
+# (name, source image, left, top, width, height, grey, with an sRGB ICC profile)
 CROPS = [
-    ("kodim19-333x517", "kodak/kodim19.png", 100, 200, 333, 517, False),
-    ("bsds101085-grey-150x97", "bsds500/val/101085.jpg", 40, 60, 150, 97, True),
-    ("bsds102061-200x131", "bsds500/val/102061.jpg", 90, 30, 200, 131, False),
+    ("kodim19-333x517", "kodak/kodim19.png", 100, 200, 333, 517, False, False),
+    ("bsds101085-grey-150x97", "bsds500/val/101085.jpg", 40, 60, 150, 97, True, False),
+    ("bsds102061-200x131", "bsds500/val/102061.jpg", 90, 30, 200, 131, False, False),
+    ("bsds103070-icc-120x88", "bsds500/val/103070.jpg", 10, 20, 120, 88, False, True),  # container version 2
 ]
 
 
-def crop_source(name: str, source: str, left: int, top: int, width: int, height: int, grey: bool) -> Path:
+def crop_source(name: str, source: str, left: int, top: int, width: int, height: int, grey: bool,
+                icc: bool) -> Path:
     """The crop as a PNG input file under the golden folder (kept, so the inputs are in git too)."""
     out = GOLDEN / "inputs" / f"{name}.png"
     if not out.is_file():
         with Image.open(DATASETS / source) as img:
             img = img.crop((left, top, left + width, top + height))
-            (img.convert("L") if grey else img.convert("RGB")).save(out)
+            extra = {}
+            if icc:
+                from PIL import ImageCms
+
+                extra["icc_profile"] = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+            (img.convert("L") if grey else img.convert("RGB")).save(out, **extra)
     return out
 
 
@@ -60,10 +67,10 @@ def decoded_symbols_sha256(data: bytes) -> str:
 
     header, chunks = unpack(data)
     codec = load_codec(family_name_of_id(header.family_id), header.rate_point)
-    latents = codec.decode_latents(chunks, header.height, header.width)
+    symbols = codec.decode_symbols(codec.family.streams_from_chunks(chunks), header.height, header.width)
     h = hashlib.sha256()
-    for symbols in (latents.z_symbols, latents.y_symbols):
-        h.update(np.ascontiguousarray(symbols.numpy(), dtype=np.int32).tobytes())
+    for stream in codec.family.stream_names:
+        h.update(np.ascontiguousarray(symbols[stream], dtype=np.int32).tobytes())
     return h.hexdigest()
 
 
@@ -88,6 +95,7 @@ def main() -> None:
                     "symbols_sha256": decoded_symbols_sha256(data),
                     "pixels_sha256": pixels_sha256(decoded, header.channels),
                     "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+                    "format_version": header.version,
                 }
                 print(f"wrote {name}: {len(data)} bytes")
     index_path.write_text(json.dumps(index, indent=1, sort_keys=True) + "\n")

@@ -58,9 +58,11 @@ def test_wrong_magic_and_version():
         unpack(b"")
 
 
-def _body(height: int, width: int, count: int, lengths: list[int], payload: bytes, channels: int = 3) -> bytes:
-    head = b"NCDC" + bytes([1, 1, 0, 3]) + b"\x01\x02\x03\x04" + _varint(height) + _varint(width)
-    head += bytes([channels, 8, 0, count]) + b"".join(_varint(n) for n in lengths)
+def _body(height: int, width: int, count: int, lengths: list[int], payload: bytes, channels: int = 3,
+          flags: int = 0, version: int = 1, icc: bytes = b"") -> bytes:
+    """A container written field by field (version 1 unless asked), with a valid CRC."""
+    head = b"NCDC" + bytes([version, 1, 0, 3]) + b"\x01\x02\x03\x04" + _varint(height) + _varint(width)
+    head += bytes([channels, 8, flags, count]) + b"".join(_varint(n) for n in lengths) + icc
     return with_crc(head + payload)
 
 
@@ -82,3 +84,30 @@ def test_inflated_lengths_and_counts_refused_with_valid_crc():
         unpack(with_crc(b"NCDC" + bytes([1, 1, 0, 3]) + b"abcd" + b"\xff" * 12))
     with pytest.raises(DecodeError):
         unpack(_body(16, 16, 1, [3], b"abc", channels=2))
+
+
+def test_icc_profile_round_trips_in_version_2():
+    profile = bytes(range(256)) * 3
+    header = Header(family_id=1, model_id=0, rate_point=3, weights_hash=b"\x01\x02\x03\x04", height=5, width=7,
+                    channels=3, bit_depth=8, icc_profile=profile)
+    data = pack(header, CHUNKS)
+    got, chunks = unpack(data)
+    assert got.icc_profile == profile and got.flags == 1 and got.version == 2 and chunks == CHUNKS
+    plain = pack(HEADER, CHUNKS)  # without a profile a version-2 file is as long as version 1's
+    assert unpack(plain)[0].flags == 0 and len(plain) == len(_body(512, 768, 2, [900, 30000], b"".join(CHUNKS)))
+
+
+def test_version_1_files_keep_reading():
+    """A version-1 file (this layout was written until 2026-11-30) parses; its flags byte is not read."""
+    header, chunks = unpack(_body(16, 24, 2, [1, 2], b"abc"))
+    assert header.version == 1 and header.icc_profile == b"" and chunks == [b"a", b"bc"]
+    header, _ = unpack(_body(16, 24, 1, [3], b"abc", flags=0x80))
+    assert header.version == 1
+
+
+def test_version_2_refuses_unknown_flags_and_bad_profile_lengths():
+    with pytest.raises(DecodeError, match="flags"):
+        unpack(_body(16, 24, 1, [3], b"abc", flags=0x02, version=2))
+    for claimed in (0, 2**21, 50):  # empty, over the limit, longer than the file
+        with pytest.raises(DecodeError):
+            unpack(_body(16, 24, 1, [3], b"abc", flags=0x01, version=2, icc=_varint(claimed) + b"\x00" * 10))

@@ -44,6 +44,11 @@ def test_golden_file_decodes_bit_identically(name):
     for stream in codec.family.stream_names:
         h.update(np.ascontiguousarray(symbols[stream], dtype=np.int32).tobytes())
     assert h.hexdigest() == rec["symbols_sha256"]
+    assert header.version == rec.get("format_version", 1)
+    if header.version >= 2:  # the input's colour profile is kept
+        from PIL import Image
+
+        assert header.icc_profile == (Image.open(GOLDEN / rec["input"]).info.get("icc_profile") or b"")
     image, header = decode_bytes(data)
     pixels = hashlib.sha256(np.asarray(to_pil(image, header.channels)).tobytes()).hexdigest()
     if torch.backends.cpu.get_cpu_capability() == rec["cpu_capability"]:

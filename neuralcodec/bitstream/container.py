@@ -1,8 +1,11 @@
-"""neuralcodec's binary container (format version 1, specified in ``docs/bitstream.md``).
+"""neuralcodec's binary container (format versions 1 and 2, specified in ``docs/bitstream.md``).
 
 Knows no networks: it stores who made a stream (codec family, model, weights hash, rate point), what
-the original image was (size, channels, bit depth), the codec's chunks, and a CRC32 over it all.
-Parsing checks every length and limit before anything is allocated and raises only ``DecodeError``.
+the original image was (size, channels, bit depth, and from version 2 its ICC colour profile), the codec's
+chunks, and a CRC32 over it all. Parsing checks every length and limit before anything is allocated and
+raises only ``DecodeError``. Version 2 differs from version 1 only by its flags: bit 0 says an ICC profile
+(varint length, then the bytes) follows the chunk lengths; a version-2 file without a profile has exactly
+version 1's size.
 """
 
 from __future__ import annotations
@@ -13,7 +16,10 @@ from dataclasses import dataclass, field
 from neuralcodec.errors import DecodeError
 
 MAGIC = b"NCDC"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # what this build writes
+READABLE_VERSIONS = (1, 2)  # every version any build wrote: each keeps its reader
+FLAG_ICC_PROFILE = 0x01  # version 2: an ICC profile follows the chunk lengths
+MAX_ICC_BYTES = 1 << 20  # ICC profiles are kilobytes; a larger claim is damage
 MAX_CHUNKS = 16
 MAX_SIDE = 1 << 15  # 32768 pixels per side
 MAX_PIXELS = 1 << 26  # 67 megapixels
@@ -34,11 +40,12 @@ class Header:
     width: int
     channels: int  # of the original image: 1 (grey), 3 (RGB) or 4 (RGBA, alpha not coded)
     bit_depth: int  # of the original image: 8 or 16 (coded at 8 bits)
-    flags: int = 0  # reserved: written as 0, not interpreted by version-1 readers
+    flags: int = 0  # derived on writing (bit 0: ICC profile present); version 1 wrote 0 and never read it
     version: int = field(default=FORMAT_VERSION)
+    icc_profile: bytes = b""  # the original's ICC colour profile (version 2), empty if none
 
     def check(self) -> None:
-        """Raise ``DecodeError`` if any field is outside what version 1 allows."""
+        """Raise ``DecodeError`` if any field is outside what its version allows."""
         for name in ("family_id", "model_id", "rate_point", "channels", "bit_depth", "flags"):
             if not 0 <= getattr(self, name) <= 255:
                 raise DecodeError(f"header field {name} out of range")
@@ -52,6 +59,8 @@ class Header:
             raise DecodeError(f"unsupported channel count {self.channels}")
         if self.bit_depth not in ALLOWED_BIT_DEPTHS:
             raise DecodeError(f"unsupported bit depth {self.bit_depth}")
+        if len(self.icc_profile) > MAX_ICC_BYTES:
+            raise DecodeError(f"ICC profile of {len(self.icc_profile)} bytes exceeds {MAX_ICC_BYTES}")
 
 
 def _varint(value: int) -> bytes:
@@ -91,17 +100,20 @@ class _Reader:
 
 
 def pack(header: Header, chunks: list[bytes]) -> bytes:
-    """Serialize a header and its chunks, with the trailing CRC32."""
+    """Serialize a header and its chunks, with the trailing CRC32 (always the current format version)."""
     header.check()
     if len(chunks) > MAX_CHUNKS:
         raise ValueError(f"at most {MAX_CHUNKS} chunks")
+    flags = FLAG_ICC_PROFILE if header.icc_profile else 0
     head = bytearray(MAGIC)
-    head += bytes([header.version, header.family_id, header.model_id, header.rate_point])
+    head += bytes([FORMAT_VERSION, header.family_id, header.model_id, header.rate_point])
     head += header.weights_hash
     head += _varint(header.height) + _varint(header.width)
-    head += bytes([header.channels, header.bit_depth, header.flags, len(chunks)])
+    head += bytes([header.channels, header.bit_depth, flags, len(chunks)])
     for chunk in chunks:
         head += _varint(len(chunk))
+    if header.icc_profile:
+        head += _varint(len(header.icc_profile)) + header.icc_profile
     body = bytes(head) + b"".join(chunks)
     return body + zlib.crc32(body).to_bytes(_CRC_SIZE, "big")
 
@@ -113,8 +125,9 @@ def unpack(data: bytes) -> tuple[Header, list[bytes]]:
     if len(data) < len(MAGIC) + 1 + _CRC_SIZE:
         raise DecodeError("truncated bitstream")
     version = data[len(MAGIC)]
-    if version != FORMAT_VERSION:
-        raise DecodeError(f"unsupported format version {version} (this build reads {FORMAT_VERSION})")
+    if version not in READABLE_VERSIONS:
+        readable = ", ".join(map(str, READABLE_VERSIONS))
+        raise DecodeError(f"unsupported format version {version} (this build reads {readable})")
     body, crc = data[:-_CRC_SIZE], int.from_bytes(data[-_CRC_SIZE:], "big")
     if zlib.crc32(body) != crc:
         raise DecodeError("bitstream is corrupted or truncated (CRC32 mismatch)")
@@ -124,12 +137,21 @@ def unpack(data: bytes) -> tuple[Header, list[bytes]]:
     weights_hash = r.take(4, "weights hash")
     height, width = r.varint("height"), r.varint("width")
     channels, bit_depth, flags, count = (r.u8(n) for n in ("channels", "bit depth", "flags", "chunk count"))
-    header = Header(family_id, model_id, rate_point, weights_hash, height, width, channels, bit_depth,
-                    flags, version)
-    header.check()
     if count > MAX_CHUNKS:
         raise DecodeError(f"chunk count {count} exceeds {MAX_CHUNKS}")
     lengths = [r.varint("chunk length") for _ in range(count)]
+    icc_profile = b""
+    if version >= 2:  # version 1 wrote flags as 0 and never read them
+        if flags & ~FLAG_ICC_PROFILE:
+            raise DecodeError(f"unknown header flags 0x{flags:02x}")
+        if flags & FLAG_ICC_PROFILE:
+            size = r.varint("ICC profile length")
+            if not 0 < size <= MAX_ICC_BYTES:
+                raise DecodeError(f"ICC profile length {size} outside 1…{MAX_ICC_BYTES}")
+            icc_profile = r.take(size, "ICC profile")
+    header = Header(family_id, model_id, rate_point, weights_hash, height, width, channels, bit_depth,
+                    flags=flags, version=version, icc_profile=icc_profile)
+    header.check()
     if sum(lengths) != len(body) - r.pos:
         raise DecodeError("chunk lengths do not match the bitstream size")
     chunks = [r.take(n, "chunk") for n in lengths]

@@ -30,7 +30,6 @@ from neuralcodec.codecs.hyperprior_transforms import HyperpriorTransforms
 from neuralcodec.codecs.stages.checkerboard import anchor_mask, context_networks, gather, keep, scatter
 from neuralcodec.codecs.tiling import tiled_apply
 from neuralcodec.entropy import RansDecoder, RansEncoder
-from neuralcodec.errors import DecodeError
 
 CONTEXT_TRANSFORMS = ("context_prediction", "entropy_parameters")
 
@@ -114,37 +113,15 @@ class CheckerboardCodec(HyperpriorCodec):
         lat.z_symbols = z_symbols
         return lat
 
-    def compress(self, image: Tensor, reconstruct: bool = False) -> tuple[dict[str, bytes], Tensor | None]:
-        """Code a uint8 RGB image (3, H, W) into the streams ``z`` and ``y`` (two sets: anchors, non-anchors)."""
-        lat = self.analyse(image)
-        enc_z, enc_y = RansEncoder(), RansEncoder()
-        self.z_latent.encode(enc_z, lat.z_symbols)
+    def encode_y(self, encoder: RansEncoder, lat: Latents) -> None:
+        """Code y's symbols into the ``y`` stream in two sets: anchors, then non-anchors."""
         anchors = anchor_mask(lat.y_symbols.shape[2], lat.y_symbols.shape[3])
         for positions in (anchors, ~anchors):
-            self.y_latent.encode(enc_y, gather(lat.y_symbols, positions), lat.indexes[:, :, positions.numpy()])
-        x_hat = None
-        if reconstruct:
-            with torch.no_grad():
-                x_hat = self._synthesize(lat.y_symbols, lat.means, image.shape[1], image.shape[2])
-        return {"z": enc_z.finish(), "y": enc_y.finish()}, x_hat
+            self.y_latent.encode(encoder, gather(lat.y_symbols, positions), lat.indexes[:, :, positions.numpy()])
 
-    @torch.no_grad()
-    def decode_latents(self, streams: dict[str, bytes], height: int, width: int) -> Latents:
-        """Entropy-decode the symbols from the streams of :meth:`compress`: ``z``, then y's two passes."""
-        _, z_shape = self.latent_shapes(height, width)
-        try:
-            z_decoder = RansDecoder(streams["z"])
-            z_symbols = self.z_latent.decode(z_decoder, z_shape)
-            z_decoder.finish()
-            params = self.hyper_parameters(self.z_latent.values(z_symbols))
-            y_decoder = RansDecoder(streams["y"])
+    def decode_y(self, z_hat: Tensor, decoder: RansDecoder) -> Latents:
+        """y from the ``y`` stream in the encoder's two passes: each pass's tables from what is decoded."""
+        def decode_pass(positions: Tensor, idx: np.ndarray, mu: Tensor) -> Tensor:
+            return self.y_latent.decode(decoder, idx)
 
-            def decode_pass(positions: Tensor, idx: np.ndarray, mu: Tensor) -> Tensor:
-                return self.y_latent.decode(y_decoder, idx)
-
-            lat = self._code_y(params, decode_pass)
-            y_decoder.finish()
-        except (ValueError, RuntimeError, OverflowError) as exc:  # how constriction reports bad data
-            raise DecodeError(f"entropy-coded data is invalid: {exc}") from None
-        lat.z_symbols = z_symbols
-        return lat
+        return self._code_y(self.hyper_parameters(z_hat), decode_pass)

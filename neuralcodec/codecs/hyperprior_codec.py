@@ -161,28 +161,38 @@ class HyperpriorCodec:
         lat = self.analyse(image)
         enc_z, enc_y = RansEncoder(), RansEncoder()
         self.z_latent.encode(enc_z, lat.z_symbols)
-        self.y_latent.encode(enc_y, lat.y_symbols, lat.indexes)
+        self.encode_y(enc_y, lat)
         x_hat = None
         if reconstruct:
             with torch.no_grad():
                 x_hat = self._synthesize(lat.y_symbols, lat.means, image.shape[1], image.shape[2])
         return {"z": enc_z.finish(), "y": enc_y.finish()}, x_hat
 
+    def encode_y(self, encoder: RansEncoder, lat: Latents) -> None:
+        """Code y's symbols into the ``y`` stream (one set, tables from the hyper-decoder)."""
+        self.y_latent.encode(encoder, lat.y_symbols, lat.indexes)
+
+    def decode_y(self, z_hat: Tensor, decoder: RansDecoder) -> Latents:
+        """y's symbols, table indexes and means from the ``y`` stream, given the decoded hyper-latent."""
+        indexes, means = self.entropy_parameters(z_hat)
+        return Latents(torch.empty(0), self.y_latent.decode(decoder, indexes), indexes, means)
+
     @torch.no_grad()
     def decode_latents(self, streams: dict[str, bytes], height: int, width: int) -> Latents:
-        """Entropy-decode the symbols of an image of the given size from the streams of :meth:`compress`."""
-        y_shape, z_shape = self.latent_shapes(height, width)
+        """Entropy-decode the symbols of an image of the given size from the streams of :meth:`compress`;
+        every stream must be consumed exactly."""
+        _, z_shape = self.latent_shapes(height, width)
         try:
             z_decoder = RansDecoder(streams["z"])
             z_symbols = self.z_latent.decode(z_decoder, z_shape)
             z_decoder.finish()
-            indexes, means = self.entropy_parameters(self.z_latent.values(z_symbols))
             y_decoder = RansDecoder(streams["y"])
-            y_symbols = self.y_latent.decode(y_decoder, indexes)
+            lat = self.decode_y(self.z_latent.values(z_symbols), y_decoder)
             y_decoder.finish()
         except (ValueError, RuntimeError, OverflowError) as exc:  # how constriction reports bad data
             raise DecodeError(f"entropy-coded data is invalid: {exc}") from None
-        return Latents(z_symbols, y_symbols, indexes, means)
+        lat.z_symbols = z_symbols
+        return lat
 
     def decode_symbols(self, streams: dict[str, bytes], height: int, width: int) -> dict[str, np.ndarray]:
         """The decoded int32 symbols of each stream."""

@@ -44,14 +44,31 @@ class MeanScaleHyperpriorNet(HyperpriorTransforms):
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast_bf16):
             z = self.h_a(y)
         z_tilde, z_likelihoods = self.entropy_bottleneck(z.float())
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast_bf16):
-            params = self.h_s(z_tilde)
-        scales, means = params.float().chunk(2, 1)
-        _, y_likelihoods = self.gaussian_conditional(y, scales, means=means)
+        y_likelihoods, means = self.latent_rate(y, z_tilde, autocast_bf16)
         y_hat = quantize_ste(y - means) + means
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast_bf16):
             x_hat = self.g_s(y_hat)
         return {"x_hat": x_hat.float(), "likelihoods": {"y": y_likelihoods, "z": z_likelihoods}}
+
+    def latent_rate(self, y: Tensor, z_hat: Tensor, autocast_bf16: bool = False) -> tuple[Tensor, Tensor]:
+        """Likelihoods of y (training noise) and the means subtracted before rounding, given the hyper-latent."""
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast_bf16):
+            params = self.h_s(z_hat)
+        scales, means = params.float().chunk(2, 1)
+        _, likelihoods = self.gaussian_conditional(y, scales, means=means)
+        return likelihoods, means
+
+    def forward_latent(self, y: Tensor) -> dict[str, Tensor]:
+        """Rate of a given latent (cached ``g_a`` output) with the hyper-latent quantized as in coding.
+
+        For training the entropy-model side with the transforms frozen (``CodecLitModule.trainable``): the
+        distortion does not change then, so only y's rate is returned.
+        """
+        with torch.no_grad():
+            z = self.h_a(y)
+            z_hat = self.entropy_bottleneck.quantize(z, "dequantize", self.entropy_bottleneck._get_medians())
+        likelihoods, _ = self.latent_rate(y, z_hat)
+        return {"likelihoods": {"y": likelihoods}}
 
     def aux_loss(self) -> Tensor:
         """Loss that fits the factorized prior's quantiles (needed for its integer tables)."""
