@@ -81,11 +81,12 @@ def encode(image: Any, codec: str = DEFAULT_CODEC, quality: int | None = None,
 
 
 def decode(data: bytes, model: str | Path | None = None) -> Image.Image:
-    """The decoded image of a ``.bin`` file's bytes (grayscale originals come back as mode ``L``)."""
+    """The decoded image of a ``.bin`` file's bytes (grayscale originals come back as mode ``L``; the
+    original's ICC profile, if it had one, is in ``info["icc_profile"]`` and ``save`` writes it)."""
     from neuralcodec.coding import decode_bytes
     from neuralcodec.image_io import to_pil
 
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise InputError(f"decode takes the bytes of a .bin file, not a {type(data).__name__}")
     tensor, header = decode_bytes(bytes(data), model)
-    return to_pil(tensor, header.channels)
+    return to_pil(tensor, header.channels, header.icc_profile)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import glob
+import os
 from pathlib import Path
 
 from neuralcodec.errors import InputError
@@ -11,9 +12,24 @@ from neuralcodec.image_io import IMAGE_SUFFIXES
 BITSTREAM_SUFFIX = ".bin"
 
 
+STDIO = "-"  # as input: standard input; as output: standard output
+
+
 def is_batch_spec(spec: str) -> bool:
-    """A folder or a glob pattern (as opposed to one file)."""
-    return Path(spec).is_dir() or any(ch in spec for ch in "*?[")
+    """A folder or a glob pattern (as opposed to one file, or ``-`` for stdin).
+
+    A path that exists is taken literally even if it contains ``*``, ``?`` or ``[`` (a file named
+    ``a[1].png``); only a pattern that names no existing path is expanded.
+    """
+    if spec == STDIO:
+        return False
+    path = Path(spec)
+    return path.is_dir() or (not path.exists() and any(ch in spec for ch in "*?["))
+
+
+def names_folder(output: str) -> bool:
+    """Whether an output argument names a folder: it ends with a slash (``out/``) or is an existing folder."""
+    return output not in ("", STDIO) and (output.endswith(("/", os.sep)) or Path(output).is_dir())
 
 
 def expand_inputs(spec: str, suffixes: set[str]) -> list[Path]:

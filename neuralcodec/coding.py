@@ -10,8 +10,8 @@ from torch import Tensor
 from neuralcodec.bitstream import Header, pack, unpack
 from neuralcodec.codecs.family import ImageCodec
 from neuralcodec.codecs.registry import DEFAULT_CODEC, family_of_id, load_codec, model_file_name
-from neuralcodec.errors import DecodeError, ModelError
-from neuralcodec.image_io import ImageInfo, read_image
+from neuralcodec.errors import DecodeError, InputError, ModelError
+from neuralcodec.image_io import ImageInfo, read_image, read_image_bytes
 
 
 @dataclass
@@ -29,15 +29,24 @@ def encode_tensor(image: Tensor, info: ImageInfo, codec: ImageCodec, reconstruct
     header = Header(
         family_id=codec.family.family_id, model_id=codec.model_id, rate_point=codec.quality,
         weights_hash=codec.weights_hash, height=image.shape[1], width=image.shape[2],
-        channels=info.channels, bit_depth=info.bit_depth,
+        channels=info.channels, bit_depth=info.bit_depth, icc_profile=info.icc_profile,
     )
     return Encoded(pack(header, codec.family.chunks_from_streams(streams)), header, recon)
 
 
-def encode_file(path: str | Path, codec_name: str = DEFAULT_CODEC, quality: int | None = None,
-                model_file: str | Path | None = None, reconstruct: bool = False) -> Encoded:
-    """Read an image file and code it."""
-    image, info = read_image(path)
+def encode_file(path: str | Path | bytes, codec_name: str = DEFAULT_CODEC, quality: int | None = None,
+                model_file: str | Path | None = None, reconstruct: bool = False,
+                max_pixels: int | None = None) -> Encoded:
+    """Read an image file (or an image file's bytes, e.g. from stdin) and code it.
+
+    ``max_pixels`` refuses (``InputError``) an image of more pixels (width × height as read) before the
+    model loads: encoding time and memory grow with the pixel count.
+    """
+    image, info = read_image_bytes(path) if isinstance(path, bytes) else read_image(path)
+    height, width = image.shape[1], image.shape[2]
+    if max_pixels is not None and width * height > max_pixels:
+        raise InputError(f"image of {width}×{height} ({width * height} pixels) exceeds the limit of "
+                         f"{max_pixels} pixels")
     return encode_tensor(image, info, load_codec(codec_name, quality, model_file), reconstruct)
 
 

@@ -6,8 +6,11 @@ Conversion rule (documented in README "Input images"): every input is coded as 8
 - grayscale (1, L, I;16, I, F) is replicated to R = G = B and decoded back to grayscale (ITU-R 601 luma);
 - palette images are expanded to their colours; CMYK, YCbCr, LAB, HSV are converted to RGB;
 - an alpha channel (RGBA, LA, PA, transparent palettes) is not coded: the decoded image is opaque;
-- 16-bit samples are reduced to 8 bits with rounding (v · 255 / 65535); the header keeps the original
-  channel count and bit depth so ``codec info`` reports them.
+- 16-bit grayscale samples are reduced to 8 bits with rounding (v · 255 / 65535); 16-bit RGB keeps the high
+  byte of each sample (Pillow's reading); 32-bit integer grayscale is read as 16-bit samples (clipped to
+  0…65535); float grayscale is taken as 0…255 values, clipped and rounded. The header keeps the original
+  channel count and bit depth (8 or 16) so ``codec info`` reports them;
+- an ICC colour profile is kept: the container stores it and the decoded image carries it again.
 """
 
 from __future__ import annotations
@@ -17,11 +20,13 @@ import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO, TYPE_CHECKING
 
 import numpy as np
-import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
-from torch import Tensor
+
+if TYPE_CHECKING:  # torch loads only when pixels become tensors: early checks stay fast
+    from torch import Tensor
 
 from neuralcodec.bitstream import MAX_PIXELS, MAX_SIDE
 from neuralcodec.errors import InputError
@@ -40,37 +45,72 @@ class ImageInfo:
 
     channels: int  # 1, 3 or 4
     bit_depth: int  # 8 or 16
+    icc_profile: bytes = b""  # the original's colour profile, empty if none
 
 
 _GREY_MODES = {"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "I;16N", "F"}
 _SIXTEEN_BIT_MODES = {"I", "I;16", "I;16B", "I;16L", "I;16N"}
 
 
+def _source_bit_depth(img: Image.Image) -> int:
+    """16 for 16/32-bit sources: grey modes say so; 16-bit RGB files open as 8-bit "RGB" whose raw
+    (on-disk) mode, e.g. ``RGB;16B`` for PNG, still does."""
+    if img.mode in _SIXTEEN_BIT_MODES:
+        return 16
+    for tile in getattr(img, "tile", None) or []:
+        args = tile.args if hasattr(tile, "args") else tile[3]
+        rawmode = args[0] if isinstance(args, tuple) and args else args
+        if isinstance(rawmode, str) and ";16" in rawmode:
+            return 16
+    return 8
+
+
 def _to_uint8_grey(img: Image.Image) -> np.ndarray:
     if img.mode in _SIXTEEN_BIT_MODES:
-        v = np.asarray(img, dtype=np.float64)
+        v = np.clip(np.asarray(img, dtype=np.float64), 0, 65535)  # 32-bit "I": read as 16-bit samples
         return np.clip(np.round(v * 255.0 / 65535.0), 0, 255).astype(np.uint8)
     if img.mode == "F":
         return np.clip(np.round(np.asarray(img, dtype=np.float64)), 0, 255).astype(np.uint8)
     return np.asarray(img.convert("L"))
 
 
-def read_image(path: str | Path) -> tuple[Tensor, ImageInfo]:
-    """uint8 RGB tensor (3, H, W) and the original's channels / bit depth; ``InputError`` if unreadable."""
+def check_input_file(path: str | Path, what: str = "an image") -> Path:
+    """``InputError`` unless ``path`` is an existing, non-empty file (cheap: before any model loads)."""
     path = Path(path)
     if not path.exists():
         raise InputError(f"input file not found: {path}")
     if path.is_dir():
-        raise InputError(f"input is a folder, not an image: {path}")
+        raise InputError(f"input is a folder, not {what}: {path}")
     if path.stat().st_size == 0:
         raise InputError(f"input file is empty: {path}")
+    return path
+
+
+def read_image(path: str | Path) -> tuple[Tensor, ImageInfo]:
+    """uint8 RGB tensor (3, H, W) and the original's channels / bit depth; ``InputError`` if unreadable."""
+    path = check_input_file(path)
+    return _read_image(str(path), path)
+
+
+def read_image_bytes(data: bytes, name: str = "<stdin>") -> tuple[Tensor, ImageInfo]:
+    """``read_image`` of an image file's bytes (e.g. read from stdin); ``name`` stands for it in messages."""
+    import io
+
+    if not data:
+        raise InputError(f"input is empty: {name}")
+    return _read_image(name, io.BytesIO(data))
+
+
+def _read_image(path: str, source: Path | IO[bytes]) -> tuple[Tensor, ImageInfo]:
+    """What ``read_image`` and ``read_image_bytes`` share: ``path`` names the image, ``source`` holds it."""
     try:
-        with Image.open(path) as img:
+        with Image.open(source) as img:
             frames = getattr(img, "n_frames", 1)
             if frames > 1:  # animated GIF / APNG / WebP, multi-page TIFF
-                warnings.warn(f"{path} has {frames} frames: coding the first one only", InputWarning, stacklevel=2)
+                warnings.warn(f"{path} has {frames} frames: coding the first one only", InputWarning, stacklevel=3)
+            bit_depth = _source_bit_depth(img)  # before loading: the raw mode is gone afterwards
             # a phone photo stored sideways with an EXIF orientation tag is coded as viewers show it
-            return _from_pil(ImageOps.exif_transpose(img), str(path))
+            return _from_pil(ImageOps.exif_transpose(img), str(path), bit_depth)
     except InputError:
         raise
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
@@ -85,14 +125,15 @@ def image_from_pil(img: Image.Image) -> tuple[Tensor, ImageInfo]:
         raise InputError(f"cannot convert the image: {exc}") from None
 
 
-def _from_pil(img: Image.Image, name: str) -> tuple[Tensor, ImageInfo]:
+def _from_pil(img: Image.Image, name: str, bit_depth: int | None = None) -> tuple[Tensor, ImageInfo]:
     width, height = img.size
     if not (1 <= width <= MAX_SIDE and 1 <= height <= MAX_SIDE) or width * height > MAX_PIXELS:
         raise InputError(f"{name}: {width}×{height} exceeds the supported size "
                          f"({MAX_SIDE} per side, {MAX_PIXELS} pixels)")
     mode = img.mode
     has_alpha = "A" in mode or (mode == "P" and "transparency" in img.info)
-    bit_depth = 16 if mode in _SIXTEEN_BIT_MODES else 8
+    bit_depth = bit_depth or _source_bit_depth(img)
+    icc_profile = img.info.get("icc_profile") or b""
     if mode in _GREY_MODES:
         grey = _to_uint8_grey(img)
         rgb = np.repeat(grey[:, :, None], 3, axis=2)
@@ -100,14 +141,21 @@ def _from_pil(img: Image.Image, name: str) -> tuple[Tensor, ImageInfo]:
     else:
         rgb = np.asarray(img.convert("RGB"))
         channels = 4 if has_alpha else 3
+    import torch
+
     tensor = torch.from_numpy(np.array(rgb, dtype=np.uint8, copy=True)).permute(2, 0, 1).contiguous()
-    return tensor, ImageInfo(channels=channels, bit_depth=bit_depth)
+    return tensor, ImageInfo(channels=channels, bit_depth=bit_depth, icc_profile=bytes(icc_profile))
 
 
-def to_pil(image: Tensor, channels: int = 3) -> Image.Image:
-    """PIL image from a uint8 (3, H, W) tensor; grayscale originals come back as mode L."""
+def to_pil(image: Tensor, channels: int = 3, icc_profile: bytes = b"") -> Image.Image:
+    """PIL image from a uint8 (3, H, W) tensor; grayscale originals come back as mode L; the original's ICC
+    profile (if any) is attached as ``info["icc_profile"]``, which Pillow writes into PNG, TIFF, JPEG, WebP."""
     pil = Image.fromarray(image.permute(1, 2, 0).contiguous().numpy())  # HxWx3 uint8 → RGB
-    return pil.convert("L") if channels == 1 else pil
+    if channels == 1:
+        pil = pil.convert("L")
+    if icc_profile:
+        pil.info["icc_profile"] = icc_profile
+    return pil
 
 
 _UMASK = os.umask(0)
@@ -167,19 +215,24 @@ def output_format(path: str | Path) -> str:
     return fmt
 
 
+_ICC_FORMATS = frozenset({"PNG", "TIFF", "JPEG", "WEBP"})  # Pillow writers that embed an ICC profile
+
+
 def encode_image_bytes(image: Image.Image, path: str | Path) -> bytes:
     """The bytes of ``image`` in the format named by ``path``'s suffix (PNG without one)."""
     import io
 
     fmt = output_format(path)
     buf = io.BytesIO()
+    extra = {"icc_profile": image.info["icc_profile"]} if image.info.get("icc_profile") and fmt in _ICC_FORMATS else {}
     try:
-        image.save(buf, format=fmt)
+        image.save(buf, format=fmt, **extra)
     except (KeyError, OSError, ValueError) as exc:
         raise InputError(f"cannot write {Path(path).name} as {fmt}: {exc}") from None
     return buf.getvalue()
 
 
-def write_image(image: Tensor, path: str | Path, channels: int = 3) -> None:
-    """Save a reconstruction atomically, in the format of the file suffix (PNG by default)."""
-    atomic_write(path, encode_image_bytes(to_pil(image, channels), path))
+def write_image(image: Tensor, path: str | Path, channels: int = 3, icc_profile: bytes = b"") -> None:
+    """Save a reconstruction atomically, in the format of the file suffix (PNG by default), with the
+    original's ICC profile where the format can hold one."""
+    atomic_write(path, encode_image_bytes(to_pil(image, channels, icc_profile), path))

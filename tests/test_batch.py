@@ -112,3 +112,20 @@ def test_skip_existing_resumes_a_batch_and_read_only_outputs_stay(tmp_path, samp
     proc = subprocess.run([sys.executable, "-m", "neuralcodec.cli", "encode", str(src / "b.png"), "-o",
                            str(out / "b.bin")], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 1 and "read-only" in proc.stderr and (out / "b.bin").read_bytes() == b"read-only"
+
+
+def test_batch_spec_takes_existing_paths_literally(tmp_path):
+    from neuralcodec.batch import expand_inputs, is_batch_spec, names_folder
+
+    (tmp_path / "a[1].png").write_bytes(b"x")
+    (tmp_path / "a1.png").write_bytes(b"x")
+    (tmp_path / "what?.png").write_bytes(b"x")
+    assert not is_batch_spec(str(tmp_path / "a[1].png"))  # exists: one file, not a pattern
+    assert not is_batch_spec(str(tmp_path / "what?.png"))
+    assert not is_batch_spec("-")  # stdin
+    assert is_batch_spec(str(tmp_path))  # a folder
+    assert is_batch_spec(str(tmp_path / "*.png"))  # a pattern that names no file
+    assert is_batch_spec(str(tmp_path / "a[0-9].png"))
+    assert expand_inputs(str(tmp_path / "a[0-9].png"), {".png"}) == [tmp_path / "a1.png"]
+    assert names_folder(f"{tmp_path / 'new'}/") and names_folder(str(tmp_path))
+    assert not names_folder(str(tmp_path / "new")) and not names_folder("-")

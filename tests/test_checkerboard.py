@@ -156,3 +156,41 @@ def test_cli_encodes_and_decodes_with_the_model_file(run_cli, model_file, tmp_pa
     assert "2 (checkerboard)" in info.stdout
     assert run_cli("decode", out, "-o", png, "--model", model_file).returncode == 0
     assert png.is_file()
+
+
+def test_a_context_stage_model_file_stores_only_its_context_networks(model_file, tmp_path, monkeypatch):
+    """Transforms exactly those of the shipped hyperprior: the file holds the context networks and a reference
+    to that file; merged, it is the full model (same weights hash, same bitstream)."""
+    import neuralcodec.codecs.registry as registry
+    from neuralcodec.errors import ModelError
+
+    family = get_family("checkerboard")
+    shipped = registry.WEIGHTS_DIR
+    full = registry.read_model_file(model_file)
+    stored = family.file_blob(full)
+    assert stored["base"]["family"] == "hyperprior" and "g_s.0.weight" not in stored["weights"]
+    delta_path = tmp_path / "checkerboard-q0.pt"
+    save_model_file(stored, delta_path)
+    assert delta_path.stat().st_size < 3e6 < model_file.stat().st_size
+    merged = registry.read_model_file(delta_path)
+    for key in ("weights", "hyper_q", "hyper_exp"):
+        assert merged[key].keys() == full[key].keys()
+        assert all(torch.equal(merged[key][k], full[key][k]) for k in full[key])
+    image, _ = crops()[1]
+    a, b = load_codec(model_file=model_file), load_codec(model_file=delta_path)
+    assert a.compress(image)[0] == b.compress(image)[0]
+    monkeypatch.setattr(registry, "WEIGHTS_DIR", tmp_path / "empty")  # an install without the base
+    with pytest.raises(ModelError, match=r"extends hyperprior-q0\.pt"):
+        registry.read_model_file(delta_path)
+    other = tmp_path / "other"
+    other.mkdir()
+    base = load_model_file(shipped / "hyperprior-q0.pt")
+    base["weights"]["g_s.0.bias"] = base["weights"]["g_s.0.bias"] + 1
+    save_model_file(base, other / "hyperprior-q0.pt")
+    monkeypatch.setattr(registry, "WEIGHTS_DIR", other)  # a base with other weights is refused
+    with pytest.raises(ModelError, match="but the installed file has weights"):
+        registry.read_model_file(delta_path)
+    trained = dict(full, weights=dict(full["weights"]))  # transforms changed (a joint stage): stored whole
+    trained["weights"]["g_s.0.bias"] = trained["weights"]["g_s.0.bias"] + 1
+    monkeypatch.setattr(registry, "WEIGHTS_DIR", shipped)
+    assert "base" not in family.file_blob(trained)

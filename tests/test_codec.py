@@ -166,3 +166,55 @@ def test_exif_orientation_is_applied_and_extra_frames_warn(sample_path, tmp_path
     frames[0].save(tmp_path / "anim.gif", save_all=True, append_images=frames[1:])
     with pytest.warns(InputWarning, match="2 frames"):
         read_image(tmp_path / "anim.gif")
+
+
+def _write_rgb16_png(path, rgb16: np.ndarray) -> None:
+    """A 16-bit RGB PNG written byte by byte (Pillow writes no 16-bit RGB PNGs)."""
+    import struct
+    import zlib
+
+    h, w, _ = rgb16.shape
+    raw = b"".join(b"\x00" + rgb16[i].astype(">u2").tobytes() for i in range(h))
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    ihdr = struct.pack(">IIBBBBB", w, h, 16, 2, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(raw))
+                     + chunk(b"IEND", b""))
+
+
+def test_sixteen_bit_rgb_is_recorded_as_sixteen_bit(sample_path, tmp_path):
+    rgb8 = np.asarray(Image.open(sample_path).convert("RGB"))[:48, :80]
+    _write_rgb16_png(tmp_path / "deep.png", rgb8.astype(np.uint16) * 257)
+    image, info = read_image(tmp_path / "deep.png")
+    assert (info.channels, info.bit_depth) == (3, 16)
+    assert np.array_equal(image.permute(1, 2, 0).numpy(), rgb8)  # v·257 keeps its high byte v
+    enc = encode_file(tmp_path / "deep.png", "hyperprior", QUALITIES[0])
+    assert unpack(enc.data)[0].bit_depth == 16
+
+
+def test_icc_profile_survives_the_round_trip(run_cli, sample_path, tmp_path):
+    """The original's colour profile is stored in the container and written into every decoded format."""
+    from PIL import ImageCms
+
+    profile = ImageCms.ImageCmsProfile(ImageCms.createProfile("LAB")).tobytes()  # any real, non-sRGB profile
+    crop = Image.open(sample_path).convert("RGB").crop((0, 0, 96, 64))
+    crop.save(tmp_path / "tagged.png", icc_profile=profile)
+    assert run_cli("encode", str(tmp_path / "tagged.png"), "-o", str(tmp_path / "tagged.bin")).returncode == 0
+    header, _ = unpack((tmp_path / "tagged.bin").read_bytes())
+    assert header.icc_profile == profile and header.version == 2
+    info = run_cli("info", str(tmp_path / "tagged.bin"))
+    assert f"{len(profile)} bytes" in info.stdout
+    for suffix in (".png", ".tif", ".jpg", ".webp"):
+        out = tmp_path / f"decoded{suffix}"
+        proc = run_cli("decode", str(tmp_path / "tagged.bin"), "-o", str(out))
+        assert proc.returncode == 0, proc.stderr
+        assert Image.open(out).info.get("icc_profile") == profile, suffix
+    crop.save(tmp_path / "plain.png")  # no profile: none stored, none written, version-1 size
+    plain = encode_file(tmp_path / "plain.png", "hyperprior", QUALITIES[0])
+    assert plain.header.icc_profile == b"" and unpack(plain.data)[0].flags == 0
+    from neuralcodec.api import decode
+
+    decoded = decode(plain.data)
+    assert "icc_profile" not in decoded.info

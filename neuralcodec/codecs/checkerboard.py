@@ -39,6 +39,15 @@ class Checkerboard(CodecFamily):
         return export_checkerboard(net, quality, meta)
 
     @classmethod
+    def file_blob(cls, blob: dict[str, Any]) -> dict[str, Any]:
+        """When the transforms are exactly those of the shipped hyperprior of the same rate point (the context
+        stage trains with them frozen), only the context networks are written, with a reference to that file
+        (≈ 2.5 MB instead of ≈ 12.6 MB)."""
+        from neuralcodec.codecs.registry import delta_on_shipped
+
+        return delta_on_shipped(blob, "hyperprior")
+
+    @classmethod
     def load(cls, blob: dict[str, Any]) -> CheckerboardCodec:
         from neuralcodec.codecs.checkerboard_codec import CheckerboardCodec
 

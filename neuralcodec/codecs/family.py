@@ -9,7 +9,8 @@ module listed in :data:`neuralcodec.codecs.registry.FAMILY_MODULES`. It declares
 - ``build_net(**arch)``: the training network. Its ``forward(x, autocast_bf16=False)`` returns
   ``{"x_hat": ..., "likelihoods": {name: tensor}}`` and ``aux_loss()`` a scalar (parameters named
   ``*.quantiles`` are trained by the aux loss only, CompressAI's convention);
-- ``export(net, quality, meta)``: the compact model-file dict of a trained network;
+- ``export(net, quality, meta)``: the compact model-file dict of a trained network; ``file_blob(blob)`` what
+  of it is written to disk (all, unless the family stores a difference to a shipped model it extends);
 - ``load(blob)``: the runtime codec (an :class:`ImageCodec`) from a model-file dict;
 - ``float_state_dict(blob)``: the training network's float32 state from a model file (warm starts);
   ``warm_start_missing`` names the parts a warm start from another family may lack (e.g. a context model
@@ -87,6 +88,13 @@ class CodecFamily:
     @classmethod
     def export(cls, net: nn.Module, quality: int, meta: dict[str, Any]) -> dict[str, Any]:
         raise NotImplementedError
+
+    @classmethod
+    def file_blob(cls, blob: dict[str, Any]) -> dict[str, Any]:
+        """What is written to disk for an exported model (default: all of it). A family that extends a shipped
+        model of another family may store only the difference (``model_file.delta_from_base``); loading
+        merges it back (``registry.read_model_file``)."""
+        return blob
 
     @classmethod
     def load(cls, blob: dict[str, Any]) -> ImageCodec:

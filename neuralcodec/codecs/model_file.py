@@ -49,6 +49,66 @@ def weights_hash(blob: dict[str, Any]) -> bytes:
     return h.digest()[:4]
 
 
+# A model file may extend a shipped model of another family (a context model on the transforms of a shipped
+# hyperprior): it then stores only what differs, and ``BASE_KEY`` names the base by family, model id, rate
+# point and weights hash. Merged with its base it is exactly the full model.
+BASE_KEY = "base"
+_IDENTITY_KEYS = ("format", "family", "model_id", "quality", "arch", "meta")  # never taken from the base
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Equal entries; float64 tensors (computed tables such as Gaussian scale thresholds, not learned weights)
+    may differ in the last bits, as ``exp``/``log`` do between CPUs: the merged file then holds the base's."""
+    if isinstance(a, Tensor) and isinstance(b, Tensor):
+        if a.dtype != b.dtype or a.shape != b.shape:
+            return False
+        if a.dtype == torch.float64:
+            return bool(torch.allclose(a, b, rtol=1e-12, atol=0.0))
+        return torch.equal(a, b)
+    return not isinstance(a, Tensor) and not isinstance(b, Tensor) and a == b
+
+
+def delta_from_base(blob: dict[str, Any], base: dict[str, Any], base_ref: dict[str, Any]) -> dict[str, Any] | None:
+    """``blob`` without every entry ``base`` holds identically, plus the reference to ``base``; ``None`` when
+    ``base`` is not contained in ``blob`` (a differing or missing entry): then only the full file is right."""
+    out: dict[str, Any] = {k: blob[k] for k in _IDENTITY_KEYS if k in blob}
+    for key, value in base.items():
+        if key in _IDENTITY_KEYS:
+            continue
+        if key not in blob:
+            return None
+        if isinstance(value, dict):
+            if not isinstance(blob[key], dict) or any(k not in blob[key] or not _same(v, blob[key][k])
+                                                      for k, v in value.items()):
+                return None
+        elif not _same(value, blob[key]):
+            return None
+    for key, value in blob.items():
+        if key in _IDENTITY_KEYS:
+            continue
+        if key not in base:
+            out[key] = value
+        elif isinstance(value, dict):
+            extra = {k: v for k, v in value.items() if k not in base[key]}
+            if extra:
+                out[key] = extra
+    out[BASE_KEY] = dict(base_ref)
+    return out
+
+
+def merge_with_base(blob: dict[str, Any], base: dict[str, Any]) -> dict[str, Any]:
+    """The full model of a file stored as a delta on ``base`` (the inverse of :func:`delta_from_base`)."""
+    merged = {k: v for k, v in base.items() if k not in _IDENTITY_KEYS}
+    for key, value in blob.items():
+        if key == BASE_KEY:
+            continue
+        if key not in _IDENTITY_KEYS and isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = {**merged[key], **value}
+        else:
+            merged[key] = value
+    return merged
+
+
 def save_model_file(blob: dict[str, Any], path: str | Path) -> None:
     """Write atomically (temporary file + rename)."""
     path = Path(path)

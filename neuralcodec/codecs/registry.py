@@ -81,11 +81,48 @@ def shipped_qualities(family: str, weights_dir: Path | None = None, model_id: in
     return sorted(found)
 
 
-@lru_cache(maxsize=8)
-def _load_codec(path: str) -> ImageCodec:
-    from neuralcodec.codecs.model_file import load_model_file
+def read_model_file(path: str | Path, weights_dir: Path | None = None) -> dict[str, Any]:
+    """A model file as one full model: a file that extends a shipped model (``base``) is merged with it.
+
+    ``ModelError`` names the exact base file when it is missing or holds other weights."""
+    from neuralcodec.codecs.model_file import BASE_KEY, load_model_file, merge_with_base, weights_hash
 
     blob = load_model_file(path)
+    ref = blob.get(BASE_KEY)
+    if ref is None:
+        return blob
+    try:
+        base_path = model_path(str(ref["family"]), int(ref["quality"]), weights_dir, int(ref["model_id"]))
+        wanted = str(ref["weights_hash"])
+    except (KeyError, TypeError, ValueError):
+        raise ModelError(f"model file {path} is damaged: malformed base reference") from None
+    if not base_path.is_file():
+        raise ModelError(f"model file {path} extends {base_path.name} (weights {wanted}), which is not installed")
+    base = load_model_file(base_path)
+    if weights_hash(base).hex() != wanted:
+        raise ModelError(f"model file {path} extends {base_path.name} with weights {wanted}, but the installed "
+                         f"file has weights {weights_hash(base).hex()}")
+    return merge_with_base(blob, base)
+
+
+def delta_on_shipped(blob: dict[str, Any], base_family: str, weights_dir: Path | None = None) -> dict[str, Any]:
+    """``blob`` stored as a delta on the shipped ``base_family`` model of its rate point when it contains
+    that model exactly (e.g. a context model trained with the hyperprior's transforms frozen); else ``blob``."""
+    from neuralcodec.codecs.model_file import delta_from_base, load_model_file, weights_hash
+
+    path = model_path(base_family, int(blob["quality"]), weights_dir)
+    if not path.is_file():
+        return blob
+    base = load_model_file(path)
+    ref = {"family": base_family, "model_id": int(base["model_id"]), "quality": int(base["quality"]),
+           "weights_hash": weights_hash(base).hex()}
+    delta = delta_from_base(blob, base, ref)
+    return blob if delta is None else delta
+
+
+@lru_cache(maxsize=8)
+def _load_codec(path: str) -> ImageCodec:
+    blob = read_model_file(path)
     family = blob.get("family")
     if family not in _families():
         raise ModelError(f"{path}: unknown codec family {family!r}")

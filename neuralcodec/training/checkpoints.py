@@ -13,7 +13,7 @@ from typing import Any
 from torch import Tensor
 
 from neuralcodec.codecs.model_file import load_model_file, read_torch_file
-from neuralcodec.codecs.registry import get_family
+from neuralcodec.codecs.registry import get_family, read_model_file
 from neuralcodec.errors import ModelError
 
 # What a stage's data looked like, as recorded in checkpoints and exported models (``meta`` and ``lineage``).
@@ -40,7 +40,7 @@ def load_state_dict_any(path: str | Path) -> dict[str, Tensor]:
     """The float32 network state dict from a shipped model file or a Lightning ``.ckpt``."""
     path = Path(path)
     if _is_model_file(path):
-        blob = load_model_file(path)
+        blob = read_model_file(path)
         return get_family(blob["family"]).float_state_dict(blob)
     blob = load_checkpoint(path)  # Lightning checkpoint: strip the LightningModule's "net." prefix
     return {k[4:]: v.float() if v.is_floating_point() else v for k, v in blob["state_dict"].items()

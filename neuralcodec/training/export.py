@@ -31,7 +31,8 @@ def export_module(module: pl.LightningModule, path: str | Path, extra: dict[str,
     }
     meta.update(_history(list(getattr(module, "lineage", [])), meta))
     meta.update(extra or {})
-    save_model_file(module.family.export(module.net, int(hp.get("quality", 0)), meta), path)
+    family = module.family
+    save_model_file(family.file_blob(family.export(module.net, int(hp.get("quality", 0)), meta)), path)
     return Path(path)
 
 
@@ -56,7 +57,8 @@ def export_checkpoint(ckpt: str | Path, path: str | Path, quality: int | None = 
     net.load_state_dict(load_state_dict_any(ckpt))
     meta = {**checkpoint_stage(blob), "lr": float(hp.get("lr", 0.0)), "source": Path(ckpt).name}
     meta.update(_history(list(blob.get("lineage", [])), meta))
-    save_model_file(family.export(net, int(hp.get("quality", 0) if quality is None else quality), meta), path)
+    blob = family.export(net, int(hp.get("quality", 0) if quality is None else quality), meta)
+    save_model_file(family.file_blob(blob), path)
     return Path(path)
 
 

@@ -40,14 +40,19 @@ class CheckerboardContextConv(nn.Conv2d):
     """k×k convolution that sees only anchors around a non-anchor position (a checkerboard-masked kernel).
 
     The kernel taps at odd (dy + dx) offsets are kept: those are anchors when the centre is a non-anchor.
-    The mask is a buffer (as CompressAI's ``MaskedConv2d``); the stored int8 weights have it applied.
+    The mask is a buffer derived from the kernel size, not saved (it would be as large as the weights); the
+    stored int8 weights have it applied.
     """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 5) -> None:
         super().__init__(in_channels, out_channels, kernel_size, padding=kernel_size // 2)
         offsets = torch.arange(kernel_size) - kernel_size // 2
         taps = (offsets.view(-1, 1) + offsets.view(1, -1)) % 2 == 1
-        self.register_buffer("mask", taps.float().expand_as(self.weight).clone())
+        self.register_buffer("mask", taps.float().expand_as(self.weight).clone(), persistent=False)
+
+    def _load_from_state_dict(self, state_dict: dict, prefix: str, *args, **kwargs) -> None:  # noqa: ANN002, ANN003
+        state_dict.pop(prefix + "mask", None)  # checkpoints written before the mask stopped being saved
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def forward(self, x: Tensor) -> Tensor:
         return self._conv_forward(x, self.weight * self.mask, self.bias)
