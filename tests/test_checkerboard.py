@@ -194,3 +194,25 @@ def test_a_context_stage_model_file_stores_only_its_context_networks(model_file,
     trained["weights"]["g_s.0.bias"] = trained["weights"]["g_s.0.bias"] + 1
     monkeypatch.setattr(registry, "WEIGHTS_DIR", shipped)
     assert "base" not in family.file_blob(trained)
+
+
+def test_training_rate_by_phase_grids_equals_the_dense_passes():
+    """The fast training path (networks only where their outputs are used) computes the dense passes' numbers,
+    values and gradients."""
+    torch.manual_seed(0)
+    net = get_family("checkerboard").build_net(N=32, M=48).eval()
+    with torch.no_grad():
+        for module in [*net.context_prediction, *net.entropy_parameters]:
+            if isinstance(module, torch.nn.Conv2d):
+                module.weight.normal_(0, 0.05)
+                module.bias.normal_(0, 0.05)
+    y = (torch.randn(2, 48, 12, 8) * 3).requires_grad_()
+    params = net.h_s(torch.round(net.h_a(y.detach())))
+    fast, fast_means = net._latent_rate_by_phases(y, params)
+    dense, dense_means = net._latent_rate_dense(y, params)
+    assert torch.allclose(fast, dense, rtol=1e-4, atol=1e-6)
+    assert torch.allclose(fast_means, dense_means, rtol=1e-4, atol=1e-5)
+    weight = net.context_prediction[0].weight
+    g_fast = torch.autograd.grad(torch.log(fast).sum(), weight)[0]
+    g_dense = torch.autograd.grad(torch.log(dense).sum(), weight)[0]
+    assert (g_fast - g_dense).norm() <= 1e-4 * g_dense.norm()  # float32 summation order only

@@ -19,7 +19,16 @@ from compressai.ops import quantize_ste
 from torch import Tensor
 
 from neuralcodec.codecs.hyperprior_net import MeanScaleHyperpriorNet
-from neuralcodec.codecs.stages.checkerboard import anchor_mask, context_networks, keep
+from neuralcodec.codecs.stages.checkerboard import (
+    ANCHOR_PHASES,
+    NON_ANCHOR_PHASES,
+    anchor_mask,
+    context_at_non_anchors,
+    context_networks,
+    interleave,
+    keep,
+    phases,
+)
 
 
 class CheckerboardHyperpriorNet(MeanScaleHyperpriorNet):
@@ -50,9 +59,40 @@ class CheckerboardHyperpriorNet(MeanScaleHyperpriorNet):
 
         Runs in float32 whatever ``autocast_bf16`` says: these networks choose probability tables."""
         params = self.h_s(z_hat)
+        if y.shape[2] % 2 == 0 and y.shape[3] % 2 == 0:
+            return self._latent_rate_by_phases(y, params)
+        return self._latent_rate_dense(y, params)
+
+    def _latent_rate_dense(self, y: Tensor, params: Tensor) -> tuple[Tensor, Tensor]:
+        """:meth:`latent_rate` over the whole grid (any size): both passes as full-size convolutions."""
         _, anchors_means = self.conditional_parameters(params, None)
         # the context sees anchors as the decoder will: quantized around their own means
         y_anchors = quantize_ste(y - anchors_means) + anchors_means
         scales, means = self.conditional_parameters(params, y_anchors)
+        _, likelihoods = self.gaussian_conditional(y, scales, means=means)
+        return likelihoods, means
+
+    def _latent_rate_by_phases(self, y: Tensor, params: Tensor) -> tuple[Tensor, Tensor]:
+        """:meth:`latent_rate` on the 2×2 phase grids (even sizes): each network runs only where its output is
+        used — the entropy parameters once per position, the context convolution at non-anchors from anchors
+        (``context_at_non_anchors``) — ≈ 3× less work per training step than the dense passes, same numbers."""
+        out: dict[tuple[int, int], Tensor] = {}
+        anchor_params = phases(params, ANCHOR_PHASES)
+        anchor_out = self.entropy_parameters(torch.cat(
+            [torch.cat([p, torch.zeros_like(p)], dim=1) for p in anchor_params], dim=0))
+        y_anchors = []
+        for phase, p, delta, y_phase in zip(ANCHOR_PHASES, anchor_params, anchor_out.chunk(2, 0),
+                                            phases(y, ANCHOR_PHASES), strict=True):
+            out[phase] = p + delta
+            means = out[phase].chunk(2, 1)[1]
+            # the context sees anchors as the decoder will: quantized around their own means
+            y_anchors.append(quantize_ste(y_phase - means) + means)
+        contexts = context_at_non_anchors(self.context_prediction[0], y_anchors)
+        other_params = phases(params, NON_ANCHOR_PHASES)
+        other_out = self.entropy_parameters(torch.cat(
+            [torch.cat([p, c], dim=1) for p, c in zip(other_params, contexts, strict=True)], dim=0))
+        for phase, p, delta in zip(NON_ANCHOR_PHASES, other_params, other_out.chunk(2, 0), strict=True):
+            out[phase] = p + delta
+        scales, means = interleave(out, y.shape[2], y.shape[3]).chunk(2, 1)
         _, likelihoods = self.gaussian_conditional(y, scales, means=means)
         return likelihoods, means
