@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import time
@@ -10,6 +11,7 @@ import warnings
 from pathlib import Path
 
 from neuralcodec import __version__
+from neuralcodec.bitstream import MAX_PIXELS
 from neuralcodec.codecs.registry import DEFAULT_CODEC, DEFAULT_QUALITY
 from neuralcodec.errors import InputError, NeuralCodecError
 
@@ -17,6 +19,8 @@ EPILOG = """examples:
   codec encode photo.png -o photo.bin            # default codec and rate point
   codec encode photo.png -o photo.bin --quality 5
   codec decode photo.bin -o photo_decoded.png
+  codec encode - -o - < photo.png > photo.bin    # '-': stdin / stdout (status line on stderr)
+  codec encode photo.png -o bins/                # into a folder: bins/photo.bin
   codec info photo.bin                           # every header field
   codec list                                     # codecs, rate points, measured Kodak bpp / PSNR
   codec train --config configs/hyperprior/q3.yaml   # train or resume a rate point
@@ -35,38 +39,134 @@ def _same_file(a: Path, b: Path) -> bool:
         return False
 
 
-def _encode_one(src: Path, dst: Path, args: argparse.Namespace) -> str:
+def _check_output(dst: Path) -> None:
+    if not dst.parent.is_dir():
+        raise InputError(f"output folder does not exist: {dst.parent}")
+    if dst.is_dir():
+        raise InputError(f"output is a folder: {dst}")
+
+
+# ``-`` as input or output (None in the per-file functions below) is standard input / output
+STDIN_NAME, STDOUT_NAME = "<stdin>", "<stdout>"
+
+
+def _read_stdin(what: str) -> bytes:
+    """All of standard input (binary); refuses a terminal (it would wait for typed bytes) and no data."""
+    if sys.stdin is None or sys.stdin.isatty():
+        raise InputError(f"standard input is a terminal: pipe or redirect {what} into 'codec ... -'")
+    data = sys.stdin.buffer.read()
+    if not data:
+        raise InputError(f"input is empty: {STDIN_NAME}")
+    return data
+
+
+def _check_stdout() -> None:
+    if sys.stdout.isatty():
+        raise InputError("refusing to write binary data to a terminal: redirect or pipe the output of '-o -'")
+
+
+def _write_stdout(data: bytes) -> None:
+    """All of ``data`` to standard output, at the end of the work: a failure before leaves stdout empty."""
+    sys.stdout.buffer.write(data)
+    sys.stdout.buffer.flush()
+
+
+def _check_bitstream_name(dst: Path) -> None:
+    """A bitstream written under an image suffix (``-o out.png``) is a mistake: encode writes no images."""
+    from PIL import Image
+
+    suffix = dst.suffix.lower()
+    if suffix in Image.registered_extensions():
+        raise InputError(f"encode writes a bitstream, not a {suffix} image: {dst.name} (use .bin; "
+                         "'codec decode' writes images)")
+
+
+def _check_pixel_limit(source: Path | bytes, name: str, max_pixels: int | None) -> None:
+    """``--max-pixels`` from the image header alone, before the pixels are decoded and torch loads; an
+    unreadable image is left to the full read, which reports it."""
+    if max_pixels is None:
+        return
+    import io
+
+    from PIL import Image
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # Pillow's decompression-bomb warning: the full read gives it
+            with Image.open(io.BytesIO(source) if isinstance(source, bytes) else source) as img:
+                width, height = img.size
+    except Exception:  # noqa: BLE001 - any reader failure is reported by the full read
+        return
+    if width * height > max_pixels:
+        raise InputError(f"{name}: image of {width}×{height} ({width * height} pixels) exceeds "
+                         f"--max-pixels {max_pixels}")
+
+
+def _encode_one(src: Path | None, dst: Path | None, args: argparse.Namespace) -> str:
+    from neuralcodec.image_io import check_input_file
+
+    # what is wrong with the arguments shows before torch and the model load (seconds)
+    data = _read_stdin("an image") if src is None else None
+    if src is not None:
+        check_input_file(src)
+    if dst is None:
+        _check_stdout()
+    else:
+        _check_output(dst)
+        _check_bitstream_name(dst)
+        if src is not None and _same_file(src, dst):
+            raise InputError("output would overwrite the input")
+    name = STDIN_NAME if src is None else str(src)
+    _check_pixel_limit(src if data is None else data, name, args.max_pixels)
+    from neuralcodec.codecs.registry import family_name_of_id
     from neuralcodec.coding import encode_file
     from neuralcodec.image_io import atomic_write
 
-    if _same_file(src, dst):
-        raise InputError("output would overwrite the input")
-    from neuralcodec.codecs.registry import family_name_of_id
-
     t0 = time.perf_counter()
-    enc = encode_file(src, args.codec, args.quality, args.model)
+    enc = encode_file(src if data is None else data, args.codec, args.quality, args.model,
+                      max_pixels=args.max_pixels)
     seconds = time.perf_counter() - t0
-    atomic_write(dst, enc.data)
+    if dst is None:
+        _write_stdout(enc.data)
+    else:
+        atomic_write(dst, enc.data)
     h = enc.header
     bpp = 8 * len(enc.data) / (h.width * h.height)
-    return (f"{src} -> {dst}: {h.width}x{h.height}, {len(enc.data)} bytes, {bpp:.4f} bpp, "
-            f"{family_name_of_id(h.family_id)} q{h.rate_point}, {seconds:.2f} s")
+    return (f"{name} -> {STDOUT_NAME if dst is None else dst}: {h.width}x{h.height}, {len(enc.data)} bytes, "
+            f"{bpp:.4f} bpp, {family_name_of_id(h.family_id)} q{h.rate_point}, {seconds:.2f} s")
 
 
-def _decode_one(src: Path, dst: Path, args: argparse.Namespace) -> str:
+def _decode_one(src: Path | None, dst: Path | None, args: argparse.Namespace) -> str:
+    from neuralcodec.bitstream import unpack
+    from neuralcodec.image_io import check_input_file, output_format
+
+    data = _read_stdin("a bitstream") if src is None else None
+    if src is not None:
+        check_input_file(src, "a bitstream")
+    if dst is None:
+        _check_stdout()
+        out_name = f"{STDOUT_NAME}.{args.format}"  # '-o -' writes --format (PNG by default)
+    else:
+        _check_output(dst)
+        if src is not None and _same_file(src, dst):
+            raise InputError("output would overwrite the input")
+        out_name = str(dst)
+    output_format(out_name)  # an unwritable suffix fails before any decoding
+    if data is None:
+        data = src.read_bytes()
+    unpack(data)  # a malformed container fails before torch and the model load
     from neuralcodec.coding import decode_bytes
-    from neuralcodec.image_io import output_format, write_image
+    from neuralcodec.image_io import encode_image_bytes, to_pil, write_image
 
-    if _same_file(src, dst):
-        raise InputError("output would overwrite the input")
-    output_format(dst)  # an unwritable suffix fails before any decoding
-    if not src.is_file():
-        raise InputError(f"input file not found: {src}")
     t0 = time.perf_counter()
-    image, header = decode_bytes(src.read_bytes(), args.model, args.max_pixels)
+    image, header = decode_bytes(data, args.model, args.max_pixels)
     seconds = time.perf_counter() - t0
-    write_image(image, dst, header.channels)
-    return f"{src} -> {dst}: {header.width}x{header.height}, {seconds:.2f} s"
+    if dst is None:
+        _write_stdout(encode_image_bytes(to_pil(image, header.channels, header.icc_profile), out_name))
+    else:
+        write_image(image, dst, header.channels, header.icc_profile)
+    return (f"{STDIN_NAME if src is None else src} -> {STDOUT_NAME if dst is None else dst}: "
+            f"{header.width}x{header.height}, {seconds:.2f} s")
 
 
 def _run_batch(pairs: list[tuple[Path, Path]], one, args: argparse.Namespace, verb: str) -> int:
@@ -97,14 +197,45 @@ def _run_batch(pairs: list[tuple[Path, Path]], one, args: argparse.Namespace, ve
     return 1 if failures else 0
 
 
-def _dispatch(args: argparse.Namespace, one, suffixes: set[str], out_suffix: str, verb: str) -> int:
-    from neuralcodec.batch import expand_inputs, is_batch_spec, plan_outputs
+def _make_folder(folder: Path) -> list[Path]:
+    """Create ``folder`` and its missing parents (like ``mkdir -p``); returns those created, deepest first."""
+    created, p = [], folder
+    while not p.exists() and p != p.parent:
+        created.append(p)
+        p = p.parent
+    if not p.is_dir():
+        raise InputError(f"cannot create output folder {folder}: {p} is not a folder")
+    folder.mkdir(parents=True, exist_ok=True)
+    return created
 
-    if not is_batch_spec(args.input):
-        print(one(Path(args.input), Path(args.output), args))
-        return 0
-    pairs = plan_outputs(expand_inputs(args.input, suffixes), Path(args.output), out_suffix)
-    return _run_batch(pairs, one, args, verb)
+
+def _dispatch(args: argparse.Namespace, one, suffixes: set[str], out_suffix: str, verb: str) -> int:
+    from neuralcodec.batch import STDIO, expand_inputs, is_batch_spec, names_folder, plan_outputs
+
+    if is_batch_spec(args.input):
+        if args.output == STDIO:
+            raise InputError(f"'-o -' takes one input, but {args.input} names a batch: give an output folder")
+        pairs = plan_outputs(expand_inputs(args.input, suffixes), Path(args.output), out_suffix)
+        return _run_batch(pairs, one, args, verb)
+    src = None if args.input == STDIO else Path(args.input)
+    dst = None if args.output == STDIO else Path(args.output)
+    created: list[Path] = []
+    if names_folder(args.output):  # 'out/' or an existing folder: the input's name with the output suffix
+        if src is None:
+            raise InputError(f"reading standard input, the output needs a file name, not a folder: {args.output}")
+        created = [] if dst.is_dir() else _make_folder(dst)
+        dst = dst / (src.stem + out_suffix)
+    try:
+        status = one(src, dst, args)
+    except BaseException:
+        for folder in created:  # a failed run leaves no empty folder behind
+            try:
+                folder.rmdir()
+            except OSError:
+                break
+        raise
+    print(status, file=sys.stderr if dst is None else sys.stdout)  # stdout may carry the output's bytes
+    return 0
 
 
 def cmd_encode(args: argparse.Namespace) -> int:
@@ -126,14 +257,18 @@ def cmd_decode(args: argparse.Namespace) -> int:
 
 
 def cmd_info(args: argparse.Namespace) -> int:
+    from neuralcodec.batch import STDIO
     from neuralcodec.bitstream import unpack
     from neuralcodec.codecs.registry import family_name_of_id
     from neuralcodec.errors import InputError, ModelError
 
-    src = Path(args.input)
-    if not src.is_file():
-        raise InputError(f"input file not found: {src}")
-    data = src.read_bytes()
+    if args.input == STDIO:
+        src, data = STDIN_NAME, _read_stdin("a bitstream")
+    else:
+        src = Path(args.input)
+        if not src.is_file():
+            raise InputError(f"input file not found: {src}")
+        data = src.read_bytes()
     header, chunks = unpack(data)
     try:
         family = family_name_of_id(header.family_id)
@@ -146,8 +281,9 @@ def cmd_info(args: argparse.Namespace) -> int:
         ("model id", header.model_id), ("weights hash", header.weights_hash.hex()),
         ("rate point", f"q{header.rate_point}"), ("height", header.height), ("width", header.width),
         ("channels", header.channels), ("bit depth", header.bit_depth), ("flags", f"0x{header.flags:02x}"),
+        ("ICC profile", f"{len(header.icc_profile)} bytes" if header.icc_profile else "none"),
         ("chunks", ", ".join(f"{len(c)} bytes" for c in chunks)),
-        ("container overhead", f"{len(data) - payload} bytes (header, lengths, CRC32)"),
+        ("container overhead", f"{len(data) - payload} bytes (header, lengths, ICC profile, CRC32)"),
         ("bpp", f"{8 * len(data) / (header.width * header.height):.4f}"),
         ("crc32", "ok"),
     ]
@@ -191,7 +327,15 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cores() -> int:
+    """Cores this process may run on (a container or taskset can allow fewer than the machine has)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
+    jobs = args.jobs if args.jobs is not None else _cores()
+    if jobs < 1:  # before torch is imported (seconds)
+        raise InputError(f"--jobs must be at least 1, not {jobs}")
     import json
     import tempfile
 
@@ -223,7 +367,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory() as tmp, tqdm(total=len(images) * len(qualities), unit="image",
                                                     desc=f"eval {codec.name}", file=sys.stderr) as bar:
         work = Path(args.keep_files) if args.keep_files else Path(tmp)
-        result = evaluate(codec, images, work, qualities, lpips_model, note, progress=lambda: bar.update(1))
+        result = evaluate(codec, images, work, qualities, lpips_model, note, progress=lambda: bar.update(1),
+                          jobs=jobs)
     atomic_write(out, (json.dumps(result, indent=2) + "\n").encode())
     r = result["results"]
     print(f"{'quality':>7} {'bpp':>8} {'PSNR':>7} {'Y-PSNR':>7} {'MS-SSIM':>8} {'SWD':>7}")
@@ -299,6 +444,17 @@ def _shipped_range() -> str:
     return f"{DEFAULT_CODEC} {qualities[0]}–{qualities[-1]}" if qualities else "none"
 
 
+def _pixel_count(text: str) -> int:
+    """argparse type of --max-pixels: a positive whole number."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive number of pixels, got {text!r}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="codec", description="neuralcodec: learned image compression with real bitstreams.",
@@ -310,29 +466,44 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Compress an image into a neuralcodec bitstream. Grayscale is coded as "
                        "R=G=B and decoded as grayscale; alpha is not coded; 16-bit input is reduced to 8 bits. "
                        "Batch mode: give a folder or a quoted glob and an output folder; bad files are skipped "
-                       "and reported, the exit status is 1 if any failed, every output is written atomically.")
-    p.add_argument("input", help="image file, folder, or quoted glob such as 'photos/*.jpg'")
+                       "and reported, the exit status is 1 if any failed, every output is written atomically. "
+                       "'-' reads the image from stdin / writes the bitstream to stdout (the status line then "
+                       "goes to stderr).")
+    p.add_argument("input", help="image file, '-' for stdin, folder, or quoted glob such as 'photos/*.jpg' (a path "
+                   "that exists is taken literally, even with [ ? * in its name)")
     p.add_argument("-o", "--output", required=True,
-                   help="bitstream file to write, or the output folder in batch mode (replaced atomically)")
+                   help="bitstream file to write (not with an image suffix such as .png), '-' for stdout, or a "
+                   "folder: an existing one or one ending in '/' (created if missing) gets INPUT's name with .bin; "
+                   "the output folder in batch mode (outputs are replaced atomically)")
     p.add_argument("--quiet", action="store_true", help="no progress bar in batch mode")
     p.add_argument("--codec", default=DEFAULT_CODEC, help=f"codec family (see 'codec list'; default: {DEFAULT_CODEC})")
     p.add_argument("--quality", type=int, default=None, help="rate point; higher = more bits, better quality "
                    f"(shipped: {_shipped_range()}; default {DEFAULT_QUALITY})")
     p.add_argument("--model", default=None,
                    help="use this model file instead of a shipped rate point (not with --quality)")
+    p.add_argument("--max-pixels", type=_pixel_count, default=None, metavar="N",
+                   help="refuse images of more than N pixels (width × height), before the model loads (for "
+                   f"untrusted input; default: the format's limit, {MAX_PIXELS} = 2^26 pixels)")
     p.add_argument("--skip-existing", action="store_true",
                    help="batch mode: leave outputs that already exist alone (resume a large batch)")
     p.set_defaults(func=cmd_encode)
 
     p = sub.add_parser("decode", help="decompress a .bin to an image file",
                        description="Decode a neuralcodec bitstream. The output format follows the file "
-                       "suffix (PNG by default). The model that encoded the file must be installed.")
-    p.add_argument("input", help="bitstream file, folder of .bin files, or quoted glob")
+                       "suffix (PNG by default). The model that encoded the file must be installed. '-' reads "
+                       "the bitstream from stdin / writes the image to stdout (the status line then goes to "
+                       "stderr).")
+    p.add_argument("input", help="bitstream file, '-' for stdin, folder of .bin files, or quoted glob (a path that "
+                   "exists is taken literally, even with [ ? * in its name)")
     p.add_argument("-o", "--output", required=True,
-                   help="image file to write, or the output folder in batch mode (replaced atomically)")
-    p.add_argument("--max-pixels", type=int, default=None,
-                   help="refuse files that claim more pixels than this (for untrusted input)")
-    p.add_argument("--format", default="png", help="image format of batch outputs (file suffix; default png)")
+                   help="image file to write (its suffix picks the format; an unwritable one is an error), '-' for "
+                   "stdout, or a folder: an existing one or one ending in '/' (created if missing) gets INPUT's "
+                   "name with the --format suffix; the output folder in batch mode (outputs are replaced atomically)")
+    p.add_argument("--max-pixels", type=_pixel_count, default=None, metavar="N",
+                   help="refuse files that claim more than N pixels (after padding) before decoding (for untrusted "
+                   f"input; default: the format's limit, {MAX_PIXELS} = 2^26 pixels)")
+    p.add_argument("--format", default="png",
+                   help="image format (file suffix) of batch outputs, of '-o -' and of '-o FOLDER/'; default png")
     p.add_argument("--quiet", action="store_true", help="no progress bar in batch mode")
     p.add_argument("--model", default=None, help="model file to decode with (must be the one that encoded it)")
     p.add_argument("--skip-existing", action="store_true",
@@ -341,7 +512,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("info", help="print every header field of a .bin", description="Parse a bitstream, "
                        "verify its CRC32 and print every container field.")
-    p.add_argument("input", help="bitstream file")
+    p.add_argument("input", help="bitstream file, or '-' for stdin")
     p.set_defaults(func=cmd_info)
 
     p = sub.add_parser("list", help="codecs and shipped rate points with measured Kodak figures")
@@ -376,6 +547,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--keep-files", default=None, help="keep the coded files in this folder")
     p.add_argument("--limit", type=int, default=0, help="only the first N images")
     p.add_argument("--no-lpips", action="store_true", help="skip LPIPS even if its weights are present")
+    p.add_argument("--jobs", type=int, default=None, metavar="N",
+                   help="images measured in N worker processes at once (default: all cores); results as with 1")
     p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("compare", help="BD-rate / BD-PSNR of RD curves against the first one",
@@ -433,6 +606,12 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except NeuralCodecError as exc:
         return _fail(str(exc))
+    except BrokenPipeError:  # the reader left (e.g. '| head'): end quietly like other Unix tools
+        try:  # and keep Python from complaining again when it flushes stdout at exit
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except (OSError, ValueError):
+            pass
+        return 128 + signal.SIGPIPE
     except PermissionError as exc:
         return _fail(f"permission denied: {exc.filename or exc}")
     except OSError as exc:

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 from PIL import Image
 
 from neuralcodec.bitstream import Header, pack, unpack
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def assert_clean_failure(proc, *absent_outputs):
@@ -149,3 +156,165 @@ def test_an_unwritable_output_suffix_fails_before_decoding(run_cli, encoded, tmp
     assert ".xyz" in proc.stderr
     proc = run_cli("decode", encoded.parent, "-o", tmp_path / "outdir", "--format", "xyz")
     assert_clean_failure(proc)
+
+
+# --- Unix habits: '-' for stdin / stdout, literal paths, '-o DIR/', --max-pixels on encode -----------------------
+
+
+def run_binary(*args, stdin: bytes = b"") -> subprocess.CompletedProcess:
+    """``codec ARGS`` in a fresh process with binary stdin / stdout (the run_cli fixture is text mode)."""
+    env = dict(os.environ, PYTHONWARNINGS="ignore")
+    return subprocess.run([sys.executable, "-m", "neuralcodec.cli", *map(str, args)], input=stdin,
+                          capture_output=True, timeout=120, env=env, cwd=ROOT)
+
+
+@pytest.fixture(scope="module")
+def small_png(tmp_path_factory, sample_path):
+    """A 96×80 crop of the sample, and its bitstream written the ordinary way (file to file)."""
+    folder = tmp_path_factory.mktemp("small")
+    png = folder / "small.png"
+    Image.open(sample_path).convert("RGB").crop((64, 32, 160, 112)).save(png)
+    proc = run_binary("encode", png, "-o", folder / "small.bin")
+    assert proc.returncode == 0, proc.stderr
+    return png
+
+
+def test_encode_from_stdin_and_to_stdout_matches_the_file_result(small_png, tmp_path):
+    reference = small_png.with_suffix(".bin").read_bytes()
+    proc = run_binary("encode", "-", "-o", tmp_path / "in.bin", stdin=small_png.read_bytes())
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "in.bin").read_bytes() == reference
+    assert proc.stdout.decode().startswith("<stdin> -> ")
+    proc = run_binary("encode", small_png, "-o", "-")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == reference  # only the bitstream: the status line went to stderr
+    assert f"{small_png} -> <stdout>: 96x80" in proc.stderr.decode()
+
+
+def test_decode_and_info_from_stdin_and_to_stdout_match_the_file_result(small_png, tmp_path):
+    bitstream = small_png.with_suffix(".bin")
+    proc = run_binary("decode", bitstream, "-o", tmp_path / "ref.png")
+    assert proc.returncode == 0, proc.stderr
+    reference = (tmp_path / "ref.png").read_bytes()
+    proc = run_binary("decode", "-", "-o", tmp_path / "in.png", stdin=bitstream.read_bytes())
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "in.png").read_bytes() == reference
+    proc = run_binary("decode", bitstream, "-o", "-")  # PNG: --format's default
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == reference and "-> <stdout>: 96x80" in proc.stderr.decode()
+    proc = run_binary("info", "-", stdin=bitstream.read_bytes())
+    assert proc.returncode == 0, proc.stderr
+    assert "<stdin>" in proc.stdout.decode() and f"{bitstream.stat().st_size} bytes" in proc.stdout.decode()
+
+
+def test_a_failure_with_output_to_stdout_writes_nothing_there(small_png, tmp_path):
+    # a bitstream made by other weights fails only once the model has loaded, i.e. late
+    bad = tmp_path / "hash.bin"
+    bad.write_bytes(_rewrite_header(small_png.with_suffix(".bin").read_bytes(), weights_hash=b"\0\0\0\0"))
+    for proc in [run_binary("decode", bad, "-o", "-"),
+                 run_binary("decode", "-", "-o", "-", stdin=bad.read_bytes()[:-3]),
+                 run_binary("encode", "-", "-o", "-", stdin=b"this is text, not an image\n")]:
+        assert proc.returncode == 1 and proc.stdout == b""
+        lines = proc.stderr.decode().strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("codec: error: "), lines
+    assert not list(tmp_path.glob(".*.part"))
+
+
+def test_a_file_named_like_a_glob_is_taken_literally(tmp_path, sample_path):
+    base = Image.open(sample_path).convert("RGB")
+    base.crop((0, 0, 64, 48)).save(tmp_path / "a[1].png")
+    base.crop((0, 0, 80, 64)).save(tmp_path / "a1.png")  # what the pattern a[1].png would match
+    out = tmp_path / "literal.bin"
+    proc = run_binary("encode", tmp_path / "a[1].png", "-o", out)
+    assert proc.returncode == 0, proc.stderr
+    header, _ = unpack(out.read_bytes())
+    assert (header.width, header.height) == (64, 48)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a1.png", "a[1].png", "literal.bin"]
+
+
+def test_output_to_a_folder_takes_the_input_name(run_cli, small_png, tmp_path):
+    proc = run_cli("encode", small_png, "-o", f"{tmp_path / 'new' / 'bins'}/")  # created, like batch mode
+    assert proc.returncode == 0, proc.stderr
+    assert [p.name for p in (tmp_path / "new" / "bins").iterdir()] == ["small.bin"]
+    assert f"-> {tmp_path / 'new' / 'bins' / 'small.bin'}:" in proc.stdout
+    (tmp_path / "pngs").mkdir()
+    proc = run_cli("decode", small_png.with_suffix(".bin"), "-o", tmp_path / "pngs")  # existing: no slash needed
+    assert proc.returncode == 0, proc.stderr
+    assert Image.open(tmp_path / "pngs" / "small.png").size == (96, 80)
+    # a failure leaves no folder behind
+    assert_clean_failure(run_cli("encode", tmp_path / "missing.png", "-o", f"{tmp_path / 'gone' / 'sub'}/"))
+    assert not (tmp_path / "gone").exists()
+
+
+@pytest.mark.parametrize("args", [
+    ["encode", "-", "-o", "{tmp}/folder/"],  # stdin has no name to give the output
+    ["encode", "{tmp}", "-o", "-"],  # a batch cannot go to stdout
+    ["encode", "{tmp}/*.png", "-o", "-"],
+    ["encode", "{sample}", "-o", "{tmp}/out.png"],  # encode writes bitstreams, not images
+    ["encode", "{sample}", "-o", "{tmp}/file.txt/"],  # a file where a folder is asked for
+    ["decode", "{tmp}/x.bin", "-o", "-", "--format", "xyz"],  # a format no writer handles
+    ["encode", "-", "-o", "{tmp}/out.bin"],  # run_cli's stdin is empty
+], ids=["stdin-to-folder", "folder-to-stdout", "glob-to-stdout", "image-suffix", "file-as-folder", "stdout-format",
+        "empty-stdin"])
+def test_bad_stdio_and_folder_arguments_fail_in_one_line(run_cli, tmp_path, sample_path, args):
+    import shutil
+
+    shutil.copy(sample_path, tmp_path / "a.png")
+    (tmp_path / "file.txt").write_text("x")
+    (tmp_path / "x.bin").write_bytes(b"not read")
+    proc = run_cli(*[a.format(tmp=tmp_path, sample=sample_path) for a in args])
+    assert_clean_failure(proc, tmp_path / "out.png", tmp_path / "out.bin", tmp_path / "folder")
+    assert proc.stdout == ""
+
+
+def test_encode_max_pixels(run_cli, small_png, tmp_path):
+    out = tmp_path / "out.bin"
+    proc = run_cli("encode", small_png, "-o", out, "--max-pixels", 96 * 80 - 1)
+    assert_clean_failure(proc, out)
+    assert "96×80" in proc.stderr and "--max-pixels 7679" in proc.stderr
+    assert "--max-pixels" in run_cli("encode", "--help").stdout
+    from neuralcodec.coding import encode_file
+    from neuralcodec.errors import InputError
+
+    assert encode_file(small_png, max_pixels=96 * 80).header.width == 96  # the limit itself is allowed
+    with pytest.raises(InputError, match="exceeds the limit of 7679 pixels"):
+        encode_file(small_png.read_bytes(), max_pixels=96 * 80 - 1)
+
+
+def test_binary_data_is_not_read_from_or_written_to_a_terminal(small_png, tmp_path):
+    import pty
+
+    controller, terminal = pty.openpty()
+    try:
+        env = dict(os.environ, PYTHONWARNINGS="ignore")
+        for args, stdin, stdout in [(["encode", small_png, "-o", "-"], subprocess.DEVNULL, terminal),
+                                    (["encode", "-", "-o", tmp_path / "x.bin"], terminal, subprocess.PIPE)]:
+            proc = subprocess.run([sys.executable, "-m", "neuralcodec.cli", *map(str, args)], stdin=stdin,
+                                  stdout=stdout, stderr=subprocess.PIPE, text=True, timeout=120, env=env, cwd=ROOT)
+            assert proc.returncode == 1 and "terminal" in proc.stderr, proc.stderr
+            assert len(proc.stderr.strip().splitlines()) == 1
+    finally:
+        os.close(controller)
+        os.close(terminal)
+    assert not (tmp_path / "x.bin").exists()
+
+
+def test_an_image_from_bytes_reads_like_the_file(sample_path, tmp_path):
+    from neuralcodec.image_io import InputWarning, read_image, read_image_bytes
+
+    upright = Image.open(sample_path).convert("RGB").crop((0, 0, 96, 64))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored sideways: the EXIF orientation is applied from bytes too
+    upright.transpose(Image.Transpose.ROTATE_90).save(tmp_path / "phone.jpg", exif=exif, quality=98)
+    from_file, info_file = read_image(tmp_path / "phone.jpg")
+    from_bytes, info_bytes = read_image_bytes((tmp_path / "phone.jpg").read_bytes())
+    assert from_bytes.shape[1:] == (64, 96) and bool((from_bytes == from_file).all()) and info_bytes == info_file
+    upright.save(tmp_path / "anim.gif", save_all=True, append_images=[upright.transpose(Image.Transpose.ROTATE_180)])
+    with pytest.warns(InputWarning, match="<stdin> has 2 frames"):
+        read_image_bytes((tmp_path / "anim.gif").read_bytes())
+    from neuralcodec.errors import InputError
+
+    with pytest.raises(InputError, match="cannot read photo.bytes as an image"):
+        read_image_bytes(b"not an image", "photo.bytes")
+    with pytest.raises(InputError, match="input is empty: <stdin>"):
+        read_image_bytes(b"")

@@ -14,7 +14,7 @@ from neuralcodec.codecs.registry import model_path, shipped_qualities
 from neuralcodec.eval.anchors import anchors
 from neuralcodec.eval.curves import Curve, bd_metrics, load_curve, shipped_anchor_names
 from neuralcodec.eval.lpips_metric import load_lpips, lpips_distance
-from neuralcodec.eval.metrics import ms_ssim, patch_swd, psnr_rgb, psnr_y
+from neuralcodec.eval.metrics import PatchSwd, ms_ssim, ms_ssim_db, patch_swd, psnr_rgb, psnr_y
 from neuralcodec.eval.rd import interpolate_at_rate
 from neuralcodec.image_io import read_image
 
@@ -153,6 +153,77 @@ def test_weight_free_metrics(sample_path):
     assert ms_ssim(image, worse) < ms_ssim(image, better) < 1
     assert ms_ssim(image[:, :100, :100], better[:, :100, :100]) is None
     assert math.isinf(psnr_y(image, image)) and psnr_y(image, better) > psnr_y(image, worse)
+
+
+@pytest.fixture
+def one_thread():
+    """One torch thread, as evaluation measures (several times faster than two on a busy 2-core machine)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.mark.parametrize("name,quality", [("kodim01.png", 95), ("kodim23.png", 40)])
+def test_float32_metrics_match_the_float64_reference(name, quality, kodak_dir, one_thread):
+    """The fast float32 metrics report what the float64 reference (pytorch_msssim itself for MS-SSIM) does."""
+    image, _ = read_image(kodak_dir / name)
+    decoded = anchors()["jpeg"].decode(anchors()["jpeg"].encode(image, quality))
+    for metric in (psnr_rgb, psnr_y):
+        assert metric(decoded, image) == pytest.approx(metric(decoded, image, dtype=torch.float64), abs=1e-3)
+    fast, reference = ms_ssim(decoded, image), ms_ssim(decoded, image, dtype=torch.float64)
+    assert ms_ssim_db(fast) == pytest.approx(ms_ssim_db(reference), abs=1e-3)
+    assert fast == pytest.approx(reference, abs=1e-6)
+    swd = PatchSwd(image)
+    value = swd(decoded)
+    assert value == patch_swd(image, decoded)  # the original's side is only cached
+    assert value == pytest.approx(patch_swd(image, decoded, dtype=torch.float64), rel=1e-5)
+    assert swd(image) == 0
+
+
+def _without_times(blob):
+    for rows in blob["per_image"].values():
+        for row in rows:
+            del row["encoding_time"], row["decoding_time"]
+    del blob["results"]["encoding_time"], blob["results"]["decoding_time"]
+    return blob
+
+
+def test_eval_in_worker_processes_gives_the_serial_numbers(kodak_dir, tmp_path, run_cli):
+    blobs = []
+    for jobs in ("1", "2"):
+        out = tmp_path / f"jobs{jobs}.json"
+        proc = run_cli("eval", "--codec", "jpeg", "--dataset", kodak_dir / "kodim0[12].png", "--quality", "20", "80",
+                       "--no-lpips", "--out", out, "--jobs", jobs, timeout=300)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        assert "Traceback" not in proc.stderr
+        blobs.append(_without_times(json.loads(out.read_text())))
+    assert blobs[0] == blobs[1]  # every number, bit for bit, in the same order
+    assert blobs[1]["images"] == ["kodim01.png", "kodim02.png"] and blobs[1]["results"]["quality"] == [20, 80]
+
+
+def test_a_codec_failing_in_a_worker_is_a_one_line_error(tmp_path, run_cli):
+    from PIL import Image
+
+    Image.new("RGB", (20000, 2)).save(tmp_path / "a.png")  # wider than WebP allows
+    Image.new("RGB", (64, 64)).save(tmp_path / "b.png")
+    out = tmp_path / "r.json"
+    proc = run_cli("eval", "--codec", "webp", "--quality", "50", "--dataset", tmp_path, "--no-lpips", "--jobs", "2",
+                   "--out", out)
+    assert proc.returncode == 1 and not out.exists() and "Traceback" not in proc.stderr
+    assert "codec: error: webp cannot code a.png at quality 50" in proc.stderr
+
+
+def test_patch_swd_of_images_too_small_for_its_pyramid_is_nan():
+    image = torch.arange(3 * 2 * 300, dtype=torch.int32).reshape(3, 2, 300).remainder(256).to(torch.uint8)
+    assert math.isnan(patch_swd(image, image)) and math.isnan(patch_swd(image[:, :, :8], image[:, :, :8]))
+
+
+@pytest.mark.parametrize("jobs", ["0", "-2"])
+def test_eval_jobs_must_be_positive(jobs, two_images, tmp_path, run_cli):
+    proc = run_cli("eval", "--codec", "jpeg", "--dataset", two_images, "--out", tmp_path / "r.json", "--jobs", jobs)
+    assert proc.returncode != 0 and not (tmp_path / "r.json").exists()
+    assert proc.stderr.strip() == f"codec: error: --jobs must be at least 1, not {jobs}"
 
 
 def test_lpips_plumbing_with_random_backbone_only(sample_path):

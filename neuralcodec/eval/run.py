@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import statistics
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import torch
 from torch import Tensor
 
+from neuralcodec.errors import InputError, NeuralCodecError
 from neuralcodec.eval.anchors import anchors
-from neuralcodec.eval.metrics import bpp_of, ms_ssim, ms_ssim_db, patch_swd, psnr_rgb, psnr_y
+from neuralcodec.eval.metrics import PatchSwd, bpp_of, ms_ssim, ms_ssim_db, psnr_rgb, psnr_y
 from neuralcodec.image_io import ImageInfo, read_image
 
 METRIC_KEYS = ["bpp", "psnr-rgb", "psnr-y", "ms-ssim-rgb", "ms-ssim-db", "lpips", "swd", "encoding_time",
@@ -30,6 +34,9 @@ class EvalCodec:
     encode: Callable[[Tensor, int], bytes]
     decode: Callable[[bytes], Tensor]
     quality_range: tuple[int, int] | None = None  # any quality in it is valid; None: only ``qualities``
+    # how a worker process rebuilds this codec (encode/decode are closures, which do not pickle):
+    # ("codec", name) or ("model", path, ...); None: evaluated in this process only
+    spec: tuple[str, ...] | None = None
 
     def check_qualities(self, qualities: list[int]) -> None:
         """``ValueError`` naming the valid choices when a requested quality is not one."""
@@ -40,8 +47,8 @@ class EvalCodec:
                 raise ValueError(f"{self.name} quality {q} is outside {self.quality_range[0]}…{self.quality_range[1]}")
 
 
-def _learned_eval_codec(name: str, description: str, family: str,
-                        model_file_of: Mapping[int, str | None]) -> EvalCodec:
+def _learned_eval_codec(name: str, description: str, family: str, model_file_of: Mapping[int, str | None],
+                        spec: tuple[str, ...]) -> EvalCodec:
     """Bytes in / bytes out through our container; ``model_file_of`` maps each rate point to its model file
     (``None``: the shipped one). The decoder finds the rate point in the header, as ``codec decode`` does."""
     from neuralcodec.bitstream.container import unpack
@@ -56,7 +63,7 @@ def _learned_eval_codec(name: str, description: str, family: str,
     def decode(data: bytes) -> Tensor:
         return decode_bytes(data, model_file_of[unpack(data)[0].rate_point])[0]
 
-    return EvalCodec(name, description, sorted(model_file_of), ".bin", encode, decode)
+    return EvalCodec(name, description, sorted(model_file_of), ".bin", encode, decode, spec=spec)
 
 
 def eval_codec(name: str) -> EvalCodec:
@@ -65,13 +72,14 @@ def eval_codec(name: str) -> EvalCodec:
 
     if name in family_names():
         return _learned_eval_codec(name, f"neuralcodec {name} (shipped rate points, files incl. container)", name,
-                                   dict.fromkeys(shipped_qualities(name)))
+                                   dict.fromkeys(shipped_qualities(name)), ("codec", name))
     known = anchors()
     if name not in known:
         raise ValueError(f"unknown codec '{name}' (learned: {', '.join(family_names())}; "
                          f"anchors: {', '.join(known)})")
     a = known[name]
-    return EvalCodec(a.name, a.description, a.qualities, f".{a.name}", a.encode, a.decode, a.quality_range)
+    return EvalCodec(a.name, a.description, a.qualities, f".{a.name}", a.encode, a.decode, a.quality_range,
+                     ("codec", name))
 
 
 def model_files_eval_codec(paths: list[str]) -> EvalCodec:
@@ -85,7 +93,8 @@ def model_files_eval_codec(paths: list[str]) -> EvalCodec:
             raise ValueError(f"{path} and {by_quality[quality]} are both rate point {quality}")
         by_quality[quality] = path
     return _learned_eval_codec("model-files", "neuralcodec model files: " + ", ".join(by_quality.values()),
-                               DEFAULT_CODEC, by_quality)  # a model file names its own family; this is unused
+                               DEFAULT_CODEC, by_quality,  # unused: a model file names its own family
+                               ("model", *paths))
 
 
 def _mean(values: list[Any]) -> float | None:
@@ -93,41 +102,166 @@ def _mean(values: list[Any]) -> float | None:
     return statistics.fmean(present) if present else None
 
 
-def evaluate(codec: EvalCodec, images: list[Path], work_dir: Path, qualities: list[int] | None = None,
-             lpips_model: Any = None, lpips_note: str = "", progress: Callable[[], None] | None = None
-             ) -> dict[str, Any]:
-    """Run the sweep over ``images``; bitstreams are written under ``work_dir`` and decoded from disk."""
+def codec_from_spec(spec: tuple[str, ...]) -> EvalCodec:
+    """The codec an ``EvalCodec.spec`` names (how worker processes rebuild it)."""
+    kind, *args = spec
+    return eval_codec(args[0]) if kind == "codec" else model_files_eval_codec(list(args))
+
+
+@contextmanager
+def _one_torch_thread() -> Iterator[None]:
+    """Metrics run on one thread, here as in the workers: a float32 sum split over threads rounds differently,
+    and the numbers must not depend on ``jobs``."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _measure_image(codec: EvalCodec, path: Path, image: Tensor, qualities: list[int], work_dir: Path,
+                   lpips_model: Any, progress: Callable[[], None] | None,
+                   stop: Callable[[], bool] = lambda: False) -> list[dict[str, Any]]:
+    """One row per quality: the image coded to a file under ``work_dir``, decoded from it and measured."""
     from neuralcodec.eval.lpips_metric import lpips_distance
 
-    qualities = list(qualities or codec.qualities)
-    loaded = [(p, read_image(p)[0]) for p in images]
-    results: dict[str, list[Any]] = {k: [] for k in ["quality", *METRIC_KEYS]}
-    per_image: dict[str, list[dict[str, Any]]] = {}
+    with _one_torch_thread():
+        swd = PatchSwd(image)  # the original's side once, for every quality
+    rows = []
     for q in qualities:
-        folder = work_dir / codec.name / f"q{q}"
-        folder.mkdir(parents=True, exist_ok=True)
-        rows = []
-        for path, image in loaded:
+        if stop():
+            break
+        try:
             t0 = time.perf_counter()
             data = codec.encode(image, q)
             t1 = time.perf_counter()
-            file = folder / (path.stem + codec.suffix)
+            file = work_dir / codec.name / f"q{q}" / (path.stem + codec.suffix)
             file.write_bytes(data)
             stored = file.read_bytes()
             t2 = time.perf_counter()
             decoded = codec.decode(stored)
             t3 = time.perf_counter()
+        except NeuralCodecError:
+            raise
+        except ValueError as exc:  # what the anchors' libraries raise for an image they cannot code (e.g. too big)
+            raise InputError(f"{codec.name} cannot code {path.name} at quality {q}: {exc}") from None
+        with _one_torch_thread():
             ssim = ms_ssim(decoded, image)
             rows.append({
                 "image": path.name, "bytes": len(stored), "bpp": bpp_of(len(stored), image),
                 "psnr-rgb": psnr_rgb(decoded, image), "psnr-y": psnr_y(decoded, image),
                 "ms-ssim-rgb": ssim, "ms-ssim-db": ms_ssim_db(ssim),
                 "lpips": lpips_distance(lpips_model, decoded, image) if lpips_model is not None else None,
-                "swd": patch_swd(image, decoded),
+                "swd": swd(decoded),
                 "encoding_time": t1 - t0, "decoding_time": t3 - t2,
             })
+        if progress:
+            progress()
+    return rows
+
+
+# A worker process's codec, LPIPS model, progress queue and stop flag, set once by ``_init_worker``.
+_worker: dict[str, Any] = {}
+
+
+def _init_worker(spec: tuple[str, ...], lpips_model: Any, progress_queue: Any, stop_event: Any) -> None:
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle: it sets ``stop_event``
+    torch.set_num_threads(1)  # one process per core already
+    _worker.update(codec=codec_from_spec(spec), lpips=lpips_model, queue=progress_queue, stop=stop_event)
+
+
+def _worker_measure(path: Path, pixels: np.ndarray, qualities: list[int], work_dir: Path) -> list[dict[str, Any]]:
+    w = _worker
+    return _measure_image(w["codec"], path, torch.from_numpy(pixels), qualities, work_dir, w["lpips"],
+                          lambda: w["queue"].put(1), w["stop"].is_set)
+
+
+@contextmanager
+def _children_ignore_sigint() -> Iterator[None]:
+    """Processes started in here begin with SIGINT ignored (that survives exec, and Python then installs no
+    KeyboardInterrupt handler): Ctrl-C reaches the whole process group, but only the parent should act on it,
+    and a worker interrupted while importing torch would print a traceback."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():  # only the main thread may set handlers
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler if previous is None else previous)
+
+
+def _measure_in_workers(codec: EvalCodec, loaded: list[tuple[Path, Tensor]], qualities: list[int],
+                        work_dir: Path, lpips_model: Any, progress: Callable[[], None] | None,
+                        jobs: int) -> list[list[dict[str, Any]]]:
+    """``_measure_image`` of every image in ``jobs`` spawned processes; results in image order."""
+    import multiprocessing
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
+    assert codec.spec is not None
+    ctx = multiprocessing.get_context("spawn")  # fork is unsafe once torch has started its threads
+    with _children_ignore_sigint():
+        queue, stop = ctx.SimpleQueue(), ctx.Event()
+        pool = ProcessPoolExecutor(jobs, mp_context=ctx, initializer=_init_worker,
+                                   initargs=(codec.spec, lpips_model, queue, stop))
+
+    def drain() -> None:
+        while not queue.empty():
+            queue.get()
             if progress:
                 progress()
+
+    try:
+        with _children_ignore_sigint():  # submitting starts the workers
+            # images travel as NumPy arrays: plain pickles, not torch's shared-memory handles
+            futures = [pool.submit(_worker_measure, path, image.numpy(), qualities, work_dir)
+                       for path, image in loaded]
+        pending = set(futures)
+        while pending:
+            done, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
+            drain()
+            for future in done:
+                future.result()  # a worker's error (e.g. a codec failing on an image) ends the run now
+        drain()
+        return [future.result() for future in futures]
+    except BaseException:
+        stop.set()  # running images end after their current quality; queued ones are cancelled
+        raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def evaluate(codec: EvalCodec, images: list[Path], work_dir: Path, qualities: list[int] | None = None,
+             lpips_model: Any = None, lpips_note: str = "", progress: Callable[[], None] | None = None,
+             jobs: int = 1) -> dict[str, Any]:
+    """Run the sweep over ``images``; bitstreams are written under ``work_dir`` and decoded from disk.
+
+    ``jobs`` > 1 measures images in that many spawned worker processes (one torch thread each; a calling
+    script needs the usual ``if __name__ == "__main__":`` guard); the result is the same as with ``jobs=1``
+    except for the times. A codec without a ``spec`` is always measured in this process.
+    """
+    if jobs < 1:
+        raise ValueError(f"jobs must be at least 1, not {jobs}")
+    qualities = list(qualities or codec.qualities)
+    loaded = [(p, read_image(p)[0]) for p in images]  # an unreadable image fails before any work starts
+    for q in qualities:
+        (work_dir / codec.name / f"q{q}").mkdir(parents=True, exist_ok=True)
+    jobs = min(jobs, len(loaded))
+    if jobs > 1 and codec.spec is not None:
+        rows_of_image = _measure_in_workers(codec, loaded, qualities, work_dir, lpips_model, progress, jobs)
+    else:
+        rows_of_image = [_measure_image(codec, p, image, qualities, work_dir, lpips_model, progress)
+                         for p, image in loaded]
+    results: dict[str, list[Any]] = {k: [] for k in ["quality", *METRIC_KEYS]}
+    per_image: dict[str, list[dict[str, Any]]] = {}
+    for i, q in enumerate(qualities):
+        rows = [image_rows[i] for image_rows in rows_of_image]
         per_image[str(q)] = rows
         results["quality"].append(q)
         for key in METRIC_KEYS:
