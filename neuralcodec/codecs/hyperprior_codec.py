@@ -135,10 +135,16 @@ class HyperpriorCodec:
             return self._g_a(pixels)
         return tiled_apply(self._g_a, pixels, self.net.M, self.tile_pixels, ANALYSIS_MARGIN, down=16)
 
+    def _g_s_pixels(self, y_hat: Tensor) -> Tensor:
+        """g_s, then rounding to uint8 pixels (elementwise: the same on a tile as on the whole image)."""
+        return self.net.g_s(y_hat).clamp_(0, 1).mul_(255.0).round_().to(torch.uint8)
+
     def _synthesis(self, y_hat: Tensor) -> Tensor:
+        """uint8 pixels (1, 3, 16·h, 16·w) of ŷ; large images in tiles, so no float image is ever whole."""
         if y_hat.shape[2] * y_hat.shape[3] * 256 <= self.whole_image_max_pixels:
-            return self.net.g_s(y_hat)
-        return tiled_apply(self.net.g_s, y_hat, 3, self.tile_pixels // 16, SYNTHESIS_MARGIN, up=16)
+            return self._g_s_pixels(y_hat)
+        return tiled_apply(self._g_s_pixels, y_hat, 3, self.tile_pixels // 16, SYNTHESIS_MARGIN, up=16,
+                           out_dtype=torch.uint8)
 
     @torch.no_grad()
     def analysis(self, image: Tensor) -> Tensor:
@@ -165,7 +171,8 @@ class HyperpriorCodec:
         x_hat = None
         if reconstruct:
             with torch.no_grad():
-                x_hat = self._synthesize(lat.y_symbols, lat.means, image.shape[1], image.shape[2])
+                x_hat = self._synthesize(self.y_latent.values(lat.y_symbols, lat.means), image.shape[1],
+                                         image.shape[2])
         return {"z": enc_z.finish(), "y": enc_y.finish()}, x_hat
 
     def encode_y(self, encoder: RansEncoder, lat: Latents) -> None:
@@ -203,13 +210,13 @@ class HyperpriorCodec:
         """uint8 RGB image (3, height, width) from the streams written by :meth:`compress`."""
         lat = self.decode_latents(streams, height, width)
         with torch.no_grad():
-            return self._synthesize(lat.y_symbols, lat.means, height, width)
+            y_hat = self.y_latent.values(lat.y_symbols, lat.means)
+            del lat  # symbols, indexes and means: ≈ 9 bytes a latent element, freed before the synthesis
+            return self._synthesize(y_hat, height, width)
 
-    def _synthesize(self, y_symbols: Tensor, means: Tensor, height: int, width: int) -> Tensor:
-        y_hat = self.y_latent.values(y_symbols, means).contiguous(memory_format=torch.channels_last)
-        del y_symbols, means
-        x_hat = self._synthesis(y_hat)[0, :, :height, :width]
-        return x_hat.clamp_(0, 1).mul_(255.0).round_().to(torch.uint8)  # in place: no extra image copies
+    def _synthesize(self, y_hat: Tensor, height: int, width: int) -> Tensor:
+        """uint8 RGB (3, height, width) of the dequantized latent ŷ."""
+        return self._synthesis(y_hat.contiguous(memory_format=torch.channels_last))[0, :, :height, :width]
 
     @torch.no_grad()
     def forward_rounded(self, image: Tensor) -> Tensor:

@@ -25,7 +25,9 @@ def tiled_apply(fn: Callable[[Tensor], Tensor], x: Tensor, out_channels: int, ti
                 up: int = 1, down: int = 1, out_dtype: torch.dtype = torch.float32) -> Tensor:
     """``fn`` on overlapping tiles of ``x`` (1, C, H, W); ``fn`` scales sizes by ``up / down``.
 
-    ``tile`` and ``margin`` are in input pixels and must be multiples of ``down``.
+    ``tile`` and ``margin`` are in input pixels and must be multiples of ``down``. Each tile's interior is
+    converted to ``out_dtype`` as it is stored, so ``fn`` may end in an elementwise conversion (e.g. to uint8
+    pixels) and the whole output never exists at a wider type.
     """
     if tile % down or margin % down:
         raise ValueError("tile and margin must be multiples of the downsampling factor")

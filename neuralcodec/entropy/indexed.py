@@ -44,13 +44,10 @@ def encode_indexed(encoder: RansEncoder, values: np.ndarray, indexes: np.ndarray
 def decode_indexed(decoder: RansDecoder, indexes: np.ndarray, tables: list[IntegerTable]) -> np.ndarray:
     """Decode one set: one value per entry of ``indexes`` (shape kept), escaped values included."""
     order, bounds = _grouping(np.ravel(indexes), len(tables))
-    parts = []
+    out = np.empty(indexes.size, dtype=np.int32)
     for k, table in enumerate(tables):
         n = int(bounds[k + 1] - bounds[k])
-        if n:
-            parts.append((order[bounds[k] : bounds[k + 1]], decoder.decode(n, table)))
+        if n:  # each group goes straight to its positions: no second copy of the symbols
+            decoder.decode_into(out, order[bounds[k] : bounds[k + 1]], table)
     decoder.end_set()
-    out = np.empty(indexes.size, dtype=np.int32)
-    for positions, values in parts:
-        out[positions] = values
     return out.reshape(indexes.shape)

@@ -94,7 +94,8 @@ class RansDecoder:
         if len(data) % 4:
             raise ValueError("rANS stream length is not a multiple of 4 bytes")
         self._coder = AnsCoder(np.frombuffer(data, dtype=np.uint32).copy())
-        self._pending: list[tuple[np.ndarray, np.ndarray, IntegerTable]] = []
+        # where each escaped value of the current set goes: (array, indexes into it), in decoding order
+        self._pending: list[tuple[np.ndarray, np.ndarray]] = []
 
     def decode(self, count: int, table: IntegerTable) -> np.ndarray:
         """Decode ``count`` table positions; their escaped values are filled in by :meth:`end_set`.
@@ -103,22 +104,36 @@ class RansDecoder:
         """
         if count == 0:
             return np.zeros(0, dtype=np.int32)
-        values = np.asarray(self._coder.decode(_MODELS.get(table), count), dtype=np.int32)
+        values = self._decode_positions(count, table)
         if values.max() == table.num_values:  # escapes are rare: look for them only when present
-            self._pending.append((values, np.flatnonzero(values == table.num_values), table))
+            self._pending.append((values, np.flatnonzero(values == table.num_values)))
         values += np.int32(table.offset)
         return values
 
+    def decode_into(self, out: np.ndarray, positions: np.ndarray, table: IntegerTable) -> None:
+        """Decode ``len(positions)`` values straight into ``out[positions]`` (a flat int32 array); their
+        escaped values are written there by :meth:`end_set`. Keeps no copy of the decoded group."""
+        if len(positions) == 0:
+            return
+        values = self._decode_positions(len(positions), table)
+        if values.max() == table.num_values:
+            self._pending.append((out, positions[values == table.num_values]))
+        values += np.int32(table.offset)
+        out[positions] = values
+
+    def _decode_positions(self, count: int, table: IntegerTable) -> np.ndarray:
+        return np.asarray(self._coder.decode(_MODELS.get(table), count), dtype=np.int32)
+
     def end_set(self) -> None:
         """Decode the escaped values of the current set into the arrays returned by :meth:`decode`."""
-        total = sum(len(at) for _, at, _ in self._pending)
+        total = sum(len(at) for _, at in self._pending)
         if total == 0:
             return
         pairs = np.asarray(self._coder.decode(_HALF, 2 * total), dtype=np.uint32).reshape(-1, 2)
         escaped = ((pairs[:, 0] << 16) | pairs[:, 1]).view(np.int32)
         start = 0
-        for values, at, _table in self._pending:
-            values[at] = escaped[start : start + len(at)]
+        for target, at in self._pending:
+            target[at] = escaped[start : start + len(at)]
             start += len(at)
         self._pending.clear()
 
