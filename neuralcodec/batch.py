@@ -7,7 +7,6 @@ import os
 from pathlib import Path
 
 from neuralcodec.errors import InputError
-from neuralcodec.image_io import IMAGE_SUFFIXES
 
 BITSTREAM_SUFFIX = ".bin"
 
@@ -62,4 +61,6 @@ def plan_outputs(inputs: list[Path], out_dir: Path, suffix: str) -> list[tuple[P
 
 def image_suffixes() -> set[str]:
     """Suffixes batch encoding picks up from a folder."""
+    from neuralcodec.image_io import IMAGE_SUFFIXES  # here: `codec info` imports this module and needs no numpy
+
     return set(IMAGE_SUFFIXES)
