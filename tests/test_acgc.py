@@ -20,7 +20,7 @@ import torch
 
 import neuralcodec.codecs.fixed_point as fixed_point
 from neuralcodec.bitstream import unpack
-from neuralcodec.codecs.fixed_point import ACT_FRAC_BITS, exact_linear_attention
+from neuralcodec.codecs.fixed_point import ACT_FRAC_BITS, exact_linear_attention, to_fixed_point
 from neuralcodec.codecs.model_file import load_model_file, save_model_file
 from neuralcodec.codecs.registry import get_family, load_codec, model_path
 from neuralcodec.codecs.stages.acgc import linear_attention, slice_hyper, slice_sizes
@@ -121,7 +121,8 @@ def test_the_global_attention_is_exercised(model_file):
     y_hat = codec.y_latent.values(lat.y_symbols, lat.means)
     for index, (first, end) in enumerate(codec.bounds):
         if index:
-            _, attention = codec.inter_slice_context(index, slice_hyper(params, first, end), y_hat[:, :first])
+            hyper = to_fixed_point(slice_hyper(params, first, end))
+            _, attention = codec.inter_slice_context(index, hyper, y_hat[:, :first])
             assert float(attention.std(dim=(2, 3)).mean()) > 2.0**ACT_FRAC_BITS * 1e-3
 
 
@@ -334,3 +335,18 @@ def test_exact_attention_matches_its_float_twin_and_its_bit_budget():
         kv_mean = n * limit * sign * limit // n
         num, den = d * limit * kv_mean, d * limit * ((n * limit << 8) // n)
         assert torch.all(out == (num << 16) // (den + (1 << 12)))
+
+
+def test_an_untrained_model_codes_as_the_hyperprior_it_starts_from(tmp_path):
+    """The parameter networks' last layers start at zero: the warm-started model's tables and means are exactly
+    the hyperprior's (so the context stage starts from the hyperprior's rate, never worse)."""
+    family = get_family("acgc")
+    blob = load_model_file(model_path("hyperprior", 0))
+    net = family.build_net(**blob["arch"])
+    net.load_state_dict(get_family("hyperprior").float_state_dict(blob), strict=False)
+    path = tmp_path / "acgc-q0.pt"
+    save_model_file(family.export(net, 0, {}), path)
+    image, _ = crops()[1]
+    lat, hyper_lat = load_codec(model_file=path).analyse(image), load_codec("hyperprior", 0).analyse(image)
+    assert np.array_equal(lat.indexes, hyper_lat.indexes) and torch.equal(lat.means, hyper_lat.means)
+    assert torch.equal(lat.y_symbols, hyper_lat.y_symbols)

@@ -1,8 +1,9 @@
 """ACGC entropy model runtime codec: the hyperprior's ``z`` stream, and ``y`` slice by slice in checkerboard passes.
 
-Data flow: image → g_a → y → h_a → z (factorized stage, stream ``z``); ẑ → exact h_s → hyper parameters P (fixed
-point). Then for each slice i in order (:func:`neuralcodec.codecs.stages.acgc.slice_bounds`): the channel context
-and the global attention from the decoded earlier slices ŷ_<i (once per slice); pass 1, anchors:
+Data flow: image → g_a → y → h_a → z (factorized stage, stream ``z``); ẑ → exact h_s → hyper parameters P (exact;
+the networks see them in fixed point, the corrections are added to the exact values). Then for each slice i in
+order (:func:`neuralcodec.codecs.stages.acgc.slice_bounds`): the channel context and the global attention from
+the decoded earlier slices ŷ_<i (once per slice); pass 1, anchors:
 (σ, μ) = P_i + slice_parameters[i](P_i, 0, channel, global) → one set of stream ``y``; pass 2, non-anchors: the
 spatial context of the slice's decoded anchors, then (σ, μ) = P_i + slice_parameters[i](P_i, spatial, channel,
 global) → the next set. Stream ``y`` thus holds 2 sets per slice (10 for M = 192), in decoding order.
@@ -23,8 +24,8 @@ from torch import Tensor
 from neuralcodec.codecs.acgc import Acgc
 from neuralcodec.codecs.fixed_point import (
     ACT_FRAC_BITS,
+    ACT_LIMIT,
     FixedPointSequential,
-    exact_add,
     exact_linear_attention,
     to_fixed_point,
 )
@@ -44,6 +45,7 @@ from neuralcodec.entropy import RansDecoder, RansEncoder
 
 # step(slice index, positions, table indexes, means) → the symbols of that pass (coded or decoded)
 PassStep = Callable[[int, Tensor, np.ndarray, Tensor], Tensor]
+PARAM_LIMIT = ACT_LIMIT / (1 << ACT_FRAC_BITS)  # |scale|, |mean| ≤ 4096, as every fixed-point activation
 
 
 class AcgcTransforms(HyperpriorTransforms):
@@ -82,14 +84,14 @@ class AcgcCodec(HyperpriorCodec):
 
     # --- contexts and parameters ----------------------------------------------------------------------
     def hyper_parameters(self, z_hat: Tensor) -> Tensor:
-        """h_s(ẑ) in fixed-point units (float64 integers), computed exactly on tiles of ẑ."""
-        params = tiled_apply(self.hyper_synthesis, z_hat, 2 * self.net.M, HYPER_TILE, HYPER_MARGIN, up=4,
-                             out_dtype=torch.float64)
-        return to_fixed_point(params)
+        """h_s(ẑ): exact real values (float64), computed on tiles of ẑ, bit for bit the hyperprior's."""
+        return tiled_apply(self.hyper_synthesis, z_hat, 2 * self.net.M, HYPER_TILE, HYPER_MARGIN, up=4,
+                           out_dtype=torch.float64)
 
     def inter_slice_context(self, index: int, hyper: Tensor, earlier: Tensor) -> list[Tensor]:
         """[channel context, global attention] (fixed-point units, whole latent) of slice ``index`` from its hyper
-        parameters and the decoded earlier slices ``earlier`` (float32 ŷ); ``[]`` for the first slice."""
+        parameters (fixed-point units) and the decoded earlier slices ``earlier`` (float32 ŷ); ``[]`` for the
+        first slice."""
         if index == 0:
             return []
         earlier = to_fixed_point(earlier)
@@ -102,10 +104,15 @@ class AcgcCodec(HyperpriorCodec):
         return to_fixed_point(self.spatial[index](keep(y_hat_slice, anchors)))
 
     def pass_parameters(self, index: int, hyper: Tensor, inputs: list[Tensor]) -> tuple[np.ndarray, Tensor]:
-        """Table indexes and float32 means at gathered positions (1, C, N, 1) of slice ``index``, from its hyper
-        parameters and the network's inputs there (hyper, spatial[, channel, global])."""
+        """Table indexes and float32 means at gathered positions (1, C, N, 1) of slice ``index``, from its exact
+        hyper parameters and the network's inputs there (fixed point: hyper, spatial[, channel, global]).
+
+        The correction is added to h_s's exact output, not to its 16-bit rounding, so a zero correction (an
+        untrained model) gives exactly the hyperprior's tables and means. The sum is exact in float64: both terms
+        are clamped to ±PARAM_LIMIT (2**12) and are multiples of 2**-36 (int8 weight exponents ≤ 20, plus
+        ACT_FRAC_BITS), so it is a multiple of 2**-36 below 2**13 — 49 significant bits at most."""
         delta = self.slice_parameters[index].forward_fixed(torch.cat(inputs, dim=1))
-        out = exact_add(hyper, to_fixed_point(delta)) / (1 << ACT_FRAC_BITS)
+        out = hyper.clamp(-PARAM_LIMIT, PARAM_LIMIT) + delta.clamp(-PARAM_LIMIT, PARAM_LIMIT)
         scales, means = out.chunk(2, 1)
         return self.y_latent.tables.indexes(scales.numpy()), means.float()
 
@@ -119,13 +126,14 @@ class AcgcCodec(HyperpriorCodec):
         means = torch.zeros(1, m, height, width)
         indexes = np.zeros((1, m, height, width), dtype=np.uint8)
         y_hat = torch.zeros(1, m, height, width)
+        fixed = to_fixed_point(params)
         for i, (first, end) in enumerate(self.bounds):
-            hyper = slice_hyper(params, first, end)
+            hyper = slice_hyper(fixed, first, end)
             extra = self.inter_slice_context(i, hyper, y_hat[:, :first])
             spatial = torch.zeros_like(hyper)
             for positions in (anchors, ~anchors):
-                at = [gather(x, positions) for x in (hyper, spatial, *extra)]
-                idx, mu = self.pass_parameters(i, at[0], at)
+                inputs = [gather(x, positions) for x in (hyper, spatial, *extra)]
+                idx, mu = self.pass_parameters(i, gather(slice_hyper(params, first, end), positions), inputs)
                 symbols = step(i, positions, idx, mu)
                 scatter(symbols, positions, y_symbols[:, first:end])
                 scatter(mu, positions, means[:, first:end])
