@@ -103,15 +103,15 @@ class AcgcCodec(HyperpriorCodec):
         """The spatial context (fixed-point units, whole latent) of a slice from its decoded anchors."""
         return to_fixed_point(self.spatial[index](keep(y_hat_slice, anchors)))
 
-    def pass_parameters(self, index: int, hyper: Tensor, inputs: list[Tensor]) -> tuple[np.ndarray, Tensor]:
+    def pass_parameters(self, index: int, hyper: Tensor, inputs: Tensor) -> tuple[np.ndarray, Tensor]:
         """Table indexes and float32 means at gathered positions (1, C, N, 1) of slice ``index``, from its exact
-        hyper parameters and the network's inputs there (fixed point: hyper, spatial[, channel, global]).
+        hyper parameters and the network's inputs there (fixed point: hyper, spatial[, channel, global] stacked).
 
         The correction is added to h_s's exact output, not to its 16-bit rounding, so a zero correction (an
         untrained model) gives exactly the hyperprior's tables and means. The sum is exact in float64: both terms
         are clamped to ±PARAM_LIMIT (2**12) and are multiples of 2**-36 (int8 weight exponents ≤ 20, plus
         ACT_FRAC_BITS), so it is a multiple of 2**-36 below 2**13 — 49 significant bits at most."""
-        delta = self.slice_parameters[index].forward_fixed(torch.cat(inputs, dim=1))
+        delta = self.slice_parameters[index].forward_fixed(inputs)
         out = hyper.clamp(-PARAM_LIMIT, PARAM_LIMIT) + delta.clamp(-PARAM_LIMIT, PARAM_LIMIT)
         scales, means = out.chunk(2, 1)
         return self.y_latent.tables.indexes(scales.numpy()), means.float()
@@ -128,12 +128,13 @@ class AcgcCodec(HyperpriorCodec):
         y_hat = torch.zeros(1, m, height, width)
         fixed = to_fixed_point(params)
         for i, (first, end) in enumerate(self.bounds):
-            hyper = slice_hyper(fixed, first, end)
+            hyper, exact_hyper = slice_hyper(fixed, first, end), slice_hyper(params, first, end)
             extra = self.inter_slice_context(i, hyper, y_hat[:, :first])
             spatial = torch.zeros_like(hyper)
             for positions in (anchors, ~anchors):
-                inputs = [gather(x, positions) for x in (hyper, spatial, *extra)]
-                idx, mu = self.pass_parameters(i, gather(slice_hyper(params, first, end), positions), inputs)
+                # gathered before they are stacked: the stacked whole-latent inputs would be the peak of memory
+                inputs = torch.cat([gather(x, positions) for x in (hyper, spatial, *extra)], dim=1)
+                idx, mu = self.pass_parameters(i, gather(exact_hyper, positions), inputs)
                 symbols = step(i, positions, idx, mu)
                 scatter(symbols, positions, y_symbols[:, first:end])
                 scatter(mu, positions, means[:, first:end])
