@@ -8,7 +8,8 @@ the same need for their context and parameter networks.
 
 Such networks run on integers here: :class:`FixedPointSequential` holds k×k (1×1 included, optionally
 masked) and transposed convolutions with an optional integer LeakyReLU (slope 2⁻⁷) after each;
-:func:`exact_add` adds two activations (e.g. a hyper and a context branch).
+:func:`exact_add` adds two activations (e.g. a hyper and a context branch);
+:func:`exact_linear_attention` is a global linear attention on integers (see its docstring for its bit budget).
  Weights are int8 with a power-of-two scale per output channel (they are
 stored that way in the model file), activations are integers with ``ACT_FRAC_BITS`` fractional bits.
 Convolutions run in float64 on integer-valued tensors: every product and partial sum is an integer
@@ -174,3 +175,62 @@ class FixedPointSequential(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         """Exact float64 outputs for an input whose values are exactly representable (e.g. dequantized symbols)."""
         return self.forward_fixed(to_fixed_point(x))
+
+
+# --- exact linear attention ---------------------------------------------------------------------------------
+ATTN_FRAC_BITS = 8  # queries, keys and values are rounded to multiples of 2**-8 ...
+ATTN_LIMIT = 1 << 12  # ... and clamped to ±2**12 units (real values up to ±16; queries and keys to 0…16)
+ATTN_MAX_DIM = 32  # query/key and value channels
+ATTN_MAX_POSITIONS = 1 << 19  # > the largest padded latent the format allows (≈ 2.7e5 positions)
+ATTN_EPSILON_BITS = 12  # the normaliser's ε = 2**-12 (smooth gradients in training where the weights are ≈ 0)
+ATTN_SNAP_LIMIT = 1 << 48  # float64 sums stay below this: a few ulps of noise stay below 1/2, snapped away
+# the bit budget of exact_linear_attention's docstring, checked once: the float64 sums Σ k vᵀ and q·S̄ stay below
+# ATTN_SNAP_LIMIT, and the int64 numerator 2**16 · q·S̄ below 2**63
+assert ATTN_MAX_POSITIONS * ATTN_LIMIT**2 <= ATTN_SNAP_LIMIT
+assert ATTN_MAX_DIM * ATTN_LIMIT**3 <= ATTN_SNAP_LIMIT
+assert ATTN_MAX_DIM * ATTN_LIMIT**3 << ACT_FRAC_BITS < 1 << 63
+
+
+def attention_grid(x: Tensor, low: float) -> Tensor:
+    """Exact real values (float64) → integers in units of 2**-ATTN_FRAC_BITS, rounded half up and clamped to
+    ``[low, 1] · ATTN_LIMIT`` (``low = 0`` for the ReLU feature map of queries and keys, ``-1`` for values)."""
+    return torch.floor(x * (1 << ATTN_FRAC_BITS) + 0.5).clamp(low * ATTN_LIMIT, ATTN_LIMIT)
+
+
+def exact_linear_attention(q: Tensor, k: Tensor, v: Tensor) -> Tensor:
+    """Global linear attention ``out_p = Σ_j (q_p·k_j) v_j / (Σ_j q_p·k_j + ε)`` over all positions, exactly.
+
+    ``q``, ``k`` (1, D, H, W) and ``v`` (1, Dv, H, W) are exact real values (float64, e.g. a
+    :class:`FixedPointSequential`'s output); queries and keys go through the feature map
+    ``clamp(x, 0, 16)``, values through ``clamp(x, -16, 16)``, all on the 2**-8 grid
+    (:func:`attention_grid`). Returns integer activations (``ACT_FRAC_BITS`` fractional bits, |·| ≤ 2**20).
+
+    Bit budget, with q, k ∈ [0, 2**12], |v| ≤ 2**12 (integer units), n ≤ 2**19 positions, D, Dv ≤ 32:
+
+    - ``S = Σ_j k_j v_jᵀ`` (D×Dv): |S| ≤ n · 2**24 ≤ 2**43; ``s = Σ_j k_j`` ≤ 2**31 (float64, exact: integers);
+    - the means over positions, floored in int64: ``S̄ = ⌊S / n⌋`` (16 fractional bits, |S̄| ≤ 2**24) and
+      ``s̄ = ⌊2**8 s / n⌋`` (16 fractional bits, ≤ 2**20);
+    - per position ``num = q·S̄`` ≤ 32 · 2**12 · 2**24 = 2**41 and ``den = q·s̄`` ≤ 2**37 (24 fractional bits,
+      float64, exact);
+    - ``out = ⌊2**16 num / (den + 2**12)⌋`` in int64 (2**16 num ≤ 2**57 < 2**63): a weighted mean of the
+      values, so |out| ≤ 2**20. The ``2**12`` is ε = 2**-12: a position whose weights are all zero gives 0.
+
+    Every float64 sum is an integer below 2**48 whatever its order or thread count, so its result is exact, and
+    snapping it to the nearest integer also absorbs a few ulps of noise an inexact matmul might add. The
+    training network computes the same formula in float (:func:`neuralcodec.codecs.stages.acgc.linear_attention`).
+    """
+    _, d, h, w = q.shape
+    dv, n = v.shape[1], h * w
+    if k.shape[1] != d or max(d, dv) > ATTN_MAX_DIM or n > ATTN_MAX_POSITIONS:
+        raise ValueError(f"attention of {d}/{dv} channels over {n} positions exceeds its exact bit budget")
+    queries = attention_grid(q, 0.0).reshape(d, n).T
+    keys = attention_grid(k, 0.0).reshape(d, n)
+    values = attention_grid(v, -1.0).reshape(dv, n).T
+    kv = torch.round(matmul(keys, values)).long()  # (D, Dv), |·| ≤ 2**43
+    key_sum = torch.round(keys.sum(dim=1, keepdim=True)).long()  # (D, 1), ≤ 2**31
+    kv_mean = torch.div(kv, n, rounding_mode="floor").double()
+    key_mean = torch.div(key_sum << ATTN_FRAC_BITS, n, rounding_mode="floor").double()
+    num = torch.round(matmul(queries, kv_mean)).long()  # (n, Dv), |·| ≤ 2**41
+    den = torch.round(matmul(queries, key_mean)).long()  # (n, 1), ≤ 2**37
+    out = torch.div(num << ACT_FRAC_BITS, den + (1 << ATTN_EPSILON_BITS), rounding_mode="floor")
+    return out.double().T.reshape(1, dv, h, w)

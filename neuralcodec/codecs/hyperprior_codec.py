@@ -38,13 +38,14 @@ def export_model(net: nn.Module, quality: int, meta: dict[str, Any], family: typ
     """The compact model-file dict: fp16 transforms, int8 ``quantized`` transforms, integer tables.
 
     Families built on the hyperprior (e.g. the checkerboard context model) pass their own family and the
-    extra exact networks to store as int8.
+    extra exact networks to store as int8 (``nn.Sequential`` modules by name, nested names such as
+    ``"slice_parameters.2"`` included).
     """
     net = copy.deepcopy(net).float().eval()
     hyper_q, hyper_exp = {}, {}
     with torch.no_grad():
         for name in quantized:
-            q, exp = quantize_sequential(getattr(net, name), name)
+            q, exp = quantize_sequential(net.get_submodule(name), name)  # a name may be nested: "a.1"
             hyper_q.update(q)
             hyper_exp.update(exp)
     return {
@@ -65,8 +66,8 @@ def export_model(net: nn.Module, quality: int, meta: dict[str, Any], family: typ
 def float_state_dict(blob: dict[str, Any], net: nn.Module) -> dict[str, Tensor]:
     """Full float32 state dict of ``net`` (int8 weights dequantized): for warm starts and coding."""
     state = {k: v.float() if v.is_floating_point() else v for k, v in blob["weights"].items()}
-    for name in sorted({key.split(".")[0] for key in blob["hyper_q"]}):
-        state.update(dequantize_sequential(getattr(net, name), name, blob["hyper_q"], blob["hyper_exp"]))
+    for name in sorted({key.rsplit(".", 2)[0] for key in blob["hyper_q"]}):  # keys are "{network}.{layer}.weight"
+        state.update(dequantize_sequential(net.get_submodule(name), name, blob["hyper_q"], blob["hyper_exp"]))
     return state
 
 

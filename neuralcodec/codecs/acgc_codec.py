@@ -1,0 +1,175 @@
+"""ACGC entropy model runtime codec: the hyperprior's ``z`` stream, and ``y`` slice by slice in checkerboard passes.
+
+Data flow: image → g_a → y → h_a → z (factorized stage, stream ``z``); ẑ → exact h_s → hyper parameters P (exact;
+the networks see them in fixed point, the corrections are added to the exact values). Then for each slice i in
+order (:func:`neuralcodec.codecs.stages.acgc.slice_bounds`): the channel context and the global attention from
+the decoded earlier slices ŷ_<i (once per slice); pass 1, anchors:
+(σ, μ) = P_i + slice_parameters[i](P_i, 0, channel, global) → one set of stream ``y``; pass 2, non-anchors: the
+spatial context of the slice's decoded anchors, then (σ, μ) = P_i + slice_parameters[i](P_i, spatial, channel,
+global) → the next set. Stream ``y`` thus holds 2 sets per slice (10 for M = 192), in decoding order.
+
+Every network and the attention run in :mod:`neuralcodec.codecs.fixed_point`, so the decoder derives the
+encoder's tables and means bit for bit on any machine. The declaration is :mod:`neuralcodec.codecs.acgc`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from neuralcodec.codecs.acgc import Acgc
+from neuralcodec.codecs.fixed_point import (
+    ACT_FRAC_BITS,
+    ACT_LIMIT,
+    FixedPointSequential,
+    exact_linear_attention,
+    to_fixed_point,
+)
+from neuralcodec.codecs.hyperprior_codec import (
+    HYPER_MARGIN,
+    HYPER_TILE,
+    QUANTIZED_TRANSFORMS,
+    HyperpriorCodec,
+    Latents,
+    export_model,
+)
+from neuralcodec.codecs.hyperprior_transforms import HyperpriorTransforms
+from neuralcodec.codecs.stages.acgc import acgc_networks, exact_network_names, slice_bounds, slice_hyper
+from neuralcodec.codecs.stages.checkerboard import anchor_mask, gather, keep, scatter
+from neuralcodec.codecs.tiling import tiled_apply
+from neuralcodec.entropy import RansDecoder, RansEncoder
+
+# step(slice index, positions, table indexes, means) → the symbols of that pass (coded or decoded)
+PassStep = Callable[[int, Tensor, np.ndarray, Tensor], Tensor]
+PARAM_LIMIT = ACT_LIMIT / (1 << ACT_FRAC_BITS)  # |scale|, |mean| ≤ 4096, as every fixed-point activation
+
+
+class AcgcTransforms(HyperpriorTransforms):
+    """The hyperprior's transforms plus the ACGC context networks (runtime: no entropy models)."""
+
+    def __init__(self, N: int = 128, M: int = 192) -> None:
+        super().__init__(N, M)
+        for name, module in acgc_networks(M).items():
+            setattr(self, name, module)
+
+
+def export_acgc(net: torch.nn.Module, quality: int, meta: dict[str, Any]) -> dict[str, Any]:
+    """The hyperprior's model file plus the int8 context networks of every slice."""
+    return export_model(net, quality, meta, family=Acgc, quantized=QUANTIZED_TRANSFORMS + exact_network_names(net.M))
+
+
+class AcgcCodec(HyperpriorCodec):
+    """One rate point of the ACGC entropy model, loaded from a model-file dict."""
+
+    family = Acgc
+    transforms = AcgcTransforms
+
+    def __init__(self, blob: dict[str, Any]) -> None:
+        super().__init__(blob)
+        self.bounds = slice_bounds(self.net.M)
+        q, exp, weights = blob["hyper_q"], blob["hyper_exp"], blob["weights"]
+
+        def exact(name: str) -> FixedPointSequential:
+            return FixedPointSequential(self.net.get_submodule(name), name, q, exp, weights)
+
+        slices = range(len(self.bounds))
+        self.spatial = [exact(f"spatial_context.{i}") for i in slices]
+        self.channel = {i: exact(f"channel_context.{i}") for i in slices if i}
+        self.attention = {i: exact(f"global_context.{i}") for i in slices if i}
+        self.slice_parameters = [exact(f"slice_parameters.{i}") for i in slices]
+
+    # --- contexts and parameters ----------------------------------------------------------------------
+    def hyper_parameters(self, z_hat: Tensor) -> Tensor:
+        """h_s(ẑ): exact real values (float64), computed on tiles of ẑ, bit for bit the hyperprior's."""
+        return tiled_apply(self.hyper_synthesis, z_hat, 2 * self.net.M, HYPER_TILE, HYPER_MARGIN, up=4,
+                           out_dtype=torch.float64)
+
+    def inter_slice_context(self, index: int, hyper: Tensor, earlier: Tensor) -> list[Tensor]:
+        """[channel context, global attention] (fixed-point units, whole latent) of slice ``index`` from its hyper
+        parameters (fixed-point units) and the decoded earlier slices ``earlier`` (float32 ŷ); ``[]`` for the
+        first slice."""
+        if index == 0:
+            return []
+        earlier = to_fixed_point(earlier)
+        channel = to_fixed_point(self.channel[index].forward_fixed(earlier))
+        q, k, v = self.attention[index].forward_fixed(torch.cat([hyper, earlier], dim=1)).chunk(3, 1)
+        return [channel, exact_linear_attention(q, k, v)]
+
+    def spatial_context(self, index: int, y_hat_slice: Tensor, anchors: Tensor) -> Tensor:
+        """The spatial context (fixed-point units, whole latent) of a slice from its decoded anchors."""
+        return to_fixed_point(self.spatial[index](keep(y_hat_slice, anchors)))
+
+    def pass_parameters(self, index: int, hyper: Tensor, inputs: Tensor) -> tuple[np.ndarray, Tensor]:
+        """Table indexes and float32 means at gathered positions (1, C, N, 1) of slice ``index``, from its exact
+        hyper parameters and the network's inputs there (fixed point: hyper, spatial[, channel, global] stacked).
+
+        The correction is added to h_s's exact output, not to its 16-bit rounding, so a zero correction (an
+        untrained model) gives exactly the hyperprior's tables and means. The sum is exact in float64: both terms
+        are clamped to ±PARAM_LIMIT (2**12) and are multiples of 2**-36 (int8 weight exponents ≤ 20, plus
+        ACT_FRAC_BITS), so it is a multiple of 2**-36 below 2**13 — 49 significant bits at most."""
+        delta = self.slice_parameters[index].forward_fixed(inputs)
+        out = hyper.clamp(-PARAM_LIMIT, PARAM_LIMIT) + delta.clamp(-PARAM_LIMIT, PARAM_LIMIT)
+        scales, means = out.chunk(2, 1)
+        return self.y_latent.tables.indexes(scales.numpy()), means.float()
+
+    # --- coding ---------------------------------------------------------------------------------------
+    def _code_y(self, params: Tensor, step: PassStep) -> Latents:
+        """Every slice's two passes over y; ``step`` codes (encoder) or decodes (decoder) one pass's symbols."""
+        _, channels, height, width = params.shape
+        m = channels // 2
+        anchors = anchor_mask(height, width)
+        y_symbols = torch.zeros(1, m, height, width, dtype=torch.int32)
+        means = torch.zeros(1, m, height, width)
+        indexes = np.zeros((1, m, height, width), dtype=np.uint8)
+        y_hat = torch.zeros(1, m, height, width)
+        fixed = to_fixed_point(params)
+        for i, (first, end) in enumerate(self.bounds):
+            hyper, exact_hyper = slice_hyper(fixed, first, end), slice_hyper(params, first, end)
+            extra = self.inter_slice_context(i, hyper, y_hat[:, :first])
+            spatial = torch.zeros_like(hyper)
+            for positions in (anchors, ~anchors):
+                # gathered before they are stacked: the stacked whole-latent inputs would be the peak of memory
+                inputs = torch.cat([gather(x, positions) for x in (hyper, spatial, *extra)], dim=1)
+                idx, mu = self.pass_parameters(i, gather(exact_hyper, positions), inputs)
+                symbols = step(i, positions, idx, mu)
+                scatter(symbols, positions, y_symbols[:, first:end])
+                scatter(mu, positions, means[:, first:end])
+                indexes[:, first:end][:, :, positions.numpy()] = idx[..., 0]
+                scatter(self.y_latent.values(symbols, mu), positions, y_hat[:, first:end])
+                if positions is anchors:
+                    spatial = self.spatial_context(i, y_hat[:, first:end], anchors)
+        return Latents(torch.empty(0), y_symbols, indexes, means)
+
+    @torch.no_grad()
+    def analyse(self, image: Tensor) -> Latents:
+        """The symbols (and exact means) the encoder will code for a uint8 RGB image (3, H, W)."""
+        y = self.analysis(image)
+        z_symbols = self.z_latent.symbols(self.net.h_a(y))
+        params = self.hyper_parameters(self.z_latent.values(z_symbols))
+
+        def symbols_of(index: int, positions: Tensor, idx: np.ndarray, mu: Tensor) -> Tensor:
+            first, end = self.bounds[index]
+            return self.y_latent.symbols(gather(y[:, first:end], positions), mu)
+
+        lat = self._code_y(params, symbols_of)
+        lat.z_symbols = z_symbols
+        return lat
+
+    def encode_y(self, encoder: RansEncoder, lat: Latents) -> None:
+        """Code y's symbols into the ``y`` stream: per slice, the anchors' set, then the non-anchors'."""
+        anchors = anchor_mask(lat.y_symbols.shape[2], lat.y_symbols.shape[3])
+        for first, end in self.bounds:
+            for positions in (anchors, ~anchors):
+                self.y_latent.encode(encoder, gather(lat.y_symbols[:, first:end], positions),
+                                     lat.indexes[:, first:end][:, :, positions.numpy()])
+
+    def decode_y(self, z_hat: Tensor, decoder: RansDecoder) -> Latents:
+        """y from the ``y`` stream in the encoder's order: each pass's tables from what is decoded before it."""
+        def decode_pass(index: int, positions: Tensor, idx: np.ndarray, mu: Tensor) -> Tensor:
+            return self.y_latent.decode(decoder, idx)
+
+        return self._code_y(self.hyper_parameters(z_hat), decode_pass)
