@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from context_helpers import context_model_file, odd_crops
 
 import neuralcodec.codecs.fixed_point as fixed_point
 from neuralcodec.bitstream import unpack
@@ -47,27 +48,13 @@ def randomize_context(net: torch.nn.Module, seed: int) -> None:
 
 @pytest.fixture(scope="module")
 def model_file(tmp_path_factory) -> Path:
-    family = get_family("acgc")
-    blob = load_model_file(model_path("hyperprior", 0))
-    net = family.build_net(**blob["arch"])
-    net.load_state_dict(get_family("hyperprior").float_state_dict(blob), strict=False)
-    randomize_context(net, seed=0)
-    path = tmp_path_factory.mktemp("acgc") / "acgc-q0.pt"
-    save_model_file(family.export(net, 0, {"test": "random context"}), path)
-    return path
-
-
-def crops() -> list[tuple[torch.Tensor, ImageInfo]]:
-    image, info = read_image(ROOT / "samples" / "parrots.png")
-    grey = image[:1].expand(3, -1, -1)
-    return [(image[:, :333, :217].contiguous(), info), (image[:, 5:70, 3:131].contiguous(), info),
-            (grey[:, :97, :150].contiguous(), ImageInfo(1, 8)), (image[:, :1, :1].contiguous(), info)]
+    return context_model_file("acgc", tmp_path_factory.mktemp("acgc"), lambda net: randomize_context(net, seed=0))
 
 
 def test_slice_by_slice_decode_gives_exactly_the_coded_symbols(model_file):
     codec = load_codec(model_file=model_file)
     hyper = load_codec("hyperprior", 0)
-    for image, info in crops():
+    for image, info in odd_crops():
         enc = encode_tensor(image, info, codec, reconstruct=True)
         header, chunks = unpack(enc.data)
         assert header.family_id == 3 and len(chunks) == 2
@@ -85,7 +72,7 @@ def test_each_pass_depends_only_on_what_is_decoded_before_it(model_file):
     """Changing the latent at slice i's non-anchors and in every later slice leaves the tables and means of every
     earlier pass alone (and changes later ones): the decoder has exactly the encoder's inputs at each pass."""
     codec = load_codec(model_file=model_file)
-    image, _ = crops()[0]
+    image, _ = odd_crops()[0]
     y = codec.analysis(image)
     z_symbols = codec.z_latent.symbols(codec.net.h_a(y))
     params = codec.hyper_parameters(codec.z_latent.values(z_symbols))
@@ -115,7 +102,7 @@ def test_each_pass_depends_only_on_what_is_decoded_before_it(model_file):
 def test_the_global_attention_is_exercised(model_file):
     """The fixture's attention output varies over the image in every slice that has one."""
     codec = load_codec(model_file=model_file)
-    image, _ = crops()[0]
+    image, _ = odd_crops()[0]
     lat = codec.analyse(image)
     params = codec.hyper_parameters(codec.z_latent.values(lat.z_symbols))
     y_hat = codec.y_latent.values(lat.y_symbols, lat.means)
@@ -180,7 +167,7 @@ def test_two_threads_encode_and_decode_one_thread_fresh_process_decode(model_fil
 
 def test_context_networks_and_attention_are_immune_to_last_bit_noise(model_file, monkeypatch):
     codec = load_codec(model_file=model_file)
-    image, info = crops()[0]
+    image, info = odd_crops()[0]
     enc = encode_tensor(image, info, codec, reconstruct=True)
     header, chunks = unpack(enc.data)
     streams = codec.family.streams_from_chunks(chunks)
@@ -231,7 +218,7 @@ def test_a_context_stage_model_file_stores_only_its_context_networks(model_file,
     for key in ("weights", "hyper_q", "hyper_exp"):
         assert merged[key].keys() == full[key].keys()
         assert all(torch.equal(merged[key][k], full[key][k]) for k in full[key])
-    image, _ = crops()[1]
+    image, _ = odd_crops()[1]
     a, b = load_codec(model_file=model_file), load_codec(model_file=delta_path)
     assert a.compress(image)[0] == b.compress(image)[0]
 
@@ -346,7 +333,7 @@ def test_an_untrained_model_codes_as_the_hyperprior_it_starts_from(tmp_path):
     net.load_state_dict(get_family("hyperprior").float_state_dict(blob), strict=False)
     path = tmp_path / "acgc-q0.pt"
     save_model_file(family.export(net, 0, {}), path)
-    image, _ = crops()[1]
+    image, _ = odd_crops()[1]
     lat, hyper_lat = load_codec(model_file=path).analyse(image), load_codec("hyperprior", 0).analyse(image)
     assert np.array_equal(lat.indexes, hyper_lat.indexes) and torch.equal(lat.means, hyper_lat.means)
     assert torch.equal(lat.y_symbols, hyper_lat.y_symbols)

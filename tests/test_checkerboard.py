@@ -16,11 +16,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from context_helpers import context_model_file, odd_crops
 
 import neuralcodec.codecs.fixed_point as fixed_point
 from neuralcodec.bitstream import unpack
 from neuralcodec.codecs.model_file import load_model_file, save_model_file
-from neuralcodec.codecs.registry import get_family, load_codec, model_path
+from neuralcodec.codecs.registry import get_family, load_codec
 from neuralcodec.codecs.stages.checkerboard import anchor_mask
 from neuralcodec.coding import decode_bytes, encode_tensor
 from neuralcodec.image_io import ImageInfo, read_image
@@ -29,33 +30,23 @@ ROOT = Path(__file__).resolve().parent.parent
 KODAK = ROOT.parent / "shared" / "datasets" / "kodak"
 
 
-@pytest.fixture(scope="module")
-def model_file(tmp_path_factory) -> Path:
-    family = get_family("checkerboard")
-    blob = load_model_file(model_path("hyperprior", 0))
-    net = family.build_net(**blob["arch"])
-    net.load_state_dict(get_family("hyperprior").float_state_dict(blob), strict=False)
+def randomize_context(net: torch.nn.Module) -> None:
     gen = torch.Generator().manual_seed(0)
     with torch.no_grad():
         for module in [*net.context_prediction, *net.entropy_parameters]:
             if isinstance(module, torch.nn.Conv2d):
                 module.weight.copy_(torch.randn(module.weight.shape, generator=gen) * 0.02)
-    path = tmp_path_factory.mktemp("cb") / "checkerboard-q0.pt"
-    save_model_file(family.export(net, 0, {"test": "random context"}), path)
-    return path
 
 
-def crops() -> list[tuple[torch.Tensor, ImageInfo]]:
-    image, info = read_image(ROOT / "samples" / "parrots.png")
-    grey = image[:1].expand(3, -1, -1)
-    return [(image[:, :333, :217].contiguous(), info), (image[:, 5:70, 3:131].contiguous(), info),
-            (grey[:, :97, :150].contiguous(), ImageInfo(1, 8)), (image[:, :1, :1].contiguous(), info)]
+@pytest.fixture(scope="module")
+def model_file(tmp_path_factory) -> Path:
+    return context_model_file("checkerboard", tmp_path_factory.mktemp("cb"), randomize_context)
 
 
 def test_two_pass_decode_gives_exactly_the_coded_symbols(model_file):
     codec = load_codec(model_file=model_file)
     hyper = load_codec("hyperprior", 0)
-    for image, info in crops():
+    for image, info in odd_crops():
         enc = encode_tensor(image, info, codec, reconstruct=True)
         header, chunks = unpack(enc.data)
         assert header.family_id == 2 and len(chunks) == 2
@@ -74,7 +65,7 @@ def test_two_pass_decode_gives_exactly_the_coded_symbols(model_file):
 def test_anchors_do_not_depend_on_non_anchors(model_file):
     """Pass 1 uses the hyper-latent only: changing non-anchor values leaves every anchor's table alone."""
     codec = load_codec(model_file=model_file)
-    image, _ = crops()[0]
+    image, _ = odd_crops()[0]
     lat = codec.analyse(image)
     params = codec.hyper_parameters(codec.z_latent.values(lat.z_symbols))
     anchors = anchor_mask(params.shape[2], params.shape[3])
@@ -128,7 +119,7 @@ def test_two_threads_encode_one_thread_fresh_process_decode(model_file, tmp_path
 
 def test_context_networks_are_immune_to_last_bit_noise(model_file, monkeypatch):
     codec = load_codec(model_file=model_file)
-    image, info = crops()[0]
+    image, info = odd_crops()[0]
     enc = encode_tensor(image, info, codec, reconstruct=True)
     header, chunks = unpack(enc.data)
     streams = codec.family.streams_from_chunks(chunks)
@@ -176,7 +167,7 @@ def test_a_context_stage_model_file_stores_only_its_context_networks(model_file,
     for key in ("weights", "hyper_q", "hyper_exp"):
         assert merged[key].keys() == full[key].keys()
         assert all(torch.equal(merged[key][k], full[key][k]) for k in full[key])
-    image, _ = crops()[1]
+    image, _ = odd_crops()[1]
     a, b = load_codec(model_file=model_file), load_codec(model_file=delta_path)
     assert a.compress(image)[0] == b.compress(image)[0]
     monkeypatch.setattr(registry, "WEIGHTS_DIR", tmp_path / "empty")  # an install without the base

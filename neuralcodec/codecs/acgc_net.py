@@ -13,7 +13,7 @@ import torch
 from compressai.ops import quantize_ste
 from torch import Tensor, nn
 
-from neuralcodec.codecs.hyperprior_net import MeanScaleHyperpriorNet
+from neuralcodec.codecs.checkerboard_net import TwoPassContextNet
 from neuralcodec.codecs.stages.acgc import acgc_networks, linear_attention, slice_bounds, slice_hyper
 from neuralcodec.codecs.stages.checkerboard import (
     ANCHOR_PHASES,
@@ -38,7 +38,7 @@ def phase_parameters(net: nn.Module, hyper: Tensor, extra: list[Tensor], which: 
     return list(zip(hyper_grids, deltas, strict=True))
 
 
-class AcgcNet(MeanScaleHyperpriorNet):
+class AcgcNet(TwoPassContextNet):
     """Mean-scale hyperprior + the ACGC entropy model (slices, checkerboard, channel and global context)."""
 
     def __init__(self, N: int = 128, M: int = 192) -> None:
@@ -57,15 +57,6 @@ class AcgcNet(MeanScaleHyperpriorNet):
         q, k, v = self.global_context[str(index)](torch.cat([hyper, earlier], dim=1)).chunk(3, 1)
         return [channel, linear_attention(q, k, v)]
 
-    def latent_rate(self, y: Tensor, z_hat: Tensor, autocast_bf16: bool = False) -> tuple[Tensor, Tensor]:
-        """Likelihoods of y (training noise) and the means, for a given decoded hyper-latent.
-
-        Runs in float32 whatever ``autocast_bf16`` says: these networks choose probability tables."""
-        params = self.h_s(z_hat)
-        if y.shape[2] % 2 == 0 and y.shape[3] % 2 == 0:
-            return self._latent_rate_by_phases(y, params)
-        return self._latent_rate_dense(y, params)
-
     def _latent_rate_dense(self, y: Tensor, params: Tensor) -> tuple[Tensor, Tensor]:
         """:meth:`latent_rate` over the whole grid (any size): each slice's two passes as full-size networks.
         The straightforward form of the model; the reference the phase-grid path is tested against."""
@@ -83,9 +74,7 @@ class AcgcNet(MeanScaleHyperpriorNet):
             decoded.append(quantize_ste(y_slice - slice_means) + slice_means)
             scales.append(slice_scales)
             means.append(slice_means)
-        means = torch.cat(means, dim=1)
-        _, likelihoods = self.gaussian_conditional(y, torch.cat(scales, dim=1), means=means)
-        return likelihoods, means
+        return self._rate_of(y, scales, means)
 
     def _latent_rate_by_phases(self, y: Tensor, params: Tensor) -> tuple[Tensor, Tensor]:
         """:meth:`latent_rate` on the 2×2 phase grids (even sizes): the parameter networks run once per position,
@@ -113,6 +102,4 @@ class AcgcNet(MeanScaleHyperpriorNet):
             decoded.append(quantize_ste(y_slice - slice_means) + slice_means)
             scales.append(slice_scales)
             means.append(slice_means)
-        means = torch.cat(means, dim=1)
-        _, likelihoods = self.gaussian_conditional(y, torch.cat(scales, dim=1), means=means)
-        return likelihoods, means
+        return self._rate_of(y, scales, means)

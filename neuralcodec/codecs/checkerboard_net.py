@@ -31,7 +31,36 @@ from neuralcodec.codecs.stages.checkerboard import (
 )
 
 
-class CheckerboardHyperpriorNet(MeanScaleHyperpriorNet):
+class TwoPassContextNet(MeanScaleHyperpriorNet):
+    """A hyperprior whose latent is coded in checkerboard passes (anchors, then non-anchors): y's rate is
+    computed on the 2×2 phase grids for even latent sizes (each network only where its output is used) and on
+    the whole grid otherwise; a family implements both, and tests hold them equal."""
+
+    def latent_rate(self, y: Tensor, z_hat: Tensor, autocast_bf16: bool = False) -> tuple[Tensor, Tensor]:
+        """Likelihoods of y (training noise) and the means, for a given decoded hyper-latent.
+
+        Runs in float32 whatever ``autocast_bf16`` says: these networks choose probability tables."""
+        params = self.h_s(z_hat)
+        if y.shape[2] % 2 == 0 and y.shape[3] % 2 == 0:
+            return self._latent_rate_by_phases(y, params)
+        return self._latent_rate_dense(y, params)
+
+    def _latent_rate_dense(self, y: Tensor, params: Tensor) -> tuple[Tensor, Tensor]:
+        raise NotImplementedError
+
+    def _latent_rate_by_phases(self, y: Tensor, params: Tensor) -> tuple[Tensor, Tensor]:
+        raise NotImplementedError
+
+    def _rate_of(self, y: Tensor, scales: list[Tensor] | Tensor,
+                 means: list[Tensor] | Tensor) -> tuple[Tensor, Tensor]:
+        """Likelihoods of y under (scales, means), given whole or as channel slices in order, and the means."""
+        if isinstance(means, list):
+            scales, means = torch.cat(scales, dim=1), torch.cat(means, dim=1)
+        _, likelihoods = self.gaussian_conditional(y, scales, means=means)
+        return likelihoods, means
+
+
+class CheckerboardHyperpriorNet(TwoPassContextNet):
     """Mean-scale hyperprior + checkerboard context (see the module docstring)."""
 
     def __init__(self, N: int = 128, M: int = 192) -> None:
@@ -54,23 +83,13 @@ class CheckerboardHyperpriorNet(MeanScaleHyperpriorNet):
         scales, means = out.chunk(2, 1)
         return scales, means
 
-    def latent_rate(self, y: Tensor, z_hat: Tensor, autocast_bf16: bool = False) -> tuple[Tensor, Tensor]:
-        """Likelihoods of y (training noise) and the means, for a given decoded hyper-latent.
-
-        Runs in float32 whatever ``autocast_bf16`` says: these networks choose probability tables."""
-        params = self.h_s(z_hat)
-        if y.shape[2] % 2 == 0 and y.shape[3] % 2 == 0:
-            return self._latent_rate_by_phases(y, params)
-        return self._latent_rate_dense(y, params)
-
     def _latent_rate_dense(self, y: Tensor, params: Tensor) -> tuple[Tensor, Tensor]:
         """:meth:`latent_rate` over the whole grid (any size): both passes as full-size convolutions."""
         _, anchors_means = self.conditional_parameters(params, None)
         # the context sees anchors as the decoder will: quantized around their own means
         y_anchors = quantize_ste(y - anchors_means) + anchors_means
         scales, means = self.conditional_parameters(params, y_anchors)
-        _, likelihoods = self.gaussian_conditional(y, scales, means=means)
-        return likelihoods, means
+        return self._rate_of(y, scales, means)
 
     def _latent_rate_by_phases(self, y: Tensor, params: Tensor) -> tuple[Tensor, Tensor]:
         """:meth:`latent_rate` on the 2×2 phase grids (even sizes): each network runs only where its output is
@@ -94,5 +113,4 @@ class CheckerboardHyperpriorNet(MeanScaleHyperpriorNet):
         for phase, p, delta in zip(NON_ANCHOR_PHASES, other_params, other_out.chunk(2, 0), strict=True):
             out[phase] = p + delta
         scales, means = interleave(out, y.shape[2], y.shape[3]).chunk(2, 1)
-        _, likelihoods = self.gaussian_conditional(y, scales, means=means)
-        return likelihoods, means
+        return self._rate_of(y, scales, means)
