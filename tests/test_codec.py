@@ -218,3 +218,17 @@ def test_icc_profile_survives_the_round_trip(run_cli, sample_path, tmp_path):
 
     decoded = decode(plain.data)
     assert "icc_profile" not in decoded.info
+
+
+def test_float_and_32_bit_grayscale_follow_the_documented_rule(tmp_path):
+    """Float grey is taken as 0…255 values (clipped, rounded); 32-bit integer grey as 16-bit samples (clipped)."""
+    values = np.array([[-5.0, 0.4, 127.5, 300.0]], dtype=np.float32)
+    Image.fromarray(values, mode="F").save(tmp_path / "float.tif")
+    image, info = read_image(tmp_path / "float.tif")
+    assert (info.channels, info.bit_depth) == (1, 8)
+    assert image[0].tolist() == [[0, 0, 128, 255]] and torch.equal(image[0], image[2])
+    deep = np.array([[0, 65535, 70000, 32768]], dtype=np.int32)
+    Image.fromarray(deep, mode="I").save(tmp_path / "int32.tif")
+    image, info = read_image(tmp_path / "int32.tif")
+    assert (info.channels, info.bit_depth) == (1, 16)
+    assert image[0].tolist() == [[0, 255, 255, 128]]
