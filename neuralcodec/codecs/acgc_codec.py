@@ -144,20 +144,13 @@ class AcgcCodec(HyperpriorCodec):
                     spatial = self.spatial_context(i, y_hat[:, first:end], anchors)
         return Latents(torch.empty(0), y_symbols, indexes, means)
 
-    @torch.no_grad()
-    def analyse(self, image: Tensor) -> Latents:
-        """The symbols (and exact means) the encoder will code for a uint8 RGB image (3, H, W)."""
-        y = self.analysis(image)
-        z_symbols = self.z_latent.symbols(self.net.h_a(y))
-        params = self.hyper_parameters(self.z_latent.values(z_symbols))
-
+    def analyse_y(self, y: Tensor, z_hat: Tensor) -> Latents:
+        """y's symbols, indexes and exact means in the decoder's slice-by-slice passes, given the hyper-latent."""
         def symbols_of(index: int, positions: Tensor, idx: np.ndarray, mu: Tensor) -> Tensor:
             first, end = self.bounds[index]
             return self.y_latent.symbols(gather(y[:, first:end], positions), mu)
 
-        lat = self._code_y(params, symbols_of)
-        lat.z_symbols = z_symbols
-        return lat
+        return self._code_y(self.hyper_parameters(z_hat), symbols_of)
 
     def encode_y(self, encoder: RansEncoder, lat: Latents) -> None:
         """Code y's symbols into the ``y`` stream: per slice, the anchors' set, then the non-anchors'."""

@@ -157,8 +157,15 @@ class HyperpriorCodec:
         """The symbols (and exact means) the encoder will code for a uint8 RGB image (3, H, W)."""
         y = self.analysis(image)
         z_symbols = self.z_latent.symbols(self.net.h_a(y))
-        indexes, means = self.entropy_parameters(self.z_latent.values(z_symbols))
-        return Latents(z_symbols, self.y_latent.symbols(y, means), indexes, means)
+        lat = self.analyse_y(y, self.z_latent.values(z_symbols))
+        lat.z_symbols = z_symbols
+        return lat
+
+    def analyse_y(self, y: Tensor, z_hat: Tensor) -> Latents:
+        """y's symbols, table indexes and exact means, given the decoded hyper-latent (the encoder's side of
+        :meth:`decode_y`)."""
+        indexes, means = self.entropy_parameters(z_hat)
+        return Latents(torch.empty(0), self.y_latent.symbols(y, means), indexes, means)
 
     def compress(self, image: Tensor, reconstruct: bool = False) -> tuple[dict[str, bytes], Tensor | None]:
         """Code a uint8 RGB image (3, H, W) into the streams ``z`` and ``y``.
