@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from neuralcodec.codecs.model_file import load_model_file, save_model_file
@@ -12,6 +17,7 @@ from neuralcodec.codecs.registry import get_family, model_path
 from neuralcodec.image_io import ImageInfo, read_image
 
 ROOT = Path(__file__).resolve().parent.parent
+KODAK = ROOT.parent / "shared" / "datasets" / "kodak"
 
 
 def odd_crops() -> list[tuple[torch.Tensor, ImageInfo]]:
@@ -33,3 +39,36 @@ def context_model_file(family_name: str, folder: Path, randomize: Callable[[torc
     path = folder / f"{family_name}-q0.pt"
     save_model_file(family.export(net, 0, {"test": "random context"}), path)
     return path
+
+
+DECODE_WORKER = """
+import hashlib, json, sys, warnings
+warnings.filterwarnings("ignore")
+import torch
+torch.set_num_threads(1)
+from neuralcodec.coding import decode_bytes
+model, paths = sys.argv[1], sys.argv[2:]
+print(json.dumps({p: hashlib.sha256(decode_bytes(open(p, "rb").read(), model)[0].numpy().tobytes()).hexdigest()
+                  for p in paths}))
+"""
+
+
+def random_crops(count: int, seed: int) -> list[torch.Tensor]:
+    files = sorted(KODAK.glob("*.png"))[:6] or [ROOT / "samples" / "parrots.png"]
+    rng = np.random.default_rng(seed)
+    images = [read_image(f)[0] for f in files]
+    out = []
+    for _ in range(count):
+        img = images[rng.integers(len(images))]
+        h, w = int(rng.integers(1, 161)), int(rng.integers(1, 161))
+        top, left = int(rng.integers(0, img.shape[1] - h + 1)), int(rng.integers(0, img.shape[2] - w + 1))
+        out.append(img[:, top : top + h, left : left + w].contiguous())
+    return out
+
+
+def fresh_process_decodes(model_file: Path, paths: list[str]) -> dict[str, str]:
+    """SHA-256 of each file's decoded pixels, decoded with one thread in a fresh process."""
+    proc = subprocess.run([sys.executable, "-c", DECODE_WORKER, str(model_file), *paths], capture_output=True,
+                          text=True, timeout=600, cwd=ROOT, env=dict(os.environ, PYTHONWARNINGS="ignore"))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1])

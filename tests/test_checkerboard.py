@@ -7,16 +7,12 @@ seeded and large enough to move every table index: the context path is exercised
 from __future__ import annotations
 
 import hashlib
-import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from context_helpers import context_model_file, odd_crops
+from context_helpers import context_model_file, fresh_process_decodes, odd_crops, random_crops
 
 import neuralcodec.codecs.fixed_point as fixed_point
 from neuralcodec.bitstream import unpack
@@ -24,7 +20,7 @@ from neuralcodec.codecs.model_file import load_model_file, save_model_file
 from neuralcodec.codecs.registry import get_family, load_codec
 from neuralcodec.codecs.stages.checkerboard import anchor_mask
 from neuralcodec.coding import decode_bytes, encode_tensor
-from neuralcodec.image_io import ImageInfo, read_image
+from neuralcodec.image_io import ImageInfo
 
 ROOT = Path(__file__).resolve().parent.parent
 KODAK = ROOT.parent / "shared" / "datasets" / "kodak"
@@ -75,31 +71,6 @@ def test_anchors_do_not_depend_on_non_anchors(model_file):
     assert torch.equal(context, codec.anchor_context(y_hat, anchors))
 
 
-DECODE_WORKER = """
-import hashlib, json, sys, warnings
-warnings.filterwarnings("ignore")
-import torch
-torch.set_num_threads(1)
-from neuralcodec.coding import decode_bytes
-model, paths = sys.argv[1], sys.argv[2:]
-print(json.dumps({p: hashlib.sha256(decode_bytes(open(p, "rb").read(), model)[0].numpy().tobytes()).hexdigest()
-                  for p in paths}))
-"""
-
-
-def random_crops(count: int, seed: int) -> list[torch.Tensor]:
-    files = sorted(KODAK.glob("*.png"))[:6] or [ROOT / "samples" / "parrots.png"]
-    rng = np.random.default_rng(seed)
-    images = [read_image(f)[0] for f in files]
-    out = []
-    for _ in range(count):
-        img = images[rng.integers(len(images))]
-        h, w = int(rng.integers(1, 161)), int(rng.integers(1, 161))
-        top, left = int(rng.integers(0, img.shape[1] - h + 1)), int(rng.integers(0, img.shape[2] - w + 1))
-        out.append(img[:, top : top + h, left : left + w].contiguous())
-    return out
-
-
 def test_two_threads_encode_one_thread_fresh_process_decode(model_file, tmp_path):
     codec = load_codec(model_file=model_file)
     torch.set_num_threads(2)
@@ -110,10 +81,7 @@ def test_two_threads_encode_one_thread_fresh_process_decode(model_file, tmp_path
         path.write_bytes(enc.data)
         paths.append(str(path))
         expected[str(path)] = hashlib.sha256(enc.reconstruction.numpy().tobytes()).hexdigest()
-    proc = subprocess.run([sys.executable, "-c", DECODE_WORKER, str(model_file), *paths], capture_output=True,
-                          text=True, timeout=600, cwd=ROOT, env=dict(os.environ, PYTHONWARNINGS="ignore"))
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    decoded = json.loads(proc.stdout.strip().splitlines()[-1])
+    decoded = fresh_process_decodes(model_file, paths)
     assert [p for p in paths if decoded[p] != expected[p]] == []
 
 
