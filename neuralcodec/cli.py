@@ -22,6 +22,8 @@ EPILOG = """examples:
   codec encode - -o - < photo.png > photo.bin    # '-': stdin / stdout (status line on stderr)
   codec encode photo.png -o bins/                # into a folder: bins/photo.bin
   codec info photo.bin                           # every header field
+  codec encode clip.y4m -o clip.bin --quality 1 --time-budget 600   # a video: fits a NeRV network
+  codec decode clip.bin -o clip_decoded.y4m      # or .mp4, .yuv, or frames/ (PNG frames)
   codec list                                     # codecs, rate points, measured Kodak bpp / PSNR
   codec train --config configs/hyperprior/q3.yaml   # train or resume a rate point
 """
@@ -238,9 +240,126 @@ def _dispatch(args: argparse.Namespace, one, suffixes: set[str], out_suffix: str
     return 0
 
 
+def _is_video_codec(name: str | None) -> bool:
+    from neuralcodec.codecs.registry import get_family
+
+    return name is not None and get_family(name).media == "video"
+
+
+def _parse_size(text: str) -> tuple[int, int]:
+    try:
+        width, height = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"size must be WIDTHxHEIGHT, e.g. 1920x1080 (got {text!r})") from None
+    if width < 1 or height < 1:
+        raise argparse.ArgumentTypeError(f"size must be positive (got {text!r})")
+    return width, height
+
+
+class _FitProgress:
+    """The fit's progress bar: epoch, PSNR of the last batch and an estimate of the time left."""
+
+    def __init__(self, epochs: int, quiet: bool) -> None:
+        from tqdm import tqdm
+
+        self.bar = tqdm(total=epochs, desc="fitting", unit="epoch", file=sys.stderr, disable=quiet,
+                        bar_format="{desc}: {n_fmt}/{total_fmt} epochs |{bar}|{postfix}")
+
+    def __call__(self, state: dict[str, float]) -> None:
+        self.bar.n = min(int(state["epoch"]), self.bar.total)
+        progress = max(state.get("progress", 0.0), 1e-9)
+        left = state["elapsed"] * (1 - progress) / progress
+        phase = "quantized" if state.get("qat") else "float"
+        self.bar.set_postfix_str(f"PSNR {state.get('psnr', 0):.2f} dB ({phase}), {left:.0f} s left")
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+def _encode_video(args: argparse.Namespace) -> int:
+    """``codec encode CLIP -o CLIP.bin --codec nerv``: fit, quantize, write; resumable from a checkpoint."""
+    from neuralcodec.image_io import atomic_write
+    from neuralcodec.video_coding import DEFAULT_EPOCHS, encode_video
+    from neuralcodec.video_io import open_video
+
+    if args.input == "-" or args.output == "-":
+        raise InputError("video encoding reads and writes files: '-' (stdin/stdout) is for images")
+    src, dst = Path(args.input), Path(args.output)
+    if not src.exists():
+        raise InputError(f"input not found: {src}")
+    _check_output(dst)
+    _check_bitstream_name(dst)
+    if _same_file(src, dst):
+        raise InputError("output would overwrite the input")
+    if args.model is not None:
+        raise InputError("--model is for image codecs: a video bitstream carries its own network")
+    with open_video(src, size=args.size, fps=args.fps, max_frames=args.frames) as reader:
+        info = reader.info  # a bad header or size fails here, before torch loads
+    checkpoint = dst.with_name(dst.name + ".fit.ckpt")
+    epochs = args.epochs or DEFAULT_EPOCHS
+    bar = _FitProgress(epochs, args.quiet)
+    t0 = time.perf_counter()
+    try:
+        enc = encode_video(src, quality=args.quality, epochs=epochs, time_budget=args.time_budget, size=args.size,
+                           fps=args.fps, max_frames=args.frames, checkpoint=checkpoint, report=bar)
+    finally:
+        bar.close()
+    atomic_write(dst, enc.data)
+    checkpoint.unlink(missing_ok=True)
+    h = enc.header
+    bpp = 8 * len(enc.data) / (h.width * h.height * h.frames)
+    print(f"{src} -> {dst}: {h.frames} frames of {h.width}x{h.height} at {h.fps_num / h.fps_den:g} fps "
+          f"({info.source_format}), {len(enc.data)} bytes, {bpp:.4f} bpp, nerv q{h.rate_point}, "
+          f"fitted in {enc.fit_seconds:.1f} s ({time.perf_counter() - t0:.1f} s in all)")
+    return 0
+
+
+VIDEO_OUTPUT_HINT = ".y4m, .yuv, .mp4, .mkv, .webm, .avi, .mov, or a folder for PNG frames"
+
+
+def _decode_video(src: Path, data: bytes, args: argparse.Namespace) -> int:
+    """``codec decode CLIP.bin -o out.y4m`` (or .yuv, .mp4, ... or a folder of PNG frames)."""
+    from fractions import Fraction
+
+    from neuralcodec.video_coding import video_decoder
+    from neuralcodec.video_io import VIDEO_SUFFIXES, open_writer
+
+    if args.output == "-":
+        raise InputError(f"this bitstream is a video: give an output file ({VIDEO_OUTPUT_HINT})")
+    dst = Path(args.output)
+    suffix = dst.suffix.lower()
+    if suffix and suffix not in VIDEO_SUFFIXES and not dst.is_dir():
+        raise InputError(f"this bitstream is a video: {dst.name} is not a video output ({VIDEO_OUTPUT_HINT})")
+    if not dst.parent.is_dir():
+        raise InputError(f"output folder does not exist: {dst.parent}")
+    if _same_file(src, dst):
+        raise InputError("output would overwrite the input")
+    t0 = time.perf_counter()
+    header, decoder = video_decoder(data)
+    fps = Fraction(header.fps_num, header.fps_den)
+    with open_writer(dst, header.width, header.height, fps) as writer:
+        for frame in decoder.frames():
+            writer.write_rgb(frame.permute(1, 2, 0).numpy())
+    seconds = time.perf_counter() - t0
+    print(f"{src} -> {dst}: {header.frames} frames of {header.width}x{header.height}, {seconds:.2f} s "
+          f"({header.frames / seconds:.1f} frames/s)")
+    return 0
+
+
 def cmd_encode(args: argparse.Namespace) -> int:
     from neuralcodec.batch import BITSTREAM_SUFFIX, image_suffixes
+    from neuralcodec.video_io import is_video_path
 
+    video_input = args.input != "-" and Path(args.input).suffix.lower() != "" and is_video_path(args.input)
+    if args.codec is None:
+        args.codec = "nerv" if video_input else DEFAULT_CODEC
+    if _is_video_codec(args.codec):
+        return _encode_video(args)
+    if video_input:
+        raise InputError(f"{args.input} is a video, but {args.codec} codes images (use --codec nerv)")
+    for name in ("epochs", "time_budget", "size", "fps", "frames"):
+        if getattr(args, name) is not None:
+            raise InputError(f"--{name.replace('_', '-')} is for video codecs (--codec nerv)")
     if args.model is not None and args.quality is not None:
         raise InputError("--quality and --model exclude each other: a model file is one rate point")
 
@@ -248,9 +367,15 @@ def cmd_encode(args: argparse.Namespace) -> int:
 
 
 def cmd_decode(args: argparse.Namespace) -> int:
-    from neuralcodec.batch import BITSTREAM_SUFFIX
+    from neuralcodec.batch import BITSTREAM_SUFFIX, STDIO, is_batch_spec
     from neuralcodec.image_io import output_format
 
+    if args.input != STDIO and not is_batch_spec(args.input) and Path(args.input).is_file():
+        from neuralcodec.bitstream import unpack
+
+        data = Path(args.input).read_bytes()
+        if unpack(data)[0].is_video:
+            return _decode_video(Path(args.input), data, args)
     output_format(f"image.{args.format}")
 
     return _dispatch(args, _decode_one, {BITSTREAM_SUFFIX}, f".{args.format}", "decode")
@@ -259,6 +384,7 @@ def cmd_decode(args: argparse.Namespace) -> int:
 def cmd_info(args: argparse.Namespace) -> int:
     from neuralcodec.batch import STDIO
     from neuralcodec.bitstream import unpack
+    from neuralcodec.bitstream.container import COLOUR_FORMATS
     from neuralcodec.codecs.registry import family_name_of_id
     from neuralcodec.errors import InputError, ModelError
 
@@ -282,9 +408,12 @@ def cmd_info(args: argparse.Namespace) -> int:
         ("rate point", f"q{header.rate_point}"), ("height", header.height), ("width", header.width),
         ("channels", header.channels), ("bit depth", header.bit_depth), ("flags", f"0x{header.flags:02x}"),
         ("ICC profile", f"{len(header.icc_profile)} bytes" if header.icc_profile else "none"),
+        *([("frames", header.frames), ("frame rate", f"{header.fps_num}/{header.fps_den} "
+            f"({header.fps_num / header.fps_den:g} fps)"), ("colour format", COLOUR_FORMATS[header.colour_format])]
+          if header.is_video else []),
         ("chunks", ", ".join(f"{len(c)} bytes" for c in chunks)),
         ("container overhead", f"{len(data) - payload} bytes (header, lengths, ICC profile, CRC32)"),
-        ("bpp", f"{8 * len(data) / (header.width * header.height):.4f}"),
+        ("bpp", f"{8 * len(data) / (header.width * header.height * max(header.frames, 1)):.4f}"),
         ("crc32", "ok"),
     ]
     for name, value in rows:
@@ -297,6 +426,7 @@ def cmd_list(args: argparse.Namespace) -> int:
         DEFAULT_CODEC,
         DEFAULT_QUALITY,
         family_names,
+        get_family,
         shipped_index,
         shipped_qualities,
     )
@@ -304,6 +434,11 @@ def cmd_list(args: argparse.Namespace) -> int:
     index = shipped_index()
     print(f"{'codec':<12} {'quality':>7} {'Kodak bpp':>10} {'PSNR dB':>8} {'MS-SSIM':>8}  notes")
     for family in family_names():
+        if get_family(family).media == "video":
+            qualities = ", ".join(map(str, get_family(family).qualities))
+            print(f"{family:<12} {qualities:>7} {'-':>10} {'-':>8} {'-':>8}  video: fits a network per clip "
+                  "(no model files); see 'codec eval-video'")
+            continue
         if not shipped_qualities(family):
             print(f"{family:<12} {'-':>7} {'-':>10} {'-':>8} {'-':>8}  no shipped rate points: use --model FILE "
                   f"(train one with configs/{family}/)")
@@ -476,7 +611,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "folder: an existing one or one ending in '/' (created if missing) gets INPUT's name with .bin; "
                    "the output folder in batch mode (outputs are replaced atomically)")
     p.add_argument("--quiet", action="store_true", help="no progress bar in batch mode")
-    p.add_argument("--codec", default=DEFAULT_CODEC, help=f"codec family (see 'codec list'; default: {DEFAULT_CODEC})")
+    p.add_argument("--codec", default=None, help="codec family (see 'codec list'; default: "
+                   f"{DEFAULT_CODEC} for images, nerv for videos)")
     p.add_argument("--quality", type=int, default=None, help="rate point; higher = more bits, better quality "
                    f"(shipped: {_shipped_range()}; default {DEFAULT_QUALITY})")
     p.add_argument("--model", default=None,
@@ -486,11 +622,24 @@ def build_parser() -> argparse.ArgumentParser:
                    f"untrusted input; default: the format's limit, {MAX_PIXELS} = 2^26 pixels)")
     p.add_argument("--skip-existing", action="store_true",
                    help="batch mode: leave outputs that already exist alone (resume a large batch)")
+    v = p.add_argument_group("video (--codec nerv; INPUT: .y4m, raw .yuv, .mp4/.mkv/.webm/..., or a folder of PNG "
+                             "frames). Encoding fits a network to the clip: minutes, with a progress bar; if "
+                             "interrupted, running the same command again resumes from OUTPUT.fit.ckpt")
+    v.add_argument("--epochs", type=int, default=None, help="passes over the clip (default 300)")
+    v.add_argument("--time-budget", type=float, default=None, metavar="SECONDS",
+                   help="end the fit (on schedule: learning rate and quantization phase) after this many seconds")
+    v.add_argument("--size", type=_parse_size, default=None, metavar="WxH",
+                   help="frame size of a raw .yuv whose name does not say it (UVG names such as "
+                   "Beauty_1920x1080_120fps_420_8bit_YUV.yuv do)")
+    v.add_argument("--fps", type=float, default=None, help="frame rate of a raw .yuv or PNG folder (default 30)")
+    v.add_argument("--frames", type=int, default=None, metavar="N", help="code only the first N frames")
     p.set_defaults(func=cmd_encode)
 
-    p = sub.add_parser("decode", help="decompress a .bin to an image file",
+    p = sub.add_parser("decode", help="decompress a .bin to an image (or video) file",
                        description="Decode a neuralcodec bitstream. The output format follows the file "
-                       "suffix (PNG by default). The model that encoded the file must be installed. '-' reads "
+                       "suffix (PNG by default); a video bitstream is written as .y4m, .yuv, .mp4, .mkv, .webm, "
+                       ".avi, .mov, or PNG frames into a folder (an output without a suffix). The model that "
+                       "encoded the file must be installed. '-' reads "
                        "the bitstream from stdin / writes the image to stdout (the status line then goes to "
                        "stderr).")
     p.add_argument("input", help="bitstream file, '-' for stdin, folder of .bin files, or quoted glob (a path that "

@@ -81,7 +81,12 @@ def decode_bytes(data: bytes, model_file: str | Path | None = None,
     the pixel count the header claims, so a service can refuse large claims before any work is done.
     """
     header, chunks = unpack(data)
+    if header.is_video:
+        raise DecodeError("this bitstream holds a video: decode it with 'codec decode FILE -o out.y4m' "
+                          "(neuralcodec.video_coding.decode_video)")
     family = family_of_id(header.family_id)
+    if family.media != "image":
+        raise DecodeError(f"{family.name} bitstreams are videos, but the header claims an image")
     streams = family.streams_from_chunks(chunks)
     codec = load_codec_for(header, model_file)
     # the limit applies to what the decoder will process: the size after the codec's padding

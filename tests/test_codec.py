@@ -10,7 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
-from neuralcodec.bitstream import unpack
+from neuralcodec.bitstream import FORMAT_VERSION, unpack
 from neuralcodec.codecs.model_file import load_model_file, save_model_file
 from neuralcodec.codecs.registry import load_codec, model_path, shipped_qualities
 from neuralcodec.coding import decode_bytes, encode_file, encode_tensor
@@ -203,7 +203,7 @@ def test_icc_profile_survives_the_round_trip(run_cli, sample_path, tmp_path):
     crop.save(tmp_path / "tagged.png", icc_profile=profile)
     assert run_cli("encode", str(tmp_path / "tagged.png"), "-o", str(tmp_path / "tagged.bin")).returncode == 0
     header, _ = unpack((tmp_path / "tagged.bin").read_bytes())
-    assert header.icc_profile == profile and header.version == 2
+    assert header.icc_profile == profile and header.version == FORMAT_VERSION
     info = run_cli("info", str(tmp_path / "tagged.bin"))
     assert f"{len(profile)} bytes" in info.stdout
     for suffix in (".png", ".tif", ".jpg", ".webp"):

@@ -6,7 +6,7 @@ import zlib
 
 import pytest
 
-from neuralcodec.bitstream import MAX_PIXELS, Header, pack, unpack
+from neuralcodec.bitstream import FORMAT_VERSION, MAX_PIXELS, Header, pack, unpack
 from neuralcodec.bitstream.container import _varint
 from neuralcodec.errors import DecodeError
 
@@ -86,14 +86,14 @@ def test_inflated_lengths_and_counts_refused_with_valid_crc():
         unpack(_body(16, 16, 1, [3], b"abc", channels=2))
 
 
-def test_icc_profile_round_trips_in_version_2():
+def test_icc_profile_round_trips_in_versions_2_and_3():
     profile = bytes(range(256)) * 3
     header = Header(family_id=1, model_id=0, rate_point=3, weights_hash=b"\x01\x02\x03\x04", height=5, width=7,
                     channels=3, bit_depth=8, icc_profile=profile)
     data = pack(header, CHUNKS)
     got, chunks = unpack(data)
-    assert got.icc_profile == profile and got.flags == 1 and got.version == 2 and chunks == CHUNKS
-    plain = pack(HEADER, CHUNKS)  # without a profile a version-2 file is as long as version 1's
+    assert got.icc_profile == profile and got.flags == 1 and got.version == FORMAT_VERSION and chunks == CHUNKS
+    plain = pack(HEADER, CHUNKS)  # an image file without a profile is as long as version 1's
     assert unpack(plain)[0].flags == 0 and len(plain) == len(_body(512, 768, 2, [900, 30000], b"".join(CHUNKS)))
 
 
@@ -111,3 +111,38 @@ def test_version_2_refuses_unknown_flags_and_bad_profile_lengths():
     for claimed in (0, 2**21, 50):  # empty, over the limit, longer than the file
         with pytest.raises(DecodeError):
             unpack(_body(16, 24, 1, [3], b"abc", flags=0x01, version=2, icc=_varint(claimed) + b"\x00" * 10))
+
+
+VIDEO = Header(family_id=4, model_id=0, rate_point=1, weights_hash=b"\x01\x02\x03\x04", height=240, width=416,
+               channels=3, bit_depth=8, frames=100, fps_num=50, fps_den=1, colour_format=1)
+
+
+def test_video_fields_round_trip_in_version_3():
+    for header in (VIDEO, Header(**{**VIDEO.__dict__, "icc_profile": b"icc!", "fps_num": 30000, "fps_den": 1001})):
+        got, chunks = unpack(pack(header, CHUNKS))
+        assert got.is_video and chunks == CHUNKS and got.version == 3
+        assert (got.frames, got.fps_num, got.fps_den, got.colour_format, got.icc_profile) == (
+            header.frames, header.fps_num, header.fps_den, header.colour_format, header.icc_profile)
+    assert not unpack(pack(HEADER, CHUNKS))[0].is_video
+
+
+def _video_body(frames: int, fps_num: int, fps_den: int, colour: int, height: int = 240, width: int = 416,
+                version: int = 3) -> bytes:
+    tail = _varint(frames) + _varint(fps_num) + _varint(fps_den) + bytes([colour])
+    return _body(height, width, 1, [3], b"abc", flags=0x02, version=version, icc=tail)
+
+
+def test_video_fields_checked_before_any_allocation():
+    assert unpack(_video_body(100, 50, 1, 1))[0].frames == 100
+    bad = [(0, 50, 1, 1), (1 << 17, 50, 1, 1), (10, 0, 1, 1), (10, 50, 0, 1), (10, 1 << 21, 1, 1), (10, 50, 1, 7)]
+    for fields in bad:
+        with pytest.raises(DecodeError):
+            unpack(_video_body(*fields))
+    with pytest.raises(DecodeError, match="pixels in all"):  # every frame allowed, the total is not
+        unpack(_video_body(65536, 50, 1, 0, height=8192, width=8192))
+    with pytest.raises(DecodeError, match="flags"):  # version 2 never had video
+        unpack(_video_body(100, 50, 1, 1, version=2))
+    tail = _varint(100) + _varint(50) + _varint(1) + bytes([1])
+    for n in range(len(tail)):  # video fields cut short (valid CRC): no chunk bytes may be read as them
+        with pytest.raises(DecodeError):
+            unpack(_body(240, 416, 1, [0], b"", flags=0x02, version=3, icc=tail[:n]))

@@ -1,11 +1,13 @@
-"""neuralcodec's binary container (format versions 1 and 2, specified in ``docs/bitstream.md``).
+"""neuralcodec's binary container (format versions 1 to 3, specified in ``docs/bitstream.md``).
 
 Knows no networks: it stores who made a stream (codec family, model, weights hash, rate point), what
-the original image was (size, channels, bit depth, and from version 2 its ICC colour profile), the codec's
-chunks, and a CRC32 over it all. Parsing checks every length and limit before anything is allocated and
-raises only ``DecodeError``. Version 2 differs from version 1 only by its flags: bit 0 says an ICC profile
-(varint length, then the bytes) follows the chunk lengths; a version-2 file without a profile has exactly
-version 1's size.
+the original image or video was (size, channels, bit depth, from version 2 its ICC colour profile, from
+version 3 a video's frame count, frame rate and colour format), the codec's chunks, and a CRC32 over it all.
+Parsing checks every length and limit before anything is allocated and raises only ``DecodeError``.
+Version 2 differs from version 1 only by its flags: bit 0 says an ICC profile (varint length, then the bytes)
+follows the chunk lengths; a version-2 file without a profile has exactly version 1's size. Version 3 adds
+flags bit 1: the video fields follow (after the ICC profile, if any); a version-3 image file has exactly
+version 2's layout.
 """
 
 from __future__ import annotations
@@ -16,9 +18,15 @@ from dataclasses import dataclass, field
 from neuralcodec.errors import DecodeError
 
 MAGIC = b"NCDC"
-FORMAT_VERSION = 2  # what this build writes
-READABLE_VERSIONS = (1, 2)  # every version any build wrote: each keeps its reader
+FORMAT_VERSION = 3  # what this build writes
+READABLE_VERSIONS = (1, 2, 3)  # every version any build wrote: each keeps its reader
 FLAG_ICC_PROFILE = 0x01  # version 2: an ICC profile follows the chunk lengths
+FLAG_VIDEO = 0x02  # version 3: frame count, frame rate and colour format follow (after the ICC profile)
+KNOWN_FLAGS = {1: 0, 2: FLAG_ICC_PROFILE, 3: FLAG_ICC_PROFILE | FLAG_VIDEO}  # per version (1 ignores flags)
+MAX_FRAMES = 1 << 16  # 65,536 frames (18 min at 60 fps)
+MAX_VIDEO_SAMPLES = 1 << 36  # frames × height × width: a decode's work is bounded before it starts
+MAX_FPS_TERM = 1 << 20  # frame-rate numerator and denominator
+COLOUR_FORMATS = {0: "rgb", 1: "yuv420"}  # the source's colour format (what a decoder writes back by default)
 MAX_ICC_BYTES = 1 << 20  # ICC profiles are kilobytes; a larger claim is damage
 MAX_CHUNKS = 16
 MAX_SIDE = 1 << 15  # 32768 pixels per side
@@ -43,6 +51,14 @@ class Header:
     flags: int = 0  # derived on writing (bit 0: ICC profile present); version 1 wrote 0 and never read it
     version: int = field(default=FORMAT_VERSION)
     icc_profile: bytes = b""  # the original's ICC colour profile (version 2), empty if none
+    frames: int = 0  # version 3 video: frame count (0: an image)
+    fps_num: int = 0  # video frame rate as a fraction fps_num / fps_den
+    fps_den: int = 0
+    colour_format: int = 0  # video source colour format (COLOUR_FORMATS)
+
+    @property
+    def is_video(self) -> bool:
+        return self.frames > 0
 
     def check(self) -> None:
         """Raise ``DecodeError`` if any field is outside what its version allows."""
@@ -61,6 +77,16 @@ class Header:
             raise DecodeError(f"unsupported bit depth {self.bit_depth}")
         if len(self.icc_profile) > MAX_ICC_BYTES:
             raise DecodeError(f"ICC profile of {len(self.icc_profile)} bytes exceeds {MAX_ICC_BYTES}")
+        if self.frames:
+            if not 1 <= self.frames <= MAX_FRAMES:
+                raise DecodeError(f"frame count {self.frames} outside 1…{MAX_FRAMES}")
+            if self.frames * self.height * self.width > MAX_VIDEO_SAMPLES:
+                raise DecodeError(f"video of {self.frames} frames of {self.width}×{self.height} exceeds "
+                                  f"{MAX_VIDEO_SAMPLES} pixels in all")
+            if not (1 <= self.fps_num <= MAX_FPS_TERM and 1 <= self.fps_den <= MAX_FPS_TERM):
+                raise DecodeError(f"frame rate {self.fps_num}/{self.fps_den} outside 1…{MAX_FPS_TERM} per term")
+            if self.colour_format not in COLOUR_FORMATS:
+                raise DecodeError(f"unknown colour format {self.colour_format}")
 
 
 def _varint(value: int) -> bytes:
@@ -104,7 +130,7 @@ def pack(header: Header, chunks: list[bytes]) -> bytes:
     header.check()
     if len(chunks) > MAX_CHUNKS:
         raise ValueError(f"at most {MAX_CHUNKS} chunks")
-    flags = FLAG_ICC_PROFILE if header.icc_profile else 0
+    flags = (FLAG_ICC_PROFILE if header.icc_profile else 0) | (FLAG_VIDEO if header.frames else 0)
     head = bytearray(MAGIC)
     head += bytes([FORMAT_VERSION, header.family_id, header.model_id, header.rate_point])
     head += header.weights_hash
@@ -114,6 +140,9 @@ def pack(header: Header, chunks: list[bytes]) -> bytes:
         head += _varint(len(chunk))
     if header.icc_profile:
         head += _varint(len(header.icc_profile)) + header.icc_profile
+    if header.frames:
+        head += _varint(header.frames) + _varint(header.fps_num) + _varint(header.fps_den)
+        head.append(header.colour_format)
     body = bytes(head) + b"".join(chunks)
     return body + zlib.crc32(body).to_bytes(_CRC_SIZE, "big")
 
@@ -140,17 +169,23 @@ def unpack(data: bytes) -> tuple[Header, list[bytes]]:
     if count > MAX_CHUNKS:
         raise DecodeError(f"chunk count {count} exceeds {MAX_CHUNKS}")
     lengths = [r.varint("chunk length") for _ in range(count)]
-    icc_profile = b""
+    icc_profile, video = b"", (0, 0, 0, 0)
     if version >= 2:  # version 1 wrote flags as 0 and never read them
-        if flags & ~FLAG_ICC_PROFILE:
+        if flags & ~KNOWN_FLAGS[version]:
             raise DecodeError(f"unknown header flags 0x{flags:02x}")
         if flags & FLAG_ICC_PROFILE:
             size = r.varint("ICC profile length")
             if not 0 < size <= MAX_ICC_BYTES:
                 raise DecodeError(f"ICC profile length {size} outside 1…{MAX_ICC_BYTES}")
             icc_profile = r.take(size, "ICC profile")
+        if flags & FLAG_VIDEO:
+            video = (r.varint("frame count"), r.varint("frame rate"), r.varint("frame rate"),
+                     r.u8("colour format"))
+            if video[0] == 0:
+                raise DecodeError("video with 0 frames")
     header = Header(family_id, model_id, rate_point, weights_hash, height, width, channels, bit_depth,
-                    flags=flags, version=version, icc_profile=icc_profile)
+                    flags=flags, version=version, icc_profile=icc_profile, frames=video[0], fps_num=video[1],
+                    fps_den=video[2], colour_format=video[3])
     header.check()
     if sum(lengths) != len(body) - r.pos:
         raise DecodeError("chunk lengths do not match the bitstream size")

@@ -78,7 +78,10 @@ def dequantize_sequential(seq: nn.Sequential, prefix: str, q: dict[str, Tensor],
     return out
 
 
-class _IntLayer(nn.Module):
+class IntLayer(nn.Module):
+    """One exact convolution (k×k or transposed; a linear layer is a 1×1 convolution on a 1×1 map) with an
+    optional integer LeakyReLU: integer activations (``ACT_FRAC_BITS`` fractional bits) in and out."""
+
     def __init__(self, q: Tensor, exp: Tensor, bias: Tensor, transposed: bool, stride: int, padding: int,
                  output_padding: int, leaky: bool) -> None:
         super().__init__()
@@ -162,7 +165,7 @@ class FixedPointSequential(nn.Module):
                 raise ModelError(f"{prefix}.{i}: {type(module).__name__} has no exact fixed-point form")
         if specs[-1]["leaky"]:
             raise ModelError(f"{prefix}: the last layer must be a convolution")
-        self.layers = nn.ModuleList(_IntLayer(**spec) for spec in specs)
+        self.layers = nn.ModuleList(IntLayer(**spec) for spec in specs)
 
     @torch.no_grad()
     def forward_fixed(self, a: Tensor) -> Tensor:

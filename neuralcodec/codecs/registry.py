@@ -24,7 +24,10 @@ WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
 DEFAULT_CODEC = "hyperprior"
 DEFAULT_QUALITY = 3
 # Modules declaring families (light: declarations import their networks only when used).
-FAMILY_MODULES = ("neuralcodec.codecs.hyperprior", "neuralcodec.codecs.checkerboard", "neuralcodec.codecs.acgc")
+FAMILY_MODULES = (
+    "neuralcodec.codecs.hyperprior", "neuralcodec.codecs.checkerboard", "neuralcodec.codecs.acgc",
+    "neuralcodec.codecs.nerv",
+)
 
 
 def _families() -> dict[str, type[CodecFamily]]:

@@ -1,0 +1,231 @@
+"""The ``nerv`` video family's runtime: a fitted network ⇄ its two streams, and exact decoding of frames.
+
+Streams (``docs/bitstream.md``, "NeRV streams"):
+
+- ``model``: a layout byte, the architecture (varints), then per weighted layer in :meth:`NervNet.layers`
+  order: per quantization group (output channel; the stem's rows are grouped by grid channel) the weight step
+  exponent (int8) and the index of the geometric table its weights are coded with (uint8), then the layer's
+  bias step exponent (int8) and bias table index (uint8);
+- ``weights``: one rANS stream; per layer two sets: its integer weights, each coded with its group's table
+  (:mod:`neuralcodec.entropy.geometric`), then its integer biases.
+
+The clip's size and frame count come from the container header. Decoding runs the network in the exact
+fixed-point arithmetic of :mod:`neuralcodec.codecs.fixed_point` (int8-range weights with power-of-two steps,
+integer activations, convolutions whose every sum is an integer below 2**53, the affine modulation in int64),
+so every frame is bit-identical on any machine, thread count or BLAS. Nothing here trains: fitting lives in
+:mod:`neuralcodec.training.nerv_fit`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+
+import numpy as np
+import torch
+from torch import Tensor
+from torch.nn.functional import pixel_shuffle
+
+from neuralcodec.bitstream.container import _Reader, _varint
+from neuralcodec.codecs.fixed_point import ACT_FRAC_BITS, ACT_LIMIT, IntLayer
+from neuralcodec.codecs.nerv_net import (
+    BIAS_BITS,
+    EMBED_FRAC_BITS,
+    EXP_RANGE,
+    NervArch,
+    NervNet,
+    quantize_bias,
+    quantize_weight,
+    time_embedding,
+)
+from neuralcodec.entropy import RansDecoder, RansEncoder, decode_indexed, encode_indexed
+from neuralcodec.entropy.geometric import code_lengths, geometric_tables
+from neuralcodec.errors import DecodeError
+
+LAYOUT_VERSION = 0
+# Limits checked before anything is allocated from a stream's claims.
+MAX_BLOCKS = 10
+MAX_CHANNELS = 512
+MAX_HIDDEN = 1024
+MAX_FREQUENCIES = 64
+MAX_PARAMETERS = 1 << 24
+DECODE_BATCH = 4  # frames per exact forward pass (larger matrix products, same results)
+
+
+def layer_shapes(arch: NervArch) -> list[tuple[str, tuple[int, ...], int]]:
+    """(name, weight shape, quantization groups) of every weighted layer, in stream order."""
+    h0, w0 = arch.grid
+    out = [("mlp", (arch.hidden, arch.embed_dim), arch.hidden),
+           ("stem", (arch.stem_channels * h0 * w0, arch.hidden), arch.stem_channels)]
+    ins = (arch.stem_channels, *arch.channels[:-1])
+    for i, (c_in, c_out) in enumerate(zip(ins, arch.channels, strict=True)):
+        out += [(f"convs.{i}", (4 * c_out, c_in, 3, 3), 4 * c_out),
+                (f"modulations.{i}", (2 * c_out, arch.hidden), 2 * c_out)]
+    return [*out, ("head", (3, arch.channels[-1], 3, 3), 3)]
+
+
+def parameter_count(arch: NervArch) -> int:
+    """Weights and biases of the network."""
+    return sum(int(np.prod(shape)) + shape[0] for _, shape, _ in layer_shapes(arch))
+
+
+# --- encoder side -------------------------------------------------------------------------------------------
+def quantized_layers(net: NervNet) -> dict[str, tuple[Tensor, Tensor, Tensor, Tensor]]:
+    """(integer weights, weight exponents per group, integer biases, bias exponent) of every layer: exactly
+    what the streams carry."""
+    out = {}
+    for name, layer in net.layers():
+        q, exp = quantize_weight(layer.weight, net.arch.weight_bits, net.groups(layer))
+        out[name] = (q, exp, *quantize_bias(layer.bias))
+    return out
+
+
+def _best_tables(groups: np.ndarray) -> np.ndarray:
+    """The cheapest geometric table of each row (the encoder's choice, stored in the stream)."""
+    return np.array([int(np.argmin(code_lengths(row))) for row in groups], dtype=np.uint8)
+
+
+def write_streams(arch: NervArch, layers: dict[str, tuple[Tensor, Tensor, Tensor, Tensor]]) -> dict[str, bytes]:
+    """The ``model`` and ``weights`` streams of a quantized network."""
+    model = bytearray([LAYOUT_VERSION])
+    for value in (arch.blocks, arch.hidden, arch.stem_channels, *arch.channels, len(arch.frequencies),
+                  *arch.frequencies, arch.weight_bits):
+        model += _varint(value)
+    encoder = RansEncoder()
+    tables = list(geometric_tables())
+    for name, shape, groups in layer_shapes(arch):
+        q, exp, q_bias, exp_bias = layers[name]
+        if tuple(q.shape) != shape or exp.numel() != groups or q_bias.numel() != shape[0]:
+            raise ValueError(f"layer {name} does not match the architecture")
+        grouped = q.reshape(groups, -1).numpy()
+        choice = _best_tables(grouped)
+        bias_choice = _best_tables(q_bias.view(1, -1).numpy())
+        model += exp.numpy().astype(np.int8).tobytes() + choice.tobytes()
+        model += exp_bias.numpy().astype(np.int8).tobytes() + bias_choice.tobytes()
+        encode_indexed(encoder, grouped.astype(np.int32).ravel(), np.repeat(choice, grouped.shape[1]), tables)
+        encode_indexed(encoder, q_bias.numpy().astype(np.int32), np.repeat(bias_choice, shape[0]), tables)
+    return {"model": bytes(model), "weights": encoder.finish()}
+
+
+def streams_hash(streams: dict[str, bytes]) -> bytes:
+    """The 4-byte weights hash a nerv container carries: SHA-256 of both streams."""
+    return hashlib.sha256(streams["model"] + streams["weights"]).digest()[:4]
+
+
+# --- decoder side -------------------------------------------------------------------------------------------
+def read_streams(streams: dict[str, bytes], height: int, width: int,
+                 frames: int) -> tuple[NervArch, dict[str, tuple[Tensor, Tensor, Tensor, Tensor]]]:
+    """The architecture and quantized layers from the streams; ``DecodeError`` on anything malformed,
+    before any large allocation."""
+    r = _Reader(streams["model"])
+    if r.u8("layout") != LAYOUT_VERSION:
+        raise DecodeError("unknown nerv model layout")
+    blocks, hidden, stem = r.varint("blocks"), r.varint("hidden"), r.varint("stem channels")
+    if not (1 <= blocks <= MAX_BLOCKS and 1 <= hidden <= MAX_HIDDEN and 1 <= stem <= MAX_CHANNELS):
+        raise DecodeError("nerv architecture outside its limits")
+    channels = tuple(r.varint("channels") for _ in range(blocks))
+    count = r.varint("frequencies")
+    if not 1 <= count <= MAX_FREQUENCIES or not all(1 <= c <= MAX_CHANNELS for c in channels):
+        raise DecodeError("nerv architecture outside its limits")
+    frequencies = tuple(r.varint("frequency") for _ in range(count))
+    bits = r.varint("weight bits")
+    try:
+        arch = NervArch(height=height, width=width, frames=frames, blocks=blocks, hidden=hidden,
+                        stem_channels=stem, channels=channels, frequencies=frequencies, weight_bits=bits)
+    except ValueError as exc:
+        raise DecodeError(f"nerv architecture: {exc}") from None
+    if parameter_count(arch) > MAX_PARAMETERS:
+        raise DecodeError(f"nerv network of {parameter_count(arch)} parameters exceeds {MAX_PARAMETERS}")
+    qmax, bias_max = (1 << (bits - 1)) - 1, (1 << (BIAS_BITS - 1)) - 1
+    decoder = RansDecoder(streams["weights"])
+    tables = list(geometric_tables())
+
+    def side_info(groups: int, what: str) -> tuple[np.ndarray, np.ndarray]:
+        exp = np.frombuffer(r.take(groups, f"{what} exponents"), dtype=np.int8).astype(np.int64)
+        choice = np.frombuffer(r.take(groups, f"{what} tables"), dtype=np.uint8)
+        if (exp < EXP_RANGE[0]).any() or (exp > EXP_RANGE[1]).any() or (choice >= len(tables)).any():
+            raise DecodeError(f"nerv {what} exponent or table index out of range")
+        return exp, choice
+
+    def values(choice: np.ndarray, per_group: int, limit: int, what: str) -> np.ndarray:
+        out = decode_indexed(decoder, np.repeat(choice, per_group), tables)
+        if np.abs(out).max(initial=0) > limit:
+            raise DecodeError(f"nerv {what} outside its bit range")
+        return out.astype(np.int64)
+
+    layers = {}
+    try:
+        for name, shape, groups in layer_shapes(arch):
+            exp, choice = side_info(groups, "weight")
+            exp_bias, bias_choice = side_info(1, "bias")
+            q = values(choice, int(np.prod(shape)) // groups, qmax, "weight")
+            q_bias = values(bias_choice, shape[0], bias_max, "bias")
+            layers[name] = (torch.from_numpy(q).reshape(shape), torch.from_numpy(exp), torch.from_numpy(q_bias),
+                            torch.from_numpy(exp_bias))
+        decoder.finish()
+    except (ValueError, RuntimeError, IndexError) as exc:
+        raise DecodeError(f"nerv weights stream is damaged: {exc}") from None
+    if r.pos != len(streams["model"]):
+        raise DecodeError("nerv model stream has trailing bytes")
+    return arch, layers
+
+
+def _int_layer(q: Tensor, exp: Tensor, q_bias: Tensor, exp_bias: Tensor, leaky: bool, padding: int = 0) -> IntLayer:
+    if q.dim() == 2:  # a linear layer: a 1×1 convolution on a 1×1 map
+        q = q[:, :, None, None]
+    rows = exp.repeat_interleave(q.shape[0] // exp.numel())  # one exponent per output channel
+    bias = q_bias.double() * torch.exp2(-exp_bias.double())  # exact: integer times a power of two
+    return IntLayer(q.to(torch.int8), rows.to(torch.int8), bias, transposed=False, stride=1, padding=padding,
+                    output_padding=0, leaky=leaky)
+
+
+def _modulate(x: Tensor, gamma: Tensor, beta: Tensor) -> Tensor:
+    """x · γ + β on integer activations, in int64 (products < 2**57), rounded half up to the activation grid."""
+    product = x.long() * gamma.long()[:, :, None, None]
+    scaled = torch.div(product + (1 << (ACT_FRAC_BITS - 1)), 1 << ACT_FRAC_BITS, rounding_mode="floor")
+    return (scaled + beta.long()[:, :, None, None]).clamp(-int(ACT_LIMIT), int(ACT_LIMIT)).double()
+
+
+class NervDecoder:
+    """Exact frames of a nerv bitstream: :meth:`frames` yields uint8 (3, H, W) tensors in order."""
+
+    def __init__(self, arch: NervArch, layers: dict[str, tuple[Tensor, Tensor, Tensor, Tensor]]) -> None:
+        self.arch = arch
+        self.mlp = _int_layer(*layers["mlp"], leaky=True)
+        self.stem = _int_layer(*layers["stem"], leaky=True)
+        self.convs = [_int_layer(*layers[f"convs.{i}"], leaky=True, padding=1) for i in range(arch.blocks)]
+        self.modulations = [_int_layer(*layers[f"modulations.{i}"], leaky=False) for i in range(arch.blocks)]
+        self.head = _int_layer(*layers["head"], leaky=False, padding=1)
+        # the head's accumulator counts units of 2**-(exp + ACT_FRAC_BITS) per output channel
+        shift = (layers["head"][1].long() + ACT_FRAC_BITS).view(1, -1, 1, 1)
+        self.head_unit = torch.ones_like(shift) << shift
+
+    @classmethod
+    def from_streams(cls, streams: dict[str, bytes], height: int, width: int, frames: int) -> NervDecoder:
+        return cls(*read_streams(streams, height, width, frames))
+
+    def embedding(self, indices: list[int]) -> Tensor:
+        """Integer activations (ACT_FRAC_BITS fractional bits) of the frames' time embeddings."""
+        rows = [time_embedding(k, self.arch.frames, self.arch.frequencies) for k in indices]
+        shift = ACT_FRAC_BITS - EMBED_FRAC_BITS
+        return torch.tensor(rows, dtype=torch.float64).mul(1 << shift)[:, :, None, None]
+
+    @torch.no_grad()
+    def decode_batch(self, indices: list[int]) -> Tensor:
+        """uint8 (B, 3, H, W) frames of the given indices."""
+        arch = self.arch
+        h = self.mlp(self.embedding(indices))
+        x = self.stem(h).view(len(indices), arch.stem_channels, *arch.grid)
+        for conv, mod, c in zip(self.convs, self.modulations, arch.channels, strict=True):
+            x = pixel_shuffle(conv(x), 2)
+            gamma_beta = mod(h).view(len(indices), 2 * c)
+            x = _modulate(x, gamma_beta[:, :c], gamma_beta[:, c:])
+        acc = self.head.accumulate(x)[:, :, : arch.height, : arch.width].long()
+        # pixel = round(255 · value), value = acc · 2**-shift: int64 (|acc| < 2**53, · 255 < 2**61)
+        pixels = torch.div(acc * 255 + self.head_unit // 2, self.head_unit, rounding_mode="floor")
+        return pixels.clamp(0, 255).to(torch.uint8)
+
+    def frames(self, batch: int = DECODE_BATCH) -> Iterator[Tensor]:
+        """Every frame, in order, as uint8 (3, H, W)."""
+        for start in range(0, self.arch.frames, batch):
+            yield from self.decode_batch(list(range(start, min(start + batch, self.arch.frames))))
