@@ -260,12 +260,14 @@ class _FitProgress:
     """The fit's progress bar: epoch, PSNR of the last batch and an estimate of the time left."""
 
     def __init__(self, epochs: int, quiet: bool) -> None:
-        from tqdm import tqdm
-
-        self.bar = tqdm(total=epochs, desc="fitting", unit="epoch", file=sys.stderr, disable=quiet,
-                        bar_format="{desc}: {n_fmt}/{total_fmt} epochs |{bar}|{postfix}")
+        self.epochs, self.quiet, self.bar = epochs, quiet, None
 
     def __call__(self, state: dict[str, float]) -> None:
+        if self.bar is None:  # created at the first report: a failure before the fit shows no bar
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=self.epochs, desc="fitting", unit="epoch", file=sys.stderr, disable=self.quiet,
+                            bar_format="{desc}: {n_fmt}/{total_fmt} epochs |{bar}|{postfix}")
         self.bar.n = min(int(state["epoch"]), self.bar.total)
         progress = max(state.get("progress", 0.0), 1e-9)
         left = state["elapsed"] * (1 - progress) / progress
@@ -273,11 +275,13 @@ class _FitProgress:
         self.bar.set_postfix_str(f"PSNR {state.get('psnr', 0):.2f} dB ({phase}), {left:.0f} s left")
 
     def close(self) -> None:
-        self.bar.close()
+        if self.bar is not None:
+            self.bar.close()
 
 
 def _encode_video(args: argparse.Namespace) -> int:
     """``codec encode CLIP -o CLIP.bin --codec nerv``: fit, quantize, write; resumable from a checkpoint."""
+    from neuralcodec.codecs.registry import get_family
     from neuralcodec.image_io import atomic_write
     from neuralcodec.video_coding import DEFAULT_EPOCHS, encode_video
     from neuralcodec.video_io import open_video
@@ -293,6 +297,15 @@ def _encode_video(args: argparse.Namespace) -> int:
         raise InputError("output would overwrite the input")
     if args.model is not None:
         raise InputError("--model is for image codecs: a video bitstream carries its own network")
+    family = get_family(args.codec)
+    if args.quality is not None and args.quality not in family.qualities:
+        raise InputError(f"{family.name} quality must be one of {', '.join(map(str, family.qualities))} "
+                         f"(got {args.quality})")
+    for name in ("epochs", "frames"):
+        if getattr(args, name) is not None and getattr(args, name) < 1:
+            raise InputError(f"--{name} must be at least 1")
+    if args.time_budget is not None and args.time_budget <= 0:
+        raise InputError("--time-budget must be positive")
     with open_video(src, size=args.size, fps=args.fps, max_frames=args.frames) as reader:
         info = reader.info  # a bad header or size fails here, before torch loads
     checkpoint = dst.with_name(dst.name + ".fit.ckpt")

@@ -9,6 +9,10 @@ users already hold. ``tests/test_golden.py`` decodes them all and compares, per 
 - ``pixels_sha256``: SHA-256 of the decoded image's pixels as the PNG stores them (uint8, H×W for a grey
   original, H×W×3 otherwise). The synthesis transform runs in float32, so these are exact for the CPU
   capability recorded in ``cpu_capability`` (oneDNN picks its kernels by ISA).
+
+Video files (``"media": "video"``, container version 3): a short fit of each video family to a tiny real clip;
+``frames_sha256`` is the SHA-256 of every decoded frame (uint8 T×3×H×W), exact on any machine (the whole
+decoder runs in fixed point).
 """
 
 from __future__ import annotations
@@ -37,6 +41,10 @@ CROPS = [
     ("bsds101085-grey-150x97", "bsds500/val/101085.jpg", 40, 60, 150, 97, True, False),
     ("bsds102061-200x131", "bsds500/val/102061.jpg", 90, 30, 200, 131, False, False),
     ("bsds103070-icc-120x88", "bsds500/val/103070.jpg", 10, 20, 120, 88, False, True),  # container version 2
+]
+# (name, clip folder of PNG frames, left, top, width, height, frames, family, quality, epochs)
+CLIPS = [
+    ("basketballpass-40x32x4", "video/basketballpass_416x240", 180, 100, 40, 32, 4, "nerv", 0, 30),  # version 3
 ]
 
 
@@ -98,6 +106,25 @@ def main() -> None:
                     "format_version": header.version,
                 }
                 print(f"wrote {name}: {len(data)} bytes")
+    for name, source, left, top, width, height, count, family, quality, epochs in CLIPS:
+        name = f"{name}-{family}-q{quality}.bin"
+        if name in index["files"]:
+            continue
+        from neuralcodec.video_coding import decode_video, encode_frames
+        from neuralcodec.video_io import read_video_rgb
+
+        frames, info = read_video_rgb(DATASETS / source, max_frames=count)
+        clip = np.ascontiguousarray(frames[:, top : top + height, left : left + width])
+        data = encode_frames(clip, info.fps, quality=quality, epochs=epochs).data
+        (GOLDEN / name).write_bytes(data)
+        header, decoded = decode_video(data)
+        index["files"][name] = {
+            "input": f"{source} frames 1-{count}, crop {width}x{height} at ({left}, {top})", "family": family,
+            "quality": quality, "media": "video", "bin_sha256": hashlib.sha256(data).hexdigest(),
+            "frames_sha256": hashlib.sha256(torch.stack(list(decoded)).numpy().tobytes()).hexdigest(),
+            "format_version": header.version,
+        }
+        print(f"wrote {name}: {len(data)} bytes")
     index_path.write_text(json.dumps(index, indent=1, sort_keys=True) + "\n")
 
 

@@ -32,6 +32,7 @@ from neuralcodec.codecs.nerv_net import (
     BIAS_BITS,
     EMBED_FRAC_BITS,
     EXP_RANGE,
+    GAMMA_LIMIT,
     NervArch,
     NervNet,
     quantize_bias,
@@ -49,7 +50,7 @@ MAX_CHANNELS = 512
 MAX_HIDDEN = 1024
 MAX_FREQUENCIES = 64
 MAX_PARAMETERS = 1 << 24
-DECODE_BATCH = 4  # frames per exact forward pass (larger matrix products, same results)
+DECODE_BATCH = 1  # frames per exact forward pass (the matmul convolutions take one frame)
 
 
 def layer_shapes(arch: NervArch) -> list[tuple[str, tuple[int, ...], int]]:
@@ -61,7 +62,7 @@ def layer_shapes(arch: NervArch) -> list[tuple[str, tuple[int, ...], int]]:
     for i, (c_in, c_out) in enumerate(zip(ins, arch.channels, strict=True)):
         out += [(f"convs.{i}", (4 * c_out, c_in, 3, 3), 4 * c_out),
                 (f"modulations.{i}", (2 * c_out, arch.hidden), 2 * c_out)]
-    return [*out, ("head", (3, arch.channels[-1], 3, 3), 3)]
+    return [*out, ("head", (3, arch.channels[-1], 1, 1), 3)]
 
 
 def parameter_count(arch: NervArch) -> int:
@@ -176,14 +177,18 @@ def _int_layer(q: Tensor, exp: Tensor, q_bias: Tensor, exp_bias: Tensor, leaky: 
     rows = exp.repeat_interleave(q.shape[0] // exp.numel())  # one exponent per output channel
     bias = q_bias.double() * torch.exp2(-exp_bias.double())  # exact: integer times a power of two
     return IntLayer(q.to(torch.int8), rows.to(torch.int8), bias, transposed=False, stride=1, padding=padding,
-                    output_padding=0, leaky=leaky)
+                    output_padding=0, leaky=leaky, dense_as_matmul=True)
+
+
+GAMMA_UNITS = float(GAMMA_LIMIT * (1 << ACT_FRAC_BITS))  # |γ| ≤ 16 = 2**20 units: every x·γ < 2**48
 
 
 def _modulate(x: Tensor, gamma: Tensor, beta: Tensor) -> Tensor:
-    """x · γ + β on integer activations, in int64 (products < 2**57), rounded half up to the activation grid."""
-    product = x.long() * gamma.long()[:, :, None, None]
-    scaled = torch.div(product + (1 << (ACT_FRAC_BITS - 1)), 1 << ACT_FRAC_BITS, rounding_mode="floor")
-    return (scaled + beta.long()[:, :, None, None]).clamp(-int(ACT_LIMIT), int(ACT_LIMIT)).double()
+    """x · γ + β on integer activations (float64), rounded half up to the activation grid. Exact: |x| ≤ 2**28
+    and |γ| ≤ 2**20 make every product an integer below 2**48; halving by 2**16 and flooring are exact."""
+    gamma = gamma.clamp(-GAMMA_UNITS, GAMMA_UNITS)[:, :, None, None]
+    scaled = torch.floor((x * gamma + (1 << (ACT_FRAC_BITS - 1))) / (1 << ACT_FRAC_BITS))
+    return (scaled + beta[:, :, None, None]).clamp(-ACT_LIMIT, ACT_LIMIT)
 
 
 class NervDecoder:
@@ -195,7 +200,7 @@ class NervDecoder:
         self.stem = _int_layer(*layers["stem"], leaky=True)
         self.convs = [_int_layer(*layers[f"convs.{i}"], leaky=True, padding=1) for i in range(arch.blocks)]
         self.modulations = [_int_layer(*layers[f"modulations.{i}"], leaky=False) for i in range(arch.blocks)]
-        self.head = _int_layer(*layers["head"], leaky=False, padding=1)
+        self.head = _int_layer(*layers["head"], leaky=False)
         # the head's accumulator counts units of 2**-(exp + ACT_FRAC_BITS) per output channel
         shift = (layers["head"][1].long() + ACT_FRAC_BITS).view(1, -1, 1, 1)
         self.head_unit = torch.ones_like(shift) << shift

@@ -6,8 +6,8 @@ built when needed, by the decoder too, so they must come out identical on every 
 is Python integer arithmetic — no floating-point exp, erf or sum whose last bit could depend on the CPU.
 
 Table ``j`` codes ``-RADIUS … RADIUS`` with ``P(v) ∝ θ_j**|v|``, ``θ_j = 1 - DECAY_NUMERATORS[j] / 2**16``:
-from θ = 0.5 (mean |v| ≈ 0.7) to θ ≈ 0.9996 (almost uniform over ±127), about 6 tables per octave of
-``1 - θ``.
+five sparse ones (θ = 0.05 … 0.4, for groups of mostly zeros), then θ = 0.5 (mean |v| ≈ 0.7) to θ ≈ 0.9996
+(almost uniform over ±127), 6 tables per octave of ``1 - θ``.
 """
 
 from __future__ import annotations
@@ -19,8 +19,10 @@ import numpy as np
 from neuralcodec.entropy.tables import TOTAL, IntegerTable
 
 RADIUS = 127  # int8 values; anything outside goes through the escape symbol
-# 1 - θ in units of 2**-16: round(32768 · 2**(-j/6)), written out so that no machine recomputes it
+# 1 - θ in units of 2**-16: 65536 · (0.95, 0.9, 0.8, 0.7, 0.6), then round(32768 · 2**(-j/6)), written out so
+# that no machine recomputes it
 DECAY_NUMERATORS = (
+    62259, 58982, 52429, 45875, 39322,
     32768, 29193, 26008, 23170, 20643, 18390, 16384, 14596, 13004, 11585, 10321, 9195, 8192, 7298, 6502, 5793,
     5161, 4598, 4096, 3649, 3251, 2896, 2580, 2299, 2048, 1825, 1625, 1448, 1290, 1149, 1024, 912, 813, 724, 645,
     575, 512, 456, 406, 362, 323, 287, 256, 228, 203, 181, 161, 144, 128, 114, 102, 91, 81, 72, 64, 57, 51, 45,
