@@ -314,9 +314,12 @@ def _encode_video(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     try:
         enc = encode_video(src, quality=args.quality, epochs=epochs, time_budget=args.time_budget, size=args.size,
-                           fps=args.fps, max_frames=args.frames, checkpoint=checkpoint, report=bar)
+                           fps=args.fps, max_frames=args.frames, checkpoint=checkpoint, report=bar,
+                           trainer_args=getattr(args, "trainer_args", None) or None)
     finally:
         bar.close()
+    if not enc.is_global_zero:  # another process of a multi-process fit: the first one writes the file
+        return 0
     atomic_write(dst, enc.data)
     checkpoint.unlink(missing_ok=True)
     h = enc.header
@@ -646,6 +649,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "Beauty_1920x1080_120fps_420_8bit_YUV.yuv do)")
     v.add_argument("--fps", type=float, default=None, help="frame rate of a raw .yuv or PNG folder (default 30)")
     v.add_argument("--frames", type=int, default=None, metavar="N", help="code only the first N frames")
+    v.add_argument("--trainer.KEY", metavar="VALUE", dest="_trainer_doc", default=None,
+                   help="a Lightning Trainer argument of the fit, e.g. --trainer.accelerator gpu --trainer.devices 2 "
+                   "(several GPUs or processes: --trainer.strategy ddp)")
     p.set_defaults(func=cmd_encode)
 
     p = sub.add_parser("decode", help="decompress a .bin to an image (or video) file",
@@ -735,6 +741,27 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _split_trainer_args(argv: list[str]) -> tuple[dict[str, object], list[str]]:
+    """``--trainer.KEY VALUE`` pairs of a video encode (Lightning Trainer arguments of the fit, e.g.
+    ``--trainer.accelerator gpu --trainer.devices 2``), and the remaining arguments."""
+    trainer: dict[str, object] = {}
+    rest, i = [], 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg.startswith("--trainer."):
+            key, _, value = arg[len("--trainer."):].partition("=")
+            if not value:
+                if i + 1 >= len(argv):
+                    raise SystemExit(_fail(f"{arg} needs a value"))
+                value, i = argv[i + 1], i + 1
+            trainer[key] = int(value) if value.lstrip("-").isdigit() else {"true": True, "false": False}.get(
+                value.lower(), value)
+        else:
+            rest.append(arg)
+        i += 1
+    return trainer, rest
+
+
 def _terminate(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
@@ -752,8 +779,11 @@ def main(argv: list[str] | None = None) -> int:
 
         train_main(argv[1:])
         return 0
+    trainer_args, argv = _split_trainer_args(argv) if argv[:1] == ["encode"] else ({}, argv)
     parser = build_parser()
     args = parser.parse_args(argv)
+    if argv[:1] == ["encode"]:
+        args.trainer_args = trainer_args
     if not getattr(args, "func", None):
         parser.print_help()
         return 2

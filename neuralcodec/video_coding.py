@@ -35,6 +35,7 @@ class EncodedVideo:
     header: Header
     fit_seconds: float
     stats: dict[str, Any] = field(default_factory=dict)
+    is_global_zero: bool = True  # False in the other processes of a multi-process (DDP) fit
 
 
 def _fps_fraction(fps: Fraction) -> tuple[int, int]:
@@ -74,13 +75,14 @@ def encode_frames(frames: np.ndarray, fps: Fraction, quality: int | None = None,
         raise InputError(str(exc)) from None
     arch = arch_for(height, width, count, quality)
     clip = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).contiguous()
-    net, seconds = fit_clip(clip, arch, epochs=epochs or DEFAULT_EPOCHS, time_budget=time_budget,
+    net, seconds, is_global_zero = fit_clip(clip, arch, epochs=epochs or DEFAULT_EPOCHS, time_budget=time_budget,
                             lmbda=QUALITY_LAMBDAS[quality], seed=seed, checkpoint=checkpoint, report=report,
                             trainer_args=trainer_args)
     streams = write_streams(arch, quantized_layers(net))
     header = Header(**{**header.__dict__, "weights_hash": streams_hash(streams)})
     data = pack(header, family.chunks_from_streams(streams))
-    return EncodedVideo(data, header, seconds, {"parameters": sum(p.numel() for p in net.parameters())})
+    return EncodedVideo(data, header, seconds, {"parameters": sum(p.numel() for p in net.parameters())},
+                        is_global_zero)
 
 
 def encode_video(path: str | Path, quality: int | None = None, epochs: int | None = None,

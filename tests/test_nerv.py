@@ -233,3 +233,20 @@ def test_fit_resumes_from_its_checkpoint(tmp_path, clip):
     fit_clip(frames, arch, epochs=6, checkpoint=ckpt, checkpoint_seconds=0, report=seen.append)
     assert [s["epoch"] for s in seen][:2] == [3, 4]  # went on from the checkpoint, not from the start
     json.dumps(seen)  # plain numbers: a progress bar or a log can take them
+
+
+def test_two_process_ddp_fit_through_the_cli(run_cli, tmp_path, clip):
+    """The scale path: a fit through Lightning DDP (2 CPU processes, gloo) writes one valid file."""
+    from neuralcodec.video_io import open_writer
+
+    src = tmp_path / "clip.y4m"
+    with open_writer(src, 64, 48, Fraction(25)) as writer:
+        for frame in clip[:4]:
+            writer.write_rgb(frame)
+    out = run_cli("encode", src, "-o", tmp_path / "clip.bin", "--epochs", "2", "--quality", "0", "--quiet",
+                  "--trainer.strategy", "ddp", "--trainer.devices", "2", timeout=400)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "All distributed processes registered. Starting with 2 processes" in out.stdout + out.stderr
+    assert out.stdout.count("clip.bin:") == 1  # one process wrote and reported the file
+    header, frames = decode_video((tmp_path / "clip.bin").read_bytes())
+    assert header.frames == 4 and len(list(frames)) == 4

@@ -30,9 +30,18 @@ class Curve:
     """One codec's RD points (sorted by rate)."""
 
     name: str
-    bpp: np.ndarray
+    bpp: np.ndarray  # the rate axis: bits per pixel, or kbit/s when ``rate_unit`` is "kbps"
     metrics: dict[str, np.ndarray]
     dataset: str | None = None  # as recorded by ``codec eval`` (e.g. "Kodak"), when known
+    # "kbps" for a file with CompressAI's video "bitrate" (kbit/s) but no "bpp", such as its published UVG curves
+    rate_unit: str = "bpp"
+
+    def rate(self, unit: str) -> np.ndarray | None:
+        """The rate axis in ``unit`` ("bpp" or "kbps") in the order of the points, or ``None`` if the file lacks it
+        (``codec eval-video`` files carry both: "bpp" and "bitrate")."""
+        if unit == self.rate_unit:
+            return self.bpp
+        return self.metrics.get("bitrate") if unit == "kbps" else None
 
     def metric(self, key: str) -> np.ndarray | None:
         if key == "ms-ssim-db" and key not in self.metrics and "ms-ssim-rgb" in self.metrics:
@@ -58,11 +67,13 @@ def load_curve(spec: str) -> Curve:
         path = Path(spec)
     blob = json.loads(path.read_text())
     results = blob["results"]
-    bpp = np.asarray(results["bpp"], dtype=np.float64)
+    # video results of CompressAI may give only "bitrate" (kbit/s); without either, the KeyError names "bpp"
+    rate_key = "bitrate" if "bpp" not in results and "bitrate" in results else "bpp"
+    bpp = np.asarray(results[rate_key], dtype=np.float64)
     order = np.argsort(bpp)
     metrics = {}
     for key, values in results.items():
-        if key == "bpp" or not isinstance(values, list) or len(values) != len(bpp):
+        if key == rate_key or not isinstance(values, list) or len(values) != len(bpp):
             continue
         if all(isinstance(v, (int, float)) for v in values):
             metrics[key] = np.asarray(values, dtype=np.float64)[order]
@@ -72,7 +83,7 @@ def load_curve(spec: str) -> Curve:
         dataset = "Kodak" if dataset.lower() == "kodak" else dataset
     else:
         dataset = None
-    return Curve(blob.get("name", path.stem), bpp[order], metrics, dataset)
+    return Curve(blob.get("name", path.stem), bpp[order], metrics, dataset, "bpp" if rate_key == "bpp" else "kbps")
 
 
 def plot_formats() -> set[str]:
@@ -91,6 +102,20 @@ def overlap(a: Curve, b: Curve) -> tuple[float, float] | None:
     return (float(lo), float(hi)) if lo < hi else None
 
 
+def _overlap(ra: np.ndarray, rt: np.ndarray) -> tuple[float, float] | None:
+    lo, hi = max(ra.min(), rt.min()), min(ra.max(), rt.max())
+    return (float(lo), float(hi)) if lo < hi else None
+
+
+def _common_rates(a: Curve, b: Curve) -> tuple[str, np.ndarray | None, np.ndarray | None]:
+    """A rate unit both curves give (the anchor's if possible) and their rates in it; ``None`` where missing."""
+    for unit in (a.rate_unit, b.rate_unit):
+        ra, rb = a.rate(unit), b.rate(unit)
+        if ra is not None and rb is not None:
+            return unit, ra, rb
+    return a.rate_unit, a.bpp, None
+
+
 def bd_metrics(anchor: Curve, test: Curve, metric: str, method: str = BD_METHOD) -> dict[str, Any]:
     """BD-rate (%) and BD-quality of ``test`` against ``anchor`` for one metric (bjontegaard package).
 
@@ -100,21 +125,28 @@ def bd_metrics(anchor: Curve, test: Curve, metric: str, method: str = BD_METHOD)
     import bjontegaard as bd
 
     qa, qt = anchor.metric(metric), test.metric(metric)
-    common = overlap(anchor, test)
+    unit, ra, rt = _common_rates(anchor, test)
+    common = None if ra is None or rt is None else _overlap(ra, rt)
     out: dict[str, Any] = {"metric": metric, "bd_rate": None, "bd_quality": None, "bpp_range": common, "note": ""}
+    if unit != "bpp":
+        out["rate_unit"] = unit  # "bpp_range" is then in these units
     if qa is None or qt is None:
         out["note"] = f"{metric} missing"
         return out
-    if common is None:
-        out["note"] = "curves do not overlap in bpp"
+    if ra is None or rt is None:
+        out["note"] = f"rates in different units ({anchor.rate_unit} and {test.rate_unit})"
         return out
+    if common is None:
+        out["note"] = f"curves do not overlap in {unit}"
+        return out
+    if unit != anchor.rate_unit or unit != test.rate_unit:  # a rate taken from the metrics: sort by it
+        ia, it = np.argsort(ra), np.argsort(rt)
+        ra, qa, rt, qt = ra[ia], qa[ia], rt[it], qt[it]
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            out["bd_rate"] = float(bd.bd_rate(anchor.bpp, qa, test.bpp, qt, method=method,
-                                              require_matching_points=False))
-            out["bd_quality"] = float(bd.bd_psnr(anchor.bpp, qa, test.bpp, qt, method=method,
-                                                 require_matching_points=False))
+            out["bd_rate"] = float(bd.bd_rate(ra, qa, rt, qt, method=method, require_matching_points=False))
+            out["bd_quality"] = float(bd.bd_psnr(ra, qa, rt, qt, method=method, require_matching_points=False))
         except (ValueError, ZeroDivisionError) as exc:
             out["note"] = f"BD not computable: {exc}"
     if caught:
@@ -131,16 +163,26 @@ def plot_curves(curves: list[Curve], path: str | Path, title: str = "Kodak") -> 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    realism = "lpips" if any(c.metric("lpips") is not None for c in curves) else "swd"
-    panels = [("psnr-rgb", "RGB PSNR (dB)"), ("ms-ssim-db", "MS-SSIM (dB)"),
-              (realism, "patch-SWD ×10³ (lower is better)" if realism == "swd" else "LPIPS (lower is better)")]
+    def have(key: str) -> bool:
+        return any(c.metric(key) is not None for c in curves)
+
+    realism = "lpips" if have("lpips") else "swd"
+    third = (realism, "patch-SWD ×10³ (lower is better)" if realism == "swd" else "LPIPS (lower is better)")
+    if not have("lpips") and not have("swd") and have("psnr-yuv"):  # video results (codec eval-video)
+        third = ("psnr-yuv", "YUV PSNR (dB)")
+    panels = [("psnr-rgb", "RGB PSNR (dB)"), ("ms-ssim-db", "MS-SSIM (dB)"), third]
+    unit = curves[0].rate_unit if curves else "bpp"
+    for c in curves:
+        if c.rate(unit) is None:
+            warnings.warn(f"{c.name} has no rate in {unit} (as {curves[0].name}): not drawn", stacklevel=2)
     fig, axes = plt.subplots(1, 3, figsize=(17, 5))
     for ax, (key, label) in zip(axes, panels, strict=True):
         for c in curves:
-            y = c.metric(key)
-            if y is not None:
-                ax.plot(c.bpp, y, marker="o", markersize=3, label=c.name)
-        ax.set_xlabel("bits per pixel")
+            x, y = c.rate(unit), c.metric(key)
+            if x is not None and y is not None:
+                order = np.argsort(x, kind="stable")  # already sorted unless the rate came from metrics
+                ax.plot(x[order], y[order], marker="o", markersize=3, label=c.name)
+        ax.set_xlabel("bits per pixel" if unit == "bpp" else "bitrate (kbit/s)")
         ax.set_ylabel(label)
         ax.grid(True, alpha=0.3)
         ax.legend(fontsize=7)

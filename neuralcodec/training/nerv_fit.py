@@ -108,12 +108,13 @@ class _Report(pl.Callback):
         self._last_save = time.monotonic()
 
     def on_train_epoch_end(self, trainer: pl.Trainer, module: NervFitModule) -> None:
-        if self.report is not None:
+        if self.report is not None and trainer.is_global_zero:
             self.report({**module.last, "epoch": trainer.current_epoch + 1, "elapsed": module.elapsed()})
         if self.checkpoint is not None and time.monotonic() - self._last_save >= self.seconds:
             partial = self.checkpoint.with_name(self.checkpoint.name + ".part")
-            trainer.save_checkpoint(partial)
-            partial.replace(self.checkpoint)  # never leaves a half-written checkpoint
+            trainer.save_checkpoint(partial)  # every process takes part; the first one writes
+            if trainer.is_global_zero:
+                partial.replace(self.checkpoint)  # never leaves a half-written checkpoint
             self._last_save = time.monotonic()
 
 
@@ -128,8 +129,9 @@ def fit_clip(frames: Tensor, arch: NervArch, epochs: int = 300, time_budget: flo
              lmbda: float = 0.0067, lr: float = 2e-3, batch_size: int = 2, seed: int = 0,
              checkpoint: Path | None = None, checkpoint_seconds: float = 60.0,
              report: Callable[[dict[str, float]], None] | None = None,
-             trainer_args: dict[str, Any] | None = None) -> tuple[NervNet, float]:
-    """Fit a network of ``arch`` to uint8 (T, 3, H, W) ``frames``; returns it and the fitting seconds (all runs).
+             trainer_args: dict[str, Any] | None = None) -> tuple[NervNet, float, bool]:
+    """Fit a network of ``arch`` to uint8 (T, 3, H, W) ``frames``; returns it, the fitting seconds (all runs) and
+    whether this is the first process (several run a DDP fit: ``trainer_args={"strategy": "ddp", "devices": 2}``).
 
     ``checkpoint``: resume from it when it belongs to this clip and settings; write it during the fit; the
     caller removes it once the bitstream is written.
@@ -158,4 +160,4 @@ def fit_clip(frames: Tensor, arch: NervArch, epochs: int = 300, time_budget: flo
     trainer.fit(module, loader, ckpt_path=resume)
     net = module.net.cpu().eval()
     net.quantize_bits = None
-    return net, module.elapsed()
+    return net, module.elapsed(), trainer.is_global_zero
