@@ -97,11 +97,22 @@ def encode_video(path: str | Path, quality: int | None = None, epochs: int | Non
                          trainer_args)
 
 
-def video_decoder(data: bytes) -> tuple[Header, Any]:
-    """Header and exact decoder of a video container (``DecodeError`` if it is not one)."""
+def video_decoder(data: bytes, max_pixels: int | None = None,
+                  max_samples: int | None = None) -> tuple[Header, Any]:
+    """Header and exact decoder of a video container (``DecodeError`` if it is not one).
+
+    For untrusted input, ``max_pixels`` (per frame) and ``max_samples`` (frames × pixels) lower the format's
+    limits before any work: decoding time grows with both.
+    """
     header, chunks = unpack(data)
     if not header.is_video:
         raise DecodeError("this bitstream holds an image, not a video")
+    pixels = header.width * header.height
+    if max_pixels is not None and pixels > max_pixels:
+        raise DecodeError(f"frames of {header.width}×{header.height} exceed the limit of {max_pixels} pixels")
+    if max_samples is not None and pixels * header.frames > max_samples:
+        raise DecodeError(f"{header.frames} frames of {header.width}×{header.height} exceed the limit of "
+                          f"{max_samples} pixels in all")
     family = family_of_id(header.family_id)
     if family.media != "video":
         raise DecodeError(f"{family.name} bitstreams are images, but the header claims a video")
@@ -113,7 +124,8 @@ def video_decoder(data: bytes) -> tuple[Header, Any]:
     return header, family.load_streams(streams, header.height, header.width, header.frames)
 
 
-def decode_video(data: bytes) -> tuple[Header, Iterator[Tensor]]:
+def decode_video(data: bytes, max_pixels: int | None = None,
+                 max_samples: int | None = None) -> tuple[Header, Iterator[Tensor]]:
     """Header and every frame (uint8 (3, H, W), in order, generated one batch at a time)."""
-    header, decoder = video_decoder(data)
+    header, decoder = video_decoder(data, max_pixels, max_samples)
     return header, decoder.frames()

@@ -3,16 +3,19 @@
     .venv/bin/python scripts/fuzz_decode.py --runs 100000        # the benchmark run
     .venv/bin/python scripts/fuzz_decode.py --seconds 60         # the CI slice
 
-Seeds are real bitstreams of small crops of the sample image, one set per shipped rate point. Each case
+Seeds are real bitstreams of small crops of the sample image, one set per shipped rate point, and the golden
+video files (``tests/data/golden/*``, NeRV). Each case
 applies one mutation — libFuzzer's own (bit flips, byte edits, insertions, erasures, cross-over) or a
 structured one: absurd dimensions (up to 100000×100000 and beyond the varint range), inflated chunk-length
-fields, wrong codec / model / rate-point / version / channel fields, truncation, chunk swaps — and then,
+fields, wrong codec / model / rate-point / version / channel fields, absurd frame counts and rates of video
+files, truncation, chunk swaps — and then,
 for most cases, recomputes the CRC32 so the parser and entropy decoder behind it are reached.
 
 Pass criteria, enforced by libFuzzer itself: no exception other than the documented ``DecodeError`` /
 ``ModelError`` (any other is a crash), no case over 5 s (``-timeout=5``), RSS never above 2 GB
 (``-rss_limit_mb=2048``, ``-malloc_limit_mb=2048``). Untrusted input is decoded with ``max_pixels`` = 2¹⁶
-(a service sets such a limit; it keeps every case well under a second on one core); header limits
+and, for videos, at most 2¹⁸ pixels in all frames (a service sets such limits; they keep every case well under
+a second on one core); header limits
 (``MAX_SIDE``, ``MAX_PIXELS``) are checked before any allocation either way. libFuzzer prints "Done N runs"
 and exits 0 when every case passed.
 """
@@ -33,11 +36,13 @@ import atheris
 
 warnings.filterwarnings("ignore")
 with atheris.instrument_imports(include=["neuralcodec"]):
-    from neuralcodec.bitstream.container import _varint
+    from neuralcodec.bitstream.container import _varint, unpack
+    from neuralcodec.codecs.nerv_codec import streams_hash
     from neuralcodec.codecs.registry import family_names, load_codec, shipped_qualities
     from neuralcodec.coding import decode_bytes, encode_tensor
     from neuralcodec.errors import DecodeError, ModelError
     from neuralcodec.image_io import ImageInfo, read_image
+    from neuralcodec.video_coding import decode_video
 
     for _family in family_names():  # runtime codecs load lazily: load them here so they are instrumented too
         if shipped_qualities(_family):
@@ -45,11 +50,14 @@ with atheris.instrument_imports(include=["neuralcodec"]):
 
 ROOT = Path(__file__).resolve().parent.parent
 MAX_PIXELS_UNTRUSTED = 1 << 16  # 256×256: keeps each case fast; larger claims are refused like a service would
-COUNTS = {"cases": 0, "decoded": 0, "DecodeError": 0, "ModelError": 0}
+MAX_VIDEO_SAMPLES_UNTRUSTED = 1 << 18  # pixels in all frames of a video
+COUNTS = {"cases": 0, "decoded": 0, "videos decoded": 0, "DecodeError": 0, "ModelError": 0}
 STARTED = time.time()
 
 
 def seeds() -> list[bytes]:
+    import torch
+
     image, _ = read_image(ROOT / "samples" / "parrots.png")
     out = []
     for family in family_names():
@@ -57,7 +65,29 @@ def seeds() -> list[bytes]:
             codec = load_codec(family, q)
             for h, w in [(16, 16), (48, 64), (70, 130)]:
                 out.append(encode_tensor(image[:, :h, :w].contiguous(), ImageInfo(3, 8), codec).data)
+    golden = ROOT / "tests" / "data" / "golden"
+    out += [p.read_bytes() for p in sorted(golden.glob("*.bin")) if unpack(p.read_bytes())[0].is_video]
+    # small video files of every NeRV quality: 3 frames (shifted crops of the sample), fitted for one epoch
+    from fractions import Fraction
+
+    from neuralcodec.video_coding import encode_frames
+
+    clip = torch.stack([image[:, i : i + 24, 2 * i : 2 * i + 32] for i in range(3)]).permute(0, 2, 3, 1)
+    for q in range(4):
+        out.append(encode_frames(clip.contiguous().numpy(), Fraction(25), quality=q, epochs=1).data)
     return out
+
+
+def decode_any(data: bytes) -> None:
+    """Decode an image or every frame of a video, under the untrusted-input limits."""
+    header, _ = unpack(data)
+    if header.is_video:
+        _, frames = decode_video(data, MAX_PIXELS_UNTRUSTED, MAX_VIDEO_SAMPLES_UNTRUSTED)
+        for _frame in frames:
+            pass
+        COUNTS["videos decoded"] += 1
+    else:
+        decode_bytes(data, max_pixels=MAX_PIXELS_UNTRUSTED)
 
 
 _LIBC = ctypes.CDLL("libc.so.6")
@@ -69,7 +99,7 @@ def test_one_input(data: bytes) -> None:
     _LIBC.malloc_trim(0)
     COUNTS["cases"] += 1
     try:
-        decode_bytes(data, max_pixels=MAX_PIXELS_UNTRUSTED)
+        decode_any(data)
         COUNTS["decoded"] += 1
     except DecodeError:
         COUNTS["DecodeError"] += 1
@@ -81,7 +111,7 @@ def test_one_input(data: bytes) -> None:
 
 def _structured(data: bytearray, rng: random.Random) -> bytearray:
     head_end = min(len(data), 12)
-    kind = rng.randrange(8)
+    kind = rng.randrange(9)
     if kind == 0 and len(data) > 14:  # absurd or edge dimensions, re-encoded as varints
         h = rng.choice([0, 1, 100000, 2**20, 2**34, 32768, 32769, rng.randrange(1, 70000)])
         w = rng.choice([0, 1, 100000, 2**20, 2**34, 32768, 2048, rng.randrange(1, 70000)])
@@ -107,12 +137,30 @@ def _structured(data: bytearray, rng: random.Random) -> bytearray:
         for _ in range(rng.randint(1, 8)):
             if data:
                 data[rng.randrange(len(data))] ^= 1 << rng.randrange(8)
+    elif kind == 7 and _video_fields(bytes(data)) is not None:  # absurd frame count, rate or colour format
+        start, end = _video_fields(bytes(data))
+        frames = rng.choice([0, 1, 2, 65536, 65537, 2**20, 2**34, rng.randrange(1, 70000)])
+        num, den = rng.choice([0, 1, 50, 2**20, 2**21, 2**34]), rng.choice([0, 1, 1001, 2**21])
+        data[start:end] = _varint(frames) + _varint(num) + _varint(den) + bytes([rng.choice([0, 1, 2, 255])])
     elif kind == 6 and len(data) > 40:  # swap two payload regions
         a, b = sorted(rng.sample(range(24, len(data) - 4), 2))
         data[a], data[b] = data[b], data[a]
     else:  # append random bytes
         data += bytes(rng.randrange(256) for _ in range(rng.randint(1, 64)))
     return data
+
+
+def _video_fields(data: bytes) -> tuple[int, int] | None:
+    """Byte range of a valid video file's frame count, frame rate and colour format fields, else None."""
+    try:
+        header, chunks = unpack(data)
+    except DecodeError:
+        return None
+    if not header.is_video:
+        return None
+    size = len(_varint(header.frames) + _varint(header.fps_num) + _varint(header.fps_den)) + 1
+    end = len(data) - 4 - sum(map(len, chunks))
+    return end - size, end
 
 
 def custom_mutator(data: bytes, max_size: int, seed: int) -> bytes:
@@ -123,6 +171,13 @@ def custom_mutator(data: bytes, max_size: int, seed: int) -> bytes:
         out = _structured(bytearray(data), rng)
     if len(out) > 4 and rng.random() < 0.75:  # reach past the CRC check
         out[-4:] = zlib.crc32(bytes(out[:-4])).to_bytes(4, "big")
+        try:  # and past a video's weights hash, so the NeRV stream parser sees the damage
+            header, chunks = unpack(bytes(out))
+            if header.is_video and len(chunks) == 2:
+                out[8:12] = streams_hash({"model": chunks[0], "weights": chunks[1]})
+                out[-4:] = zlib.crc32(bytes(out[:-4])).to_bytes(4, "big")
+        except DecodeError:
+            pass
     return bytes(out[:max_size])
 
 

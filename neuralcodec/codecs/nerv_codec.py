@@ -50,6 +50,7 @@ MAX_CHANNELS = 512
 MAX_HIDDEN = 1024
 MAX_FREQUENCIES = 64
 MAX_PARAMETERS = 1 << 24
+MAX_SYMBOLS_PER_BYTE = 64  # 8 / 0.15 bits, the cheapest geometric table's most probable value, rounded up
 DECODE_BATCH = 1  # frames per exact forward pass (the matmul convolutions take one frame)
 
 
@@ -137,6 +138,9 @@ def read_streams(streams: dict[str, bytes], height: int, width: int,
         raise DecodeError(f"nerv architecture: {exc}") from None
     if parameter_count(arch) > MAX_PARAMETERS:
         raise DecodeError(f"nerv network of {parameter_count(arch)} parameters exceeds {MAX_PARAMETERS}")
+    # no table codes a value in fewer than 0.15 bits: a stream this short cannot hold that many weights
+    if parameter_count(arch) > MAX_SYMBOLS_PER_BYTE * len(streams["weights"]) + 4096:
+        raise DecodeError("nerv weights stream is too short for its architecture")
     qmax, bias_max = (1 << (bits - 1)) - 1, (1 << (BIAS_BITS - 1)) - 1
     decoder = RansDecoder(streams["weights"])
     tables = list(geometric_tables())

@@ -270,6 +270,8 @@ class VideoCodec:
     point_key: str  # "crf" | "quality"
     points: list[int]
     encode: Callable[[Clip, int], Coded]
+    # one-time set-up before a point's timed encode (imports, loading a model): not the codec's coding time
+    prepare: Callable[[int], None] = lambda point: None
 
 
 def _strip_version_sei(data: bytes, hevc: bool) -> bytes:
@@ -295,11 +297,11 @@ def _strip_version_sei(data: bytes, hevc: bool) -> bytes:
 
 
 def _classical(family: str, preset: str, crfs: list[int]) -> VideoCodec:
+    import av
+
     encoder, decoder = ("libx264", "h264") if family == "x264" else ("libx265", "hevc")
 
     def encode(clip: Clip, crf: int) -> Coded:
-        import av
-
         h, w = clip.height, clip.width
         ph, pw = h + h % 2, w + w % 2  # 4:2:0 needs even sizes; the chroma planes already are ⌈h/2⌉ × ⌈w/2⌉
         options = {"preset": preset, "crf": str(crf)}
@@ -348,18 +350,22 @@ def _classical(family: str, preset: str, crfs: list[int]) -> VideoCodec:
     settings = "info=0, " if family == "x265" else "version SEI removed, "
     description = (f"{'H.264' if family == 'x264' else 'HEVC'} ({family}, PyAV/{encoder}, preset {preset}, CRF, "
                    f"yuv420p, {settings}encoder defaults otherwise; raw Annex-B stream bytes)")
-    return VideoCodec(f"{family}-{preset}", description, "crf", list(crfs), encode)
+
+    def prepare(crf: int) -> None:  # an encoder this FFmpeg lacks fails here, before any clip is coded
+        av.CodecContext.create(encoder, "w")
+
+    return VideoCodec(f"{family}-{preset}", description, "crf", list(crfs), encode, prepare)
 
 
 def _hyperprior_intra(qualities: list[int]) -> VideoCodec:
+    import torch
+
+    from neuralcodec.codecs.registry import load_codec
+    from neuralcodec.coding import decode_bytes, encode_tensor
+    from neuralcodec.image_io import ImageInfo
+
     def encode(clip: Clip, quality: int) -> Coded:
-        import torch
-
-        from neuralcodec.codecs.registry import load_codec
-        from neuralcodec.coding import decode_bytes, encode_tensor
-        from neuralcodec.image_io import ImageInfo
-
-        codec = load_codec("hyperprior", quality)
+        codec = load_codec("hyperprior", quality)  # cached: ``prepare`` loaded it
         files = [encode_tensor(torch.from_numpy(frame).permute(2, 0, 1).contiguous(), ImageInfo(3, 8), codec).data
                  for frame in clip.rgb]
 
@@ -370,16 +376,23 @@ def _hyperprior_intra(qualities: list[int]) -> VideoCodec:
 
         return Coded(sum(len(f) for f in files), decode)
 
+    def prepare(quality: int) -> None:  # loading the model is no part of coding the frames
+        load_codec("hyperprior", quality)
+
     return VideoCodec("hyperprior-intra", "all-intra learned baseline: every frame coded as an image by the "
                       "shipped hyperprior rate point (bytes: the frames' container files, headers included)",
-                      "quality", list(qualities), encode)
+                      "quality", list(qualities), encode, prepare)
 
 
 def _nerv(qualities: list[int], epochs: int | None, time_budget: float | None,
           report: Callable[[dict[str, float]], None] | None) -> VideoCodec:
-    def encode(clip: Clip, quality: int) -> Coded:
-        from neuralcodec.video_coding import decode_video, encode_frames
+    from neuralcodec.video_coding import decode_video, encode_frames
 
+    def prepare(quality: int) -> None:  # Lightning and the decoder runtime import in seconds: not coding time
+        import neuralcodec.codecs.nerv_codec  # noqa: F401
+        import neuralcodec.training.nerv_fit  # noqa: F401
+
+    def encode(clip: Clip, quality: int) -> Coded:
         colour = "rgb" if clip.source_format == "png" else "yuv420"  # as ``encode_video`` records it
         enc = encode_frames(clip.rgb, clip.fps, quality=quality, epochs=epochs, time_budget=time_budget,
                             colour_format=colour, report=report)
@@ -396,7 +409,7 @@ def _nerv(qualities: list[int], epochs: int | None, time_budget: float | None,
     if time_budget:
         fit += f", at most {time_budget:g} s"
     return VideoCodec("nerv", f"neuralcodec nerv: a network fitted to each clip ({fit}; bytes: the container file)",
-                      "quality", list(qualities), encode)
+                      "quality", list(qualities), encode, prepare)
 
 
 def video_codec(name: str, points: list[int] | None = None, epochs: int | None = None,
@@ -459,6 +472,7 @@ def measure_point(codec: VideoCodec, clip: Clip, point: int) -> dict[str, Any]:
     Returns the point's means (``POINT_KEYS``), its per-frame metrics under ``"per_frame"`` and the codec's
     extras (e.g. nerv's fit seconds) under ``"extra"``.
     """
+    codec.prepare(point)
     t0 = time.perf_counter()
     coded = codec.encode(clip, point)
     encode_seconds = time.perf_counter() - t0
