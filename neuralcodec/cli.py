@@ -646,7 +646,10 @@ def cmd_compare(args: argparse.Namespace) -> int:
           + (" (JCT-VC/JVET CTC)" if args.method == BD_METHOD else ""))
     print(f"{'curve':<34} {'metric':<11} {'BD-rate %':>10} {'BD-quality':>11}  bpp range")
     for curve in curves[1:]:
-        for metric, unit in [("psnr-rgb", "dB"), ("ms-ssim-db", "dB")]:
+        metrics = [("psnr-rgb", "dB"), ("ms-ssim-db", "dB")]
+        if anchor.metric("psnr-yuv") is not None and curve.metric("psnr-yuv") is not None:  # video curves
+            metrics.append(("psnr-yuv", "dB"))
+        for metric, unit in metrics:
             r = bd_metrics(anchor, curve, metric, args.method)
             rate = "-" if r["bd_rate"] is None else f"{r['bd_rate']:+.2f}"
             qual = "-" if r["bd_quality"] is None else f"{r['bd_quality']:+.3f} {unit}"

@@ -77,7 +77,6 @@ Planes = tuple[np.ndarray, np.ndarray, np.ndarray]
 DecodedFrame = tuple[np.ndarray | None, Planes | None]
 
 CLASSICAL_CRFS = list(range(22, 48, 5))
-PRESETS = ("medium", "veryslow")
 VIDEO_CODECS = ("nerv", "x264-medium", "x264-veryslow", "x265-medium", "x265-veryslow", "hyperprior-intra")
 FRAME_METRICS = ("psnr-y", "psnr-u", "psnr-v", "psnr-yuv", "psnr-rgb", "ms-ssim-rgb")
 POINT_KEYS = ("bytes", "bpp", "bitrate", *FRAME_METRICS, "encode_seconds", "decode_fps")
