@@ -164,7 +164,7 @@ def test_damaged_streams_raise_only_decode_error(fitted):
 
 
 def test_arch_scales_with_quality_and_clip():
-    from neuralcodec.codecs.nerv_codec import parameter_count
+    from neuralcodec.codecs.nerv_net import parameter_count
 
     counts = [parameter_count(arch_for(240, 416, 100, q)) for q in range(4)]
     assert counts == sorted(counts) and counts[-1] > 4 * counts[0]

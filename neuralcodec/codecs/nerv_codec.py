@@ -35,6 +35,8 @@ from neuralcodec.codecs.nerv_net import (
     GAMMA_LIMIT,
     NervArch,
     NervNet,
+    layer_shapes,
+    parameter_count,
     quantize_bias,
     quantize_weight,
     time_embedding,
@@ -52,23 +54,6 @@ MAX_FREQUENCIES = 64
 MAX_PARAMETERS = 1 << 24
 MAX_SYMBOLS_PER_BYTE = 64  # 8 / 0.15 bits, the cheapest geometric table's most probable value, rounded up
 DECODE_BATCH = 1  # frames per exact forward pass (the matmul convolutions take one frame)
-
-
-def layer_shapes(arch: NervArch) -> list[tuple[str, tuple[int, ...], int]]:
-    """(name, weight shape, quantization groups) of every weighted layer, in stream order."""
-    h0, w0 = arch.grid
-    out = [("mlp", (arch.hidden, arch.embed_dim), arch.hidden),
-           ("stem", (arch.stem_channels * h0 * w0, arch.hidden), arch.stem_channels)]
-    ins = (arch.stem_channels, *arch.channels[:-1])
-    for i, (c_in, c_out) in enumerate(zip(ins, arch.channels, strict=True)):
-        out += [(f"convs.{i}", (4 * c_out, c_in, 3, 3), 4 * c_out),
-                (f"modulations.{i}", (2 * c_out, arch.hidden), 2 * c_out)]
-    return [*out, ("head", (3, arch.channels[-1], 1, 1), 3)]
-
-
-def parameter_count(arch: NervArch) -> int:
-    """Weights and biases of the network."""
-    return sum(int(np.prod(shape)) + shape[0] for _, shape, _ in layer_shapes(arch))
 
 
 # --- encoder side -------------------------------------------------------------------------------------------

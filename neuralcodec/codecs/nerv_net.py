@@ -237,23 +237,49 @@ class NervNet(nn.Module):
         return self._conv(self.head, x)[:, :, : arch.height, : arch.width]
 
 
-def arch_for(height: int, width: int, frames: int, quality: int) -> NervArch:
-    """The architecture of a rate point for a clip: more channels (and weight bits) at higher qualities.
-
-    The stem grid is at most ≈ 16 cells on its longer side; widths scale with the quality so that the
-    parameter count roughly doubles per quality step.
-    """
-    if not 0 <= quality <= len(QUALITY_WIDTHS) - 1:
-        raise ValueError(f"nerv quality must be 0…{len(QUALITY_WIDTHS) - 1}")
-    blocks = max(3, math.ceil(math.log2(max(height, width) / 16)))
-    width_q = QUALITY_WIDTHS[quality]
-    # channels shrink towards the output, where the feature maps are large
-    channels = tuple(max(8, 4 * round(width_q * 0.75**i / 4)) for i in range(blocks))  # multiples of 4: faster
-    return NervArch(height=height, width=width, frames=frames, blocks=blocks, hidden=QUALITY_HIDDEN[quality],
-                    stem_channels=width_q, channels=channels, frequencies=default_frequencies(frames),
-                    weight_bits=QUALITY_BITS[quality])
+def layer_shapes(arch: NervArch) -> list[tuple[str, tuple[int, ...], int]]:
+    """(name, weight shape, quantization groups) of every weighted layer, in bitstream order."""
+    h0, w0 = arch.grid
+    out = [("mlp", (arch.hidden, arch.embed_dim), arch.hidden),
+           ("stem", (arch.stem_channels * h0 * w0, arch.hidden), arch.stem_channels)]
+    ins = (arch.stem_channels, *arch.channels[:-1])
+    for i, (c_in, c_out) in enumerate(zip(ins, arch.channels, strict=True)):
+        out += [(f"convs.{i}", (4 * c_out, c_in, 3, 3), 4 * c_out),
+                (f"modulations.{i}", (2 * c_out, arch.hidden), 2 * c_out)]
+    return [*out, ("head", (3, arch.channels[-1], 1, 1), 3)]
 
 
-QUALITY_WIDTHS = (16, 24, 32, 48)
-QUALITY_HIDDEN = (24, 32, 48, 64)
+def parameter_count(arch: NervArch) -> int:
+    """Weights and biases of the network."""
+    return sum(math.prod(shape) + shape[0] for _, shape, _ in layer_shapes(arch))
+
+
+# Each quality aims at a rate: its network gets about QUALITY_BPP · pixels · frames / (weight bits - 1) parameters
+# (entropy coding saves about a bit per weight), so a quality means the same rate on a small and a large clip.
+QUALITY_BPP = (0.03, 0.06, 0.12, 0.25)
 QUALITY_BITS = (6, 6, 7, 8)
+
+
+def _arch_of_width(height: int, width: int, frames: int, blocks: int, base: int, bits: int) -> NervArch:
+    # channels shrink towards the output, where feature maps are large (multiples of 4: faster products)
+    channels = tuple(max(8, 4 * round(base * 0.75**i / 4)) for i in range(blocks))
+    return NervArch(height=height, width=width, frames=frames, blocks=blocks, hidden=max(16, round(base * 4 / 3)),
+                    stem_channels=base, channels=channels, frequencies=default_frequencies(frames), weight_bits=bits)
+
+
+def arch_for(height: int, width: int, frames: int, quality: int) -> NervArch:
+    """The architecture of a rate point for a clip: the widest network (stem width 8…256 in steps of 4) whose
+    parameters fit the quality's rate (:data:`QUALITY_BPP`); the stem grid is at most ≈ 16 cells on its longer side.
+    """
+    if not 0 <= quality < len(QUALITY_BPP):
+        raise ValueError(f"nerv quality must be 0…{len(QUALITY_BPP) - 1}")
+    blocks = max(3, math.ceil(math.log2(max(height, width) / 16)))
+    bits = QUALITY_BITS[quality]
+    budget = QUALITY_BPP[quality] * height * width * frames / (bits - 1)
+    best = _arch_of_width(height, width, frames, blocks, 8, bits)
+    for base in range(12, 257, 4):
+        arch = _arch_of_width(height, width, frames, blocks, base, bits)
+        if parameter_count(arch) > budget:
+            break
+        best = arch
+    return best
