@@ -576,7 +576,9 @@ def cmd_eval_video(args: argparse.Namespace) -> int:
         bar.set_postfix_str("", refresh=False)  # the last fit's epoch is no news for the next point
         bar.set_description_str(label)
 
-    codecs = [video_codec(n, points.get(n, crfs) or None, args.epochs, args.time_budget, fit_report) for n in names]
+    keep = Path(args.keep_files) if args.keep_files else None
+    codecs = [video_codec(n, points.get(n, crfs) or None, args.epochs, args.time_budget, fit_report, keep)
+              for n in names]
     bar.total = len(paths) * sum(len(c.points) for c in codecs)
     _make_folder(out)
     blobs: dict[str, list[dict]] = {c.name: [] for c in codecs}
@@ -833,6 +835,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--crfs", default=None, metavar="LIST",
                    help="x264 / x265 CRF values (default: 22,27,32,37,42,47)")
     p.add_argument("--epochs", type=int, default=None, help="nerv: passes over the clip (default 300)")
+    p.add_argument("--keep-files", default=None, metavar="DIR",
+                   help="nerv: keep each fitted .bin in DIR (CLIP-nerv-qN.bin), to decode or time it later")
     p.add_argument("--time-budget", type=float, default=None, metavar="SECONDS",
                    help="nerv: end each fit after this many seconds")
     p.add_argument("--frames", type=int, default=None, metavar="N", help="only the first N frames of each clip")

@@ -384,7 +384,7 @@ def _hyperprior_intra(qualities: list[int]) -> VideoCodec:
 
 
 def _nerv(qualities: list[int], epochs: int | None, time_budget: float | None,
-          report: Callable[[dict[str, float]], None] | None) -> VideoCodec:
+          report: Callable[[dict[str, float]], None] | None, keep_dir: Path | None = None) -> VideoCodec:
     from neuralcodec.video_coding import decode_video, encode_frames
 
     def prepare(quality: int) -> None:  # Lightning and the decoder runtime import in seconds: not coding time
@@ -396,6 +396,11 @@ def _nerv(qualities: list[int], epochs: int | None, time_budget: float | None,
         enc = encode_frames(clip.rgb, clip.fps, quality=quality, epochs=epochs, time_budget=time_budget,
                             colour_format=colour, report=report)
         data = enc.data
+        if keep_dir is not None:  # the fitted file, for later decoding (fits take minutes)
+            from neuralcodec.image_io import atomic_write
+
+            keep_dir.mkdir(parents=True, exist_ok=True)
+            atomic_write(keep_dir / f"{clip.name}-nerv-q{quality}.bin", data)
 
         def decode() -> Iterator[DecodedFrame]:
             _, frames = decode_video(data)
@@ -413,7 +418,8 @@ def _nerv(qualities: list[int], epochs: int | None, time_budget: float | None,
 
 def video_codec(name: str, points: list[int] | None = None, epochs: int | None = None,
                 time_budget: float | None = None,
-                nerv_report: Callable[[dict[str, float]], None] | None = None) -> VideoCodec:
+                nerv_report: Callable[[dict[str, float]], None] | None = None,
+                keep_dir: Path | None = None) -> VideoCodec:
     """A codec configuration by name (``VIDEO_CODECS``) with its sweep (``points``, default the module table's).
     ``InputError`` for an unknown name or a point outside the codec's range."""
     from neuralcodec.codecs.registry import get_family, shipped_qualities
@@ -424,7 +430,7 @@ def video_codec(name: str, points: list[int] | None = None, epochs: int | None =
         valid = list(get_family("nerv").qualities)
         chosen = valid if points is None else points
         _check_points(name, "quality", chosen, valid)
-        return _nerv(chosen, epochs, time_budget, nerv_report)
+        return _nerv(chosen, epochs, time_budget, nerv_report, keep_dir)
     if name == "hyperprior-intra":
         valid = shipped_qualities("hyperprior")
         chosen = valid if points is None else points
