@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import ast
 import os
 import signal
 import sys
@@ -284,7 +285,7 @@ def _encode_video(args: argparse.Namespace) -> int:
     from neuralcodec.codecs.registry import get_family
     from neuralcodec.image_io import atomic_write
     from neuralcodec.video_coding import DEFAULT_EPOCHS, encode_video
-    from neuralcodec.video_io import open_video
+    from neuralcodec.video_io import VIDEO_SUFFIXES, open_video
 
     if args.input == "-" or args.output == "-":
         raise InputError("video encoding reads and writes files: '-' (stdin/stdout) is for images")
@@ -293,10 +294,23 @@ def _encode_video(args: argparse.Namespace) -> int:
         raise InputError(f"input not found: {src}")
     _check_output(dst)
     _check_bitstream_name(dst)
+    if dst.suffix.lower() in VIDEO_SUFFIXES:
+        raise InputError(f"encode writes a bitstream, not a {dst.suffix.lower()} video: {dst.name} (use .bin; "
+                         "'codec decode' writes videos)")
     if _same_file(src, dst):
         raise InputError("output would overwrite the input")
     if args.model is not None:
         raise InputError("--model is for image codecs: a video bitstream carries its own network")
+    trainer_args = getattr(args, "trainer_args", None) or {}
+    if trainer_args:
+        import inspect
+
+        import pytorch_lightning as pl
+
+        known = set(inspect.signature(pl.Trainer).parameters)
+        unknown = sorted(set(trainer_args) - known)
+        if unknown:
+            raise InputError(f"--trainer.{unknown[0]} is not a Lightning Trainer argument")
     family = get_family(args.codec)
     if args.quality is not None and args.quality not in family.qualities:
         raise InputError(f"{family.name} quality must be one of {', '.join(map(str, family.qualities))} "
@@ -315,7 +329,7 @@ def _encode_video(args: argparse.Namespace) -> int:
     try:
         enc = encode_video(src, quality=args.quality, epochs=epochs, time_budget=args.time_budget, size=args.size,
                            fps=args.fps, max_frames=args.frames, checkpoint=checkpoint, report=bar,
-                           trainer_args=getattr(args, "trainer_args", None) or None)
+                           trainer_args=trainer_args or None)
     finally:
         bar.close()
     if not enc.is_global_zero:  # another process of a multi-process fit: the first one writes the file
@@ -337,23 +351,27 @@ def _decode_video(src: Path, data: bytes, args: argparse.Namespace) -> int:
     """``codec decode CLIP.bin -o out.y4m`` (or .yuv, .mp4, ... or a folder of PNG frames)."""
     from fractions import Fraction
 
+    from neuralcodec.batch import names_folder
     from neuralcodec.video_coding import video_decoder
     from neuralcodec.video_io import VIDEO_SUFFIXES, open_writer
 
     if args.output == "-":
         raise InputError(f"this bitstream is a video: give an output file ({VIDEO_OUTPUT_HINT})")
+    if args.model is not None:
+        raise InputError("--model is for image codecs: a video bitstream carries its own network")
     dst = Path(args.output)
-    suffix = dst.suffix.lower()
-    if suffix and suffix not in VIDEO_SUFFIXES and not dst.is_dir():
+    folder = names_folder(args.output)  # 'frames.v1/' is a folder of PNG frames whatever its dots
+    suffix = "" if folder else dst.suffix.lower()
+    if suffix and suffix not in VIDEO_SUFFIXES:
         raise InputError(f"this bitstream is a video: {dst.name} is not a video output ({VIDEO_OUTPUT_HINT})")
     if not dst.parent.is_dir():
         raise InputError(f"output folder does not exist: {dst.parent}")
     if _same_file(src, dst):
         raise InputError("output would overwrite the input")
     t0 = time.perf_counter()
-    header, decoder = video_decoder(data)
+    header, decoder = video_decoder(data, max_pixels=args.max_pixels)
     fps = Fraction(header.fps_num, header.fps_den)
-    with open_writer(dst, header.width, header.height, fps) as writer:
+    with open_writer(str(dst) + ("/" if folder else ""), header.width, header.height, fps) as writer:
         for frame in decoder.frames():
             writer.write_rgb(frame.permute(1, 2, 0).numpy())
     seconds = time.perf_counter() - t0
@@ -876,13 +894,17 @@ def _split_trainer_args(argv: list[str]) -> tuple[dict[str, object], list[str]]:
     while i < len(argv):
         arg = argv[i]
         if arg.startswith("--trainer."):
-            key, _, value = arg[len("--trainer."):].partition("=")
-            if not value:
-                if i + 1 >= len(argv):
-                    raise SystemExit(_fail(f"{arg} needs a value"))
+            key, eq, value = arg[len("--trainer."):].partition("=")
+            if not eq:
+                if i + 1 >= len(argv) or argv[i + 1].startswith("-"):
+                    raise InputError(f"{arg} needs a value")
                 value, i = argv[i + 1], i + 1
-            trainer[key] = int(value) if value.lstrip("-").isdigit() else {"true": True, "false": False}.get(
-                value.lower(), value)
+            if not key or not value:
+                raise InputError(f"{arg} needs a key and a value, e.g. --trainer.devices 2")
+            try:  # numbers, true/false, None; anything else stays a string (e.g. 'gpu', 'ddp')
+                trainer[key] = ast.literal_eval({"true": "True", "false": "False"}.get(value.lower(), value))
+            except (ValueError, SyntaxError):
+                trainer[key] = value
         else:
             rest.append(arg)
         i += 1
@@ -906,7 +928,10 @@ def main(argv: list[str] | None = None) -> int:
 
         train_main(argv[1:])
         return 0
-    trainer_args, argv = _split_trainer_args(argv) if argv[:1] == ["encode"] else ({}, argv)
+    try:
+        trainer_args, argv = _split_trainer_args(argv) if argv[:1] == ["encode"] else ({}, argv)
+    except InputError as exc:
+        return _fail(str(exc))
     parser = build_parser()
     args = parser.parse_args(argv)
     if argv[:1] == ["encode"]:

@@ -116,12 +116,22 @@ def video_decoder(data: bytes, max_pixels: int | None = None,
     family = family_of_id(header.family_id)
     if family.media != "video":
         raise DecodeError(f"{family.name} bitstreams are images, but the header claims a video")
+    if header.model_id != 0:
+        raise DecodeError(f"{family.name} model id {header.model_id} is unknown to this build (it reads 0)")
     streams = family.streams_from_chunks(chunks)
     from neuralcodec.codecs.nerv_codec import streams_hash
 
     if streams_hash(streams) != header.weights_hash:
         raise DecodeError("video bitstream's weights hash does not match its streams")
-    return header, family.load_streams(streams, header.height, header.width, header.frames)
+    decoder = family.load_streams(streams, header.height, header.width, header.frames)
+    padded = (decoder.arch.grid[0] * decoder.arch.stride) * (decoder.arch.grid[1] * decoder.arch.stride)
+    if max_pixels is not None and padded > max_pixels:  # the network computes the padded frame
+        raise DecodeError(f"frames of {header.width}×{header.height} ({padded} pixels after padding) exceed the "
+                          f"limit of {max_pixels} pixels")
+    if max_samples is not None and padded * header.frames > max_samples:
+        raise DecodeError(f"{header.frames} frames of {padded} pixels after padding exceed the limit of "
+                          f"{max_samples} pixels in all")
+    return header, decoder
 
 
 def decode_video(data: bytes, max_pixels: int | None = None,

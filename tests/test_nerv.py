@@ -250,3 +250,62 @@ def test_two_process_ddp_fit_through_the_cli(run_cli, tmp_path, clip):
     assert out.stdout.count("clip.bin:") == 1  # one process wrote and reported the file
     header, frames = decode_video((tmp_path / "clip.bin").read_bytes())
     assert header.frames == 4 and len(list(frames)) == 4
+
+
+def _crafted(arch, layers) -> bytes:
+    """A valid container around streams written from the given (possibly hostile) quantized layers."""
+    from neuralcodec.bitstream import Header
+    from neuralcodec.codecs.nerv_codec import streams_hash, write_streams
+
+    streams = write_streams(arch, layers)
+    header = Header(family_id=4, model_id=0, rate_point=0, weights_hash=streams_hash(streams), height=arch.height,
+                    width=arch.width, channels=3, bit_depth=8, frames=arch.frames, fps_num=25, fps_den=1)
+    return pack(header, [streams["model"], streams["weights"]])
+
+
+def test_crafted_files_raise_only_decode_error():
+    from neuralcodec.codecs.nerv_codec import quantized_layers
+
+    arch = arch_for(24, 32, 3, 0)
+    base = quantized_layers(NervNet(arch))
+    # an escaped value of -2**31 (|·| wraps in int32) in a bias, then in a weight: refused, never wrapped
+    for which in (2, 0):
+        layers = {k: tuple(t.clone() for t in v) for k, v in base.items()}
+        layers["convs.0"][which].view(-1)[0] = -(2**31)
+        with pytest.raises(DecodeError):
+            list(decode_video(_crafted(arch, layers))[1])
+    # a layer whose weights are all zero is legitimate and decodes
+    layers = {k: tuple(t.clone() for t in v) for k, v in base.items()}
+    layers["convs.1"][0].zero_()
+    assert len(list(decode_video(_crafted(arch, layers))[1])) == 3
+    # a weights stream that is not whole 32-bit words
+    header, chunks = unpack(_crafted(arch, base))
+    from neuralcodec.codecs.nerv_codec import streams_hash
+
+    weights = chunks[1][:-1]
+    damaged = _with_hash(header, streams_hash({"model": chunks[0], "weights": weights}))
+    with pytest.raises(DecodeError):
+        video_decoder(pack(damaged, [chunks[0], weights]))
+
+
+def _with_hash(header, weights_hash):  # a Header with another weights hash
+    from neuralcodec.bitstream import Header
+
+    return Header(**{**header.__dict__, "weights_hash": weights_hash})
+
+
+def test_architectures_far_costlier_than_the_encoder_builds_are_refused():
+    """A small file may not ask for a huge network per pixel (work and memory are bounded before decoding)."""
+    from neuralcodec.codecs.nerv_codec import check_work
+    from neuralcodec.codecs.nerv_net import NervArch, default_frequencies
+
+    wide = NervArch(height=1080, width=1920, frames=4, blocks=7, hidden=16, stem_channels=1, channels=(1,) * 6 + (512,),
+                    frequencies=default_frequencies(4), weight_bits=6)
+    deep = NervArch(height=1, width=1, frames=4, blocks=10, hidden=16, stem_channels=64, channels=(64,) * 10,
+                    frequencies=default_frequencies(4), weight_bits=6)
+    for arch in (wide, deep):
+        with pytest.raises(DecodeError):
+            check_work(arch)
+    for quality in range(4):  # every architecture the encoder builds passes
+        check_work(arch_for(1080, 1920, 600, quality))
+        check_work(arch_for(1, 1, 1, quality))

@@ -87,6 +87,8 @@ class Header:
                 raise DecodeError(f"frame rate {self.fps_num}/{self.fps_den} outside 1…{MAX_FPS_TERM} per term")
             if self.colour_format not in COLOUR_FORMATS:
                 raise DecodeError(f"unknown colour format {self.colour_format}")
+            if (self.channels, self.bit_depth) != (3, 8):
+                raise DecodeError("a video is coded as 8-bit colour (3 channels, bit depth 8)")
 
 
 def _varint(value: int) -> bytes:

@@ -102,7 +102,8 @@ class IntLayer(nn.Module):
         # float64 conv2d on a CPU, at the cost of a k²× copy of the input.
         live = (q != 0).any(dim=1).any(dim=0) if not transposed and stride == 1 else None
         self.taps = None
-        if live is not None and q.shape[-1] > 1 and (dense_as_matmul or int(live.sum()) < live.numel()):
+        if (live is not None and q.shape[-1] > 1 and 0 < int(live.sum())
+                and (dense_as_matmul or int(live.sum()) < live.numel())):
             self.taps = [(int(dy), int(dx)) for dy, dx in live.nonzero()]
             self.register_buffer("tap_weight", torch.cat([self.weight[:, :, dy, dx] for dy, dx in self.taps], 1))
 

@@ -19,6 +19,7 @@ so every frame is bit-identical on any machine, thread count or BLAS. Nothing he
 from __future__ import annotations
 
 import hashlib
+import math
 from collections.abc import Iterator
 
 import numpy as np
@@ -33,6 +34,7 @@ from neuralcodec.codecs.nerv_net import (
     EMBED_FRAC_BITS,
     EXP_RANGE,
     GAMMA_LIMIT,
+    MAX_PARAMETERS,
     NervArch,
     NervNet,
     layer_shapes,
@@ -51,7 +53,10 @@ MAX_BLOCKS = 10
 MAX_CHANNELS = 512
 MAX_HIDDEN = 1024
 MAX_FREQUENCIES = 64
-MAX_PARAMETERS = 1 << 24
+# Per padded pixel of a frame: about 2–3× the most any quality of ``arch_for`` builds for frames of 1×1 … 8K
+# (≈ 43k multiply-adds, 135 elements in the largest intermediate tensor).
+MAX_MACS_PER_PIXEL = 1 << 17
+MAX_ELEMENTS_PER_PIXEL = 256
 MAX_SYMBOLS_PER_BYTE = 64  # 8 / 0.15 bits, the cheapest geometric table's most probable value, rounded up
 DECODE_BATCH = 1  # frames per exact forward pass (the matmul convolutions take one frame)
 
@@ -126,8 +131,8 @@ def read_streams(streams: dict[str, bytes], height: int, width: int,
     # no table codes a value in fewer than 0.15 bits: a stream this short cannot hold that many weights
     if parameter_count(arch) > MAX_SYMBOLS_PER_BYTE * len(streams["weights"]) + 4096:
         raise DecodeError("nerv weights stream is too short for its architecture")
+    check_work(arch)
     qmax, bias_max = (1 << (bits - 1)) - 1, (1 << (BIAS_BITS - 1)) - 1
-    decoder = RansDecoder(streams["weights"])
     tables = list(geometric_tables())
 
     def side_info(groups: int, what: str) -> tuple[np.ndarray, np.ndarray]:
@@ -138,13 +143,14 @@ def read_streams(streams: dict[str, bytes], height: int, width: int,
         return exp, choice
 
     def values(choice: np.ndarray, per_group: int, limit: int, what: str) -> np.ndarray:
-        out = decode_indexed(decoder, np.repeat(choice, per_group), tables)
+        out = decode_indexed(decoder, np.repeat(choice, per_group), tables).astype(np.int64)  # |-2**31| fits
         if np.abs(out).max(initial=0) > limit:
             raise DecodeError(f"nerv {what} outside its bit range")
-        return out.astype(np.int64)
+        return out
 
     layers = {}
     try:
+        decoder = RansDecoder(streams["weights"])
         for name, shape, groups in layer_shapes(arch):
             exp, choice = side_info(groups, "weight")
             exp_bias, bias_choice = side_info(1, "bias")
@@ -158,6 +164,31 @@ def read_streams(streams: dict[str, bytes], height: int, width: int,
     if r.pos != len(streams["model"]):
         raise DecodeError("nerv model stream has trailing bytes")
     return arch, layers
+
+
+def frame_work(arch: NervArch) -> tuple[int, int]:
+    """(multiply-adds, largest intermediate tensor in elements) of decoding one frame: what a file may cost."""
+    h0, w0 = arch.grid
+    macs = arch.hidden * (arch.embed_dim + arch.stem_channels * h0 * w0)
+    peak = arch.stem_channels * h0 * w0
+    ins = (arch.stem_channels, *arch.channels[:-1])
+    for i, (c_in, c_out) in enumerate(zip(ins, arch.channels, strict=True)):
+        positions = (h0 << i) * (w0 << i)  # the block's input grid; its output is 2× larger per side
+        macs += positions * 4 * c_out * 9 * c_in + arch.hidden * 2 * c_out
+        peak = max(peak, positions * 9 * c_in, positions * 4 * c_out)  # the taps copy, the convolution output
+    positions = (h0 << arch.blocks) * (w0 << arch.blocks)
+    return macs + positions * 3 * arch.channels[-1], max(peak, positions * arch.channels[-1])
+
+
+def check_work(arch: NervArch) -> None:
+    """Refuse architectures far costlier per pixel than any the encoder builds (a crafted file could otherwise
+    ask for days of work or tens of GB per frame while its frame size looks small)."""
+    if arch.blocks > max(3, math.ceil(math.log2(max(arch.height, arch.width) / 16))) + 1:
+        raise DecodeError(f"nerv network upsamples {arch.stride}× a {arch.width}×{arch.height} frame: too many blocks")
+    macs, peak = frame_work(arch)
+    padded = (arch.grid[0] << arch.blocks) * (arch.grid[1] << arch.blocks)
+    if macs > MAX_MACS_PER_PIXEL * padded or peak > MAX_ELEMENTS_PER_PIXEL * padded:
+        raise DecodeError("nerv network is costlier per pixel than the format allows")
 
 
 def _int_layer(q: Tensor, exp: Tensor, q_bias: Tensor, exp_bias: Tensor, leaky: bool, padding: int = 0) -> IntLayer:
@@ -196,7 +227,11 @@ class NervDecoder:
 
     @classmethod
     def from_streams(cls, streams: dict[str, bytes], height: int, width: int, frames: int) -> NervDecoder:
-        return cls(*read_streams(streams, height, width, frames))
+        arch, layers = read_streams(streams, height, width, frames)
+        try:
+            return cls(arch, layers)
+        except (ValueError, RuntimeError) as exc:  # e.g. a fixed-point bound a crafted file breaks
+            raise DecodeError(f"nerv network cannot be built exactly: {exc}") from None
 
     def embedding(self, indices: list[int]) -> Tensor:
         """Integer activations (ACT_FRAC_BITS fractional bits) of the frames' time embeddings."""

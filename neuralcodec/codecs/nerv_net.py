@@ -42,6 +42,7 @@ from torch.nn.functional import leaky_relu, pixel_shuffle
 LEAKY_SLOPE = 2.0**-7  # fixed_point.LEAKY_SHIFT
 EMBED_FRAC_BITS = 16  # the time embedding's grid: multiples of 2**-16
 EXP_RANGE = (-8, 20)  # power-of-two step exponents a weight group may use (stored as int8)
+MAX_PARAMETERS = 1 << 24  # the format's limit (checked by the decoder before anything is allocated)
 GAMMA_LIMIT = 16.0  # |γ| of the affine modulation (keeps the decoder's products exact in float64)
 
 
@@ -279,7 +280,7 @@ def arch_for(height: int, width: int, frames: int, quality: int) -> NervArch:
     best = _arch_of_width(height, width, frames, blocks, 8, bits)
     for base in range(12, 257, 4):
         arch = _arch_of_width(height, width, frames, blocks, base, bits)
-        if parameter_count(arch) > budget:
+        if parameter_count(arch) > min(budget, MAX_PARAMETERS):
             break
         best = arch
     return best

@@ -61,9 +61,12 @@ class NervFitModule(pl.LightningModule):
     def elapsed(self) -> float:
         return self.seconds_before + time.monotonic() - self._started
 
-    def progress(self) -> float:
-        by_epochs = self.global_step / (self.epochs * max(self.trainer.num_training_batches, 1))
+    def progress(self, steps_done: int) -> float:
+        """Progress after ``steps_done`` steps, the same in every process (the first one's clock decides)."""
+        by_epochs = steps_done / (self.epochs * max(self.trainer.num_training_batches, 1))
         by_time = self.elapsed() / self.time_budget if self.time_budget else 0.0
+        if self.trainer.world_size > 1 and self.time_budget:
+            by_time = float(self.trainer.strategy.broadcast(by_time, src=0))
         return min(1.0, max(by_epochs, by_time))
 
     def on_train_start(self) -> None:
@@ -71,7 +74,7 @@ class NervFitModule(pl.LightningModule):
 
     def training_step(self, batch: tuple[Tensor, Tensor], _: int) -> Tensor:
         indices, frames = batch
-        p = self.progress()
+        p = self.progress(self.global_step)
         lr = self.lr * (p / WARMUP if p < WARMUP else 0.5 * (1 + math.cos(math.pi * (p - WARMUP) / (1 - WARMUP))))
         for group in self.optimizers().param_groups:
             group["lr"] = max(lr, self.lr * 1e-3)
@@ -85,7 +88,7 @@ class NervFitModule(pl.LightningModule):
             loss = mse + bpp / (self.lmbda * 255**2)
             self.last["bpp_estimate"] = float(bpp.detach())
         self.last.update(psnr=float(-10 * torch.log10(mse.detach().clamp_min(1e-10))), progress=p, qat=float(qat))
-        if p >= 1.0:
+        if self.progress(self.global_step + 1) >= 1.0:  # this step completes the schedule
             self.trainer.should_stop = True
         return loss
 
@@ -110,7 +113,10 @@ class _Report(pl.Callback):
     def on_train_epoch_end(self, trainer: pl.Trainer, module: NervFitModule) -> None:
         if self.report is not None and trainer.is_global_zero:
             self.report({**module.last, "epoch": trainer.current_epoch + 1, "elapsed": module.elapsed()})
-        if self.checkpoint is not None and time.monotonic() - self._last_save >= self.seconds:
+        due = time.monotonic() - self._last_save >= self.seconds
+        if self.checkpoint is not None and trainer.world_size > 1:  # saving is collective: the processes agree
+            due = trainer.strategy.reduce_boolean_decision(due, all=False)
+        if self.checkpoint is not None and due:
             partial = self.checkpoint.with_name(self.checkpoint.name + ".part")
             trainer.save_checkpoint(partial)  # every process takes part; the first one writes
             if trainer.is_global_zero:
@@ -145,7 +151,7 @@ def fit_clip(frames: Tensor, arch: NervArch, epochs: int = 300, time_budget: flo
     resume = None
     if checkpoint is not None and checkpoint.is_file():
         try:
-            saved = torch.load(checkpoint, map_location="cpu", weights_only=False)
+            saved = torch.load(checkpoint, map_location="cpu", weights_only=True)
             if saved.get("nerv_fit", {}).get("fingerprint") == fingerprint:
                 resume = str(checkpoint)
         except Exception:  # noqa: BLE001 - an unreadable checkpoint is simply not resumed from
