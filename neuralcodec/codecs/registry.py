@@ -108,6 +108,26 @@ def read_model_file(path: str | Path, weights_dir: Path | None = None) -> dict[s
     return merge_with_base(blob, base)
 
 
+# Entries a model file derives from its weights at export (integer tables, medians): computed in floating point,
+# so two exports of the same weights on different machines may differ in a count or two.
+DERIVED_KEYS = ("z_medians", "z_tables", "scale_table", "scale_thresholds", "y_tables")
+
+
+def with_base_tables(blob: dict[str, Any], base: dict[str, Any]) -> dict[str, Any]:
+    """``blob`` with ``base``'s derived tables when every network weight of ``base`` is in ``blob`` unchanged (a
+    model trained with the base frozen): the base's stored tables are the ones its weights stand for."""
+    from neuralcodec.codecs.model_file import _same
+
+    weights, base_weights = blob.get("weights", {}), base.get("weights", {})
+    frozen = all(k in weights and _same(v, weights[k]) for k, v in base_weights.items())
+    for key in ("hyper_q", "hyper_exp"):
+        frozen = frozen and key in blob and all(k in blob[key] and _same(v, blob[key][k])
+                                                for k, v in base.get(key, {}).items())
+    if not frozen:
+        return blob
+    return {**blob, **{k: base[k] for k in DERIVED_KEYS if k in base and k in blob}}
+
+
 def delta_on_shipped(blob: dict[str, Any], base_family: str, weights_dir: Path | None = None) -> dict[str, Any]:
     """``blob`` stored as a delta on the shipped ``base_family`` model of its rate point when it contains
     that model exactly (e.g. a context model trained with the hyperprior's transforms frozen); else ``blob``."""
@@ -117,6 +137,7 @@ def delta_on_shipped(blob: dict[str, Any], base_family: str, weights_dir: Path |
     if not path.is_file():
         return blob
     base = load_model_file(path)
+    blob = with_base_tables(blob, base)
     ref = {"family": base_family, "model_id": int(base["model_id"]), "quality": int(base["quality"]),
            "weights_hash": weights_hash(base).hex()}
     delta = delta_from_base(blob, base, ref)
