@@ -31,6 +31,7 @@ ACT_FRAC_BITS = 16
 ACT_LIMIT = float(1 << 28)  # activations are clamped to ±2**28 (real values up to ±4096)
 EXACT_LIMIT = float(1 << 53)
 LEAKY_SHIFT = 7  # LeakyReLU slope 2**-7 (the training network uses the same slope)
+TAP_BLOCK_ELEMENTS = 1 << 22  # elements of one block of a tapped convolution's input copy (32 MB in float64)
 
 
 def quantize_weight(weight: Tensor, out_dim: int) -> tuple[Tensor, Tensor]:
@@ -108,12 +109,19 @@ class IntLayer(nn.Module):
             self.register_buffer("tap_weight", torch.cat([self.weight[:, :, dy, dx] for dy, dx in self.taps], 1))
 
     def _tapped(self, a: Tensor) -> Tensor:
-        _, _, h, w = a.shape
+        _, c, h, w = a.shape
         kh, kw = self.weight.shape[-2:]
         padded = pad(a, (self.padding,) * 4)
         h_out, w_out = h + 2 * self.padding - kh + 1, w + 2 * self.padding - kw + 1
-        cols = torch.cat([padded[:, :, dy : dy + h_out, dx : dx + w_out] for dy, dx in self.taps], 1)
-        return matmul(self.tap_weight, cols.reshape(cols.shape[1], -1)).reshape(1, -1, h_out, w_out)
+        # in blocks of output rows, so the copy of the live taps stays ≈ TAP_BLOCK_ELEMENTS (same exact sums)
+        rows = max(1, TAP_BLOCK_ELEMENTS // max(1, len(self.taps) * c * w_out))
+        out = torch.empty(1, self.tap_weight.shape[0], h_out, w_out, dtype=self.tap_weight.dtype)
+        for top in range(0, h_out, rows):
+            bottom = min(top + rows, h_out)
+            cols = torch.cat([padded[:, :, dy + top : dy + bottom, dx : dx + w_out] for dy, dx in self.taps], 1)
+            out[:, :, top:bottom] = matmul(self.tap_weight, cols.reshape(cols.shape[1], -1)).reshape(
+                1, -1, bottom - top, w_out)
+        return out
 
     def accumulate(self, a: Tensor) -> Tensor:
         if self.transposed:
