@@ -241,6 +241,15 @@ def _dispatch(args: argparse.Namespace, one, suffixes: set[str], out_suffix: str
     return 0
 
 
+def _check_fit_args(args: argparse.Namespace) -> None:
+    """--epochs, --frames and --time-budget of a video encode or evaluation, before anything loads."""
+    for name in ("epochs", "frames"):
+        if getattr(args, name) is not None and getattr(args, name) < 1:
+            raise InputError(f"--{name} must be at least 1")
+    if args.time_budget is not None and args.time_budget <= 0:
+        raise InputError("--time-budget must be positive")
+
+
 def _is_video_codec(name: str | None) -> bool:
     from neuralcodec.codecs.registry import get_family
 
@@ -315,11 +324,7 @@ def _encode_video(args: argparse.Namespace) -> int:
     if args.quality is not None and args.quality not in family.qualities:
         raise InputError(f"{family.name} quality must be one of {', '.join(map(str, family.qualities))} "
                          f"(got {args.quality})")
-    for name in ("epochs", "frames"):
-        if getattr(args, name) is not None and getattr(args, name) < 1:
-            raise InputError(f"--{name} must be at least 1")
-    if args.time_budget is not None and args.time_budget <= 0:
-        raise InputError("--time-budget must be positive")
+    _check_fit_args(args)
     with open_video(src, size=args.size, fps=args.fps, max_frames=args.frames) as reader:
         info = reader.info  # a bad header or size fails here, before torch loads
     checkpoint = dst.with_name(dst.name + ".fit.ckpt")
@@ -562,11 +567,7 @@ def cmd_eval_video(args: argparse.Namespace) -> int:
     if not names or unknown:
         raise InputError(f"unknown video codec '{unknown[0] if unknown else args.codecs}' (known: "
                          f"{', '.join(VIDEO_CODECS)})")
-    for name in ("epochs", "frames"):
-        if getattr(args, name) is not None and getattr(args, name) < 1:
-            raise InputError(f"--{name} must be at least 1")
-    if args.time_budget is not None and args.time_budget <= 0:
-        raise InputError("--time-budget must be positive")
+    _check_fit_args(args)
     points = {"nerv": args.qualities and parse_int_list(args.qualities, "--qualities"),
               "hyperprior-intra": args.hyperprior_qualities and parse_int_list(args.hyperprior_qualities,
                                                                                "--hyperprior-qualities")}

@@ -171,13 +171,9 @@ def remove_stale_temporaries(folder: str | Path) -> int:
     return len(stale)
 
 
-def atomic_write(path: str | Path, data: bytes) -> None:
-    """Write ``data`` to a temporary file beside ``path`` and rename it over ``path`` when complete.
-
-    A reader (or a crash) never sees a half-written ``path``; an existing file is replaced only by a
-    complete new one.
-    """
-    path = Path(path)
+def temp_file_beside(path: Path) -> tuple[int, Path]:
+    """An open temporary file (descriptor, path) beside ``path``, with the mode ``path`` has or would get, to be
+    renamed over it when complete; ``InputError`` (one line, naming ``path``) if ``path`` cannot be written."""
     if not path.parent.is_dir():
         raise InputError(f"output folder does not exist: {path.parent}")
     if path.is_dir():
@@ -190,6 +186,22 @@ def atomic_write(path: str | Path, data: bytes) -> None:
         raise InputError(f"cannot write {path}: {exc.strerror or exc}") from None
     try:
         os.chmod(tmp, path.stat().st_mode & 0o7777 if path.exists() else 0o666 & ~_UMASK)
+    except OSError as exc:
+        os.close(fd)
+        Path(tmp).unlink(missing_ok=True)
+        raise InputError(f"cannot write {path}: {exc.strerror or exc}") from None
+    return fd, Path(tmp)
+
+
+def atomic_write(path: str | Path, data: bytes) -> None:
+    """Write ``data`` to a temporary file beside ``path`` and rename it over ``path`` when complete.
+
+    A reader (or a crash) never sees a half-written ``path``; an existing file is replaced only by a
+    complete new one.
+    """
+    path = Path(path)
+    fd, tmp = temp_file_beside(path)
+    try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()

@@ -54,7 +54,7 @@ import numpy as np
 
 from neuralcodec.bitstream import MAX_PIXELS, MAX_SIDE
 from neuralcodec.errors import InputError
-from neuralcodec.image_io import _GREY_MODES, _UMASK, TEMP_MARK, _to_uint8_grey
+from neuralcodec.image_io import _GREY_MODES, _UMASK, TEMP_MARK, _to_uint8_grey, temp_file_beside
 
 YUV_MATRIX = "bt601"  # ITU-R BT.601, limited range: see the module docstring
 
@@ -806,28 +806,13 @@ class VideoWriter:
         return f"{type(self).__name__}({str(self.path)!r}, {self.width}×{self.height}, {self.fps} fps)"
 
 
-def _temp_file_beside(path: Path) -> tuple[int, Path]:
-    if not path.parent.is_dir():
-        raise _error(f"output folder does not exist: {path.parent}")
-    if path.is_dir():
-        raise _error(f"output is a folder: {path}")
-    if path.exists() and not path.stat().st_mode & 0o222:  # by mode bits: root may write anything
-        raise _error(f"output is read-only, not replaced: {path}")
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}{TEMP_MARK}", suffix=".part", dir=path.parent)
-        os.chmod(tmp, path.stat().st_mode & 0o7777 if path.exists() else 0o666 & ~_UMASK)
-    except OSError as exc:  # name the user's file, not the temporary
-        raise _error(f"cannot write {path}: {exc.strerror or exc}") from None
-    return fd, Path(tmp)
-
-
 class _PlanarFileWriter(VideoWriter):
     """Y4M (with headers) or raw YUV planes."""
 
     def __init__(self, path: Path, width: int, height: int, fps: Fraction, y4m: bool) -> None:
         super().__init__(path, width, height, fps)
         self._y4m = y4m
-        fd, self._tmp = _temp_file_beside(path)
+        fd, self._tmp = temp_file_beside(path)
         self._file: BinaryIO | None = os.fdopen(fd, "wb")
         if y4m:
             header = f"YUV4MPEG2 W{width} H{height} F{fps.numerator}:{fps.denominator} Ip A1:1 C420jpeg\n"
@@ -875,7 +860,7 @@ class _AvWriter(VideoWriter):
             av.Codec(codec, "w")
         except Exception:  # PyAV raises UnknownCodecError (a ValueError) for encoders this FFmpeg lacks
             raise _error(f"cannot write {path}: this PyAV's FFmpeg has no {codec} encoder") from None
-        fd, self._tmp = _temp_file_beside(path)
+        fd, self._tmp = temp_file_beside(path)
         os.close(fd)
         self._container: Any = None
         try:

@@ -174,13 +174,20 @@ def test_arch_scales_with_quality_and_clip():
         arch_for(240, 416, 100, 9)
 
 
-def test_cli_encodes_decodes_and_reports_a_clip(run_cli, tmp_path, clip):
-    from neuralcodec.video_io import open_video, open_writer
+def _y4m(path: Path, frames: np.ndarray, fps: int) -> Path:
+    """The frames as a real Y4M file."""
+    from neuralcodec.video_io import open_writer
 
-    src = tmp_path / "clip.y4m"
-    with open_writer(src, 64, 48, Fraction(50)) as writer:
-        for frame in clip[:4]:
+    with open_writer(path, frames.shape[2], frames.shape[1], Fraction(fps)) as writer:
+        for frame in frames:
             writer.write_rgb(frame)
+    return path
+
+
+def test_cli_encodes_decodes_and_reports_a_clip(run_cli, tmp_path, clip):
+    from neuralcodec.video_io import open_video
+
+    src = _y4m(tmp_path / "clip.y4m", clip[:4], 50)
     out = run_cli("encode", src, "-o", tmp_path / "clip.bin", "--epochs", "6", "--quality", "0", "--quiet",
                   timeout=300)
     assert out.returncode == 0, out.stderr
@@ -237,12 +244,7 @@ def test_fit_resumes_from_its_checkpoint(tmp_path, clip):
 
 def test_two_process_ddp_fit_through_the_cli(run_cli, tmp_path, clip):
     """The scale path: a fit through Lightning DDP (2 CPU processes, gloo) writes one valid file."""
-    from neuralcodec.video_io import open_writer
-
-    src = tmp_path / "clip.y4m"
-    with open_writer(src, 64, 48, Fraction(25)) as writer:
-        for frame in clip[:4]:
-            writer.write_rgb(frame)
+    src = _y4m(tmp_path / "clip.y4m", clip[:4], 25)
     out = run_cli("encode", src, "-o", tmp_path / "clip.bin", "--epochs", "2", "--quality", "0", "--quiet",
                   "--trainer.strategy", "ddp", "--trainer.devices", "2", timeout=400)
     assert out.returncode == 0, out.stderr[-3000:]
