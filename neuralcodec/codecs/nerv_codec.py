@@ -205,10 +205,11 @@ GAMMA_UNITS = float(GAMMA_LIMIT * (1 << ACT_FRAC_BITS))  # |γ| ≤ 16 = 2**20 u
 
 def _modulate(x: Tensor, gamma: Tensor, beta: Tensor) -> Tensor:
     """x · γ + β on integer activations (float64), rounded half up to the activation grid. Exact: |x| ≤ 2**28
-    and |γ| ≤ 2**20 make every product an integer below 2**48; halving by 2**16 and flooring are exact."""
+    and |γ| ≤ 2**20 make every product an integer below 2**48; halving by 2**16 and flooring are exact.
+    Works in place on ``x`` (the caller's fresh convolution output): a frame's largest tensor."""
     gamma = gamma.clamp(-GAMMA_UNITS, GAMMA_UNITS)[:, :, None, None]
-    scaled = torch.floor((x * gamma + (1 << (ACT_FRAC_BITS - 1))) / (1 << ACT_FRAC_BITS))
-    return (scaled + beta[:, :, None, None]).clamp(-ACT_LIMIT, ACT_LIMIT)
+    x.mul_(gamma).add_(1 << (ACT_FRAC_BITS - 1)).div_(1 << ACT_FRAC_BITS).floor_()
+    return x.add_(beta[:, :, None, None]).clamp_(-ACT_LIMIT, ACT_LIMIT)
 
 
 class NervDecoder:
