@@ -35,7 +35,10 @@ from pathlib import Path
 import atheris
 
 warnings.filterwarnings("ignore")
-with atheris.instrument_imports(include=["neuralcodec"]):
+# fixed_point is left uninstrumented: it is arithmetic, not parsing, and atheris' comparison hooks keep the tensors
+# that instrumented code compares alive (≈ 1.8 MB per model load: the RSS limit would measure the hooks, not us;
+# decoding the same cases uninstrumented keeps a flat RSS).
+with atheris.instrument_imports(include=["neuralcodec"], exclude=["neuralcodec.codecs.fixed_point"]):
     from neuralcodec.bitstream.container import _varint, unpack
     from neuralcodec.codecs.nerv_codec import streams_hash
     from neuralcodec.codecs.registry import family_names, load_codec, shipped_qualities
