@@ -26,7 +26,9 @@ from neuralcodec.codecs.fixed_point import (
     ACT_FRAC_BITS,
     ACT_LIMIT,
     FixedPointSequential,
-    exact_linear_attention,
+    attention_apply,
+    attention_means,
+    attention_sums,
     to_fixed_point,
 )
 from neuralcodec.codecs.hyperprior_codec import (
@@ -38,14 +40,22 @@ from neuralcodec.codecs.hyperprior_codec import (
     export_model,
 )
 from neuralcodec.codecs.hyperprior_transforms import HyperpriorTransforms
-from neuralcodec.codecs.stages.acgc import acgc_networks, exact_network_names, slice_bounds, slice_hyper
-from neuralcodec.codecs.stages.checkerboard import anchor_mask, gather, keep, scatter
-from neuralcodec.codecs.tiling import tiled_apply
+from neuralcodec.codecs.stages.acgc import (
+    ATTENTION_DIM,
+    acgc_networks,
+    exact_network_names,
+    slice_bounds,
+    slice_hyper,
+)
+from neuralcodec.codecs.stages.checkerboard import anchor_mask, gather, keep, row_offsets, scatter
+from neuralcodec.codecs.tiling import CONTEXT_BAND_ELEMENTS, band_rows, tile_spans, tiled_apply
 from neuralcodec.entropy import RansDecoder, RansEncoder
 
 # step(slice index, positions, table indexes, means) → the symbols of that pass (coded or decoded)
 PassStep = Callable[[int, Tensor, np.ndarray, Tensor], Tensor]
 PARAM_LIMIT = ACT_LIMIT / (1 << ACT_FRAC_BITS)  # |scale|, |mean| ≤ 4096, as every fixed-point activation
+SPATIAL_MARGIN = 2  # latent rows of halo a band needs: the spatial context is a 5×5 convolution ...
+CHANNEL_MARGIN = 1  # ... the channel context a 3×3 then a 1×1
 
 
 class AcgcTransforms(HyperpriorTransforms):
@@ -67,6 +77,7 @@ class AcgcCodec(HyperpriorCodec):
 
     family = Acgc
     transforms = AcgcTransforms
+    context_band_elements = CONTEXT_BAND_ELEMENTS  # see :func:`band_rows` (tests force several bands)
 
     def __init__(self, blob: dict[str, Any]) -> None:
         super().__init__(blob)
@@ -88,19 +99,44 @@ class AcgcCodec(HyperpriorCodec):
         return tiled_apply(self.hyper_synthesis, z_hat, 2 * self.net.M, HYPER_TILE, HYPER_MARGIN, up=4,
                            out_dtype=torch.float64)
 
-    def inter_slice_context(self, index: int, hyper: Tensor, earlier: Tensor) -> list[Tensor]:
-        """[channel context, global attention] (fixed-point units, whole latent) of slice ``index`` from its hyper
-        parameters (fixed-point units) and the decoded earlier slices ``earlier`` (float32 ŷ); ``[]`` for the
-        first slice."""
+    def inter_slice_context(self, index: int, params: Tensor, earlier: Tensor, rows: int) -> Tensor | None:
+        """The channel context and the global attention of slice ``index`` (fixed-point units, stacked, int32,
+        whole latent) from the exact hyper parameters ``params`` and the decoded earlier slices ``earlier``
+        (float32 ŷ); ``None`` for the first slice. Computed in bands of ``rows`` latent rows: the channel
+        context with a halo of CHANNEL_MARGIN rows, the attention in two sweeps (its integer sums over every
+        band, then each band's output), so no whole-latent float64 tensor is made."""
         if index == 0:
-            return []
-        earlier = to_fixed_point(earlier)
-        channel = to_fixed_point(self.channel[index].forward_fixed(earlier))
-        q, k, v = self.attention[index].forward_fixed(torch.cat([hyper, earlier], dim=1)).chunk(3, 1)
-        return [channel, exact_linear_attention(q, k, v)]
+            return None
+        first, end = self.bounds[index]
+        channels = 2 * (end - first)
+        height, width = earlier.shape[2:]
+        out = torch.empty(1, channels + ATTENTION_DIM, height, width, dtype=torch.int32)  # |·| ≤ 2**28: exact
+        for r0, r1, a0, a1 in tile_spans(height, rows, CHANNEL_MARGIN):
+            channel = self.channel[index].forward_fixed(to_fixed_point(earlier[:, :, a0:a1]))
+            out[:, :channels, r0:r1] = to_fixed_point(channel[:, :, r0 - a0 : r1 - a0]).int()
+
+        def queries_keys_values(r0: int, r1: int) -> list[Tensor]:
+            hyper = to_fixed_point(slice_hyper(params[:, :, r0:r1], first, end))
+            inputs = torch.cat([hyper, to_fixed_point(earlier[:, :, r0:r1])], dim=1)
+            return list(self.attention[index].forward_fixed(inputs).chunk(3, 1))
+
+        spans = [(r0, r1) for r0, r1, _, _ in tile_spans(height, rows, 0)]
+        kv, key_sum, queries = 0, 0, {}
+        for r0, r1 in spans:
+            q, k, v = queries_keys_values(r0, r1)
+            band_kv, band_key_sum = attention_sums(k, v)
+            kv, key_sum = kv + band_kv, key_sum + band_key_sum
+            if len(spans) == 1:  # one band: keep its queries rather than compute them again
+                queries[r0] = q
+        means = attention_means(kv, key_sum, height * width)
+        for r0, r1 in spans:
+            q = queries[r0] if r0 in queries else queries_keys_values(r0, r1)[0]
+            out[:, channels:, r0:r1] = attention_apply(q, means).int()
+        return out
 
     def spatial_context(self, index: int, y_hat_slice: Tensor, anchors: Tensor) -> Tensor:
-        """The spatial context (fixed-point units, whole latent) of a slice from its decoded anchors."""
+        """The spatial context (fixed-point units) of a slice, or of a band of its rows, from its decoded
+        anchors (``anchors``: the anchor mask of the same rows)."""
         return to_fixed_point(self.spatial[index](keep(y_hat_slice, anchors)))
 
     def pass_parameters(self, index: int, hyper: Tensor, inputs: Tensor) -> tuple[np.ndarray, Tensor]:
@@ -116,32 +152,53 @@ class AcgcCodec(HyperpriorCodec):
         scales, means = out.chunk(2, 1)
         return self.y_latent.tables.indexes(scales.numpy()), means.float()
 
+    def pass_tables(self, index: int, params: Tensor, extra: Tensor | None, y_hat: Tensor, anchors: Tensor,
+                    anchor_pass: bool, rows: int) -> tuple[np.ndarray, Tensor]:
+        """Table indexes (uint8) and means (float32), (1, C, N, 1) in :func:`gather` order, of one pass of slice
+        ``index``: band by band of ``rows`` latent rows (a pointwise network at each position, the spatial
+        context with a halo of SPATIAL_MARGIN rows), the same numbers as one pass over the whole latent."""
+        first, end = self.bounds[index]
+        positions = anchors if anchor_pass else ~anchors
+        offsets = row_offsets(positions)
+        idx = np.empty((1, end - first, offsets[-1], 1), dtype=np.uint8)
+        means = torch.empty(1, end - first, offsets[-1], 1)
+        for r0, r1, a0, a1 in tile_spans(positions.shape[0], rows, SPATIAL_MARGIN):
+            band = positions[r0:r1]
+            exact_hyper = gather(slice_hyper(params[:, :, r0:r1], first, end), band)
+            hyper = to_fixed_point(exact_hyper)
+            if anchor_pass:  # nothing of this slice is decoded yet
+                spatial = torch.zeros_like(hyper)
+            else:
+                spatial = self.spatial_context(index, y_hat[:, first:end, a0:a1], anchors[a0:a1])
+                spatial = gather(spatial[:, :, r0 - a0 : r1 - a0], band)
+            inputs = [hyper, spatial] if extra is None else [hyper, spatial, gather(extra[:, :, r0:r1], band).double()]
+            part = slice(offsets[r0], offsets[r1])
+            idx[:, :, part], means[:, :, part] = self.pass_parameters(index, exact_hyper, torch.cat(inputs, dim=1))
+        return idx, means
+
     # --- coding ---------------------------------------------------------------------------------------
     def _code_y(self, params: Tensor, step: PassStep) -> Latents:
-        """Every slice's two passes over y; ``step`` codes (encoder) or decodes (decoder) one pass's symbols."""
+        """Every slice's two passes over y; ``step`` codes (encoder) or decodes (decoder) one pass's symbols.
+        The networks run in bands of latent rows (:func:`band_rows`), so a 24 MP image stays within a few
+        hundred MB beyond its latents; every band computes exactly what one pass over the whole would."""
         _, channels, height, width = params.shape
         m = channels // 2
+        rows = band_rows(channels, width, self.context_band_elements)
         anchors = anchor_mask(height, width)
         y_symbols = torch.zeros(1, m, height, width, dtype=torch.int32)
         means = torch.zeros(1, m, height, width)
         indexes = np.zeros((1, m, height, width), dtype=np.uint8)
         y_hat = torch.zeros(1, m, height, width)
-        fixed = to_fixed_point(params)
         for i, (first, end) in enumerate(self.bounds):
-            hyper, exact_hyper = slice_hyper(fixed, first, end), slice_hyper(params, first, end)
-            extra = self.inter_slice_context(i, hyper, y_hat[:, :first])
-            spatial = torch.zeros_like(hyper)
-            for positions in (anchors, ~anchors):
-                # gathered before they are stacked: the stacked whole-latent inputs would be the peak of memory
-                inputs = torch.cat([gather(x, positions) for x in (hyper, spatial, *extra)], dim=1)
-                idx, mu = self.pass_parameters(i, gather(exact_hyper, positions), inputs)
+            extra = self.inter_slice_context(i, params, y_hat[:, :first], rows)
+            for anchor_pass in (True, False):
+                positions = anchors if anchor_pass else ~anchors
+                idx, mu = self.pass_tables(i, params, extra, y_hat, anchors, anchor_pass, rows)
                 symbols = step(i, positions, idx, mu)
                 scatter(symbols, positions, y_symbols[:, first:end])
                 scatter(mu, positions, means[:, first:end])
                 indexes[:, first:end][:, :, positions.numpy()] = idx[..., 0]
                 scatter(self.y_latent.values(symbols, mu), positions, y_hat[:, first:end])
-                if positions is anchors:
-                    spatial = self.spatial_context(i, y_hat[:, first:end], anchors)
         return Latents(torch.empty(0), y_symbols, indexes, means)
 
     def analyse_y(self, y: Tensor, z_hat: Tensor) -> Latents:

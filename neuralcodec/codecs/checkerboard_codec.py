@@ -27,11 +27,19 @@ from neuralcodec.codecs.hyperprior_codec import (
     export_model,
 )
 from neuralcodec.codecs.hyperprior_transforms import HyperpriorTransforms
-from neuralcodec.codecs.stages.checkerboard import anchor_mask, context_networks, gather, keep, scatter
-from neuralcodec.codecs.tiling import tiled_apply
+from neuralcodec.codecs.stages.checkerboard import (
+    anchor_mask,
+    context_networks,
+    gather,
+    keep,
+    row_offsets,
+    scatter,
+)
+from neuralcodec.codecs.tiling import CONTEXT_BAND_ELEMENTS, band_rows, tile_spans, tiled_apply
 from neuralcodec.entropy import RansDecoder, RansEncoder
 
 CONTEXT_TRANSFORMS = ("context_prediction", "entropy_parameters")
+CONTEXT_MARGIN = 2  # latent rows of halo a band of the non-anchor pass needs: the context is a 5×5 convolution
 
 
 class CheckerboardTransforms(HyperpriorTransforms):
@@ -52,6 +60,7 @@ class CheckerboardCodec(HyperpriorCodec):
 
     family = Checkerboard
     transforms = CheckerboardTransforms
+    context_band_elements = CONTEXT_BAND_ELEMENTS  # see :func:`band_rows` (tests force several bands)
 
     def __init__(self, blob: dict[str, Any]) -> None:
         super().__init__(blob)
@@ -61,42 +70,65 @@ class CheckerboardCodec(HyperpriorCodec):
 
     # --- the two passes -------------------------------------------------------------------------------
     def hyper_parameters(self, z_hat: Tensor) -> Tensor:
-        """h_s(ẑ) in fixed-point units (float64 integers), computed exactly on tiles of ẑ."""
-        params = tiled_apply(self.hyper_synthesis, z_hat, 2 * self.net.M, HYPER_TILE, HYPER_MARGIN, up=4,
-                             out_dtype=torch.float64)
-        return to_fixed_point(params)
+        """h_s(ẑ): exact real values (float64), computed on tiles of ẑ."""
+        return tiled_apply(self.hyper_synthesis, z_hat, 2 * self.net.M, HYPER_TILE, HYPER_MARGIN, up=4,
+                           out_dtype=torch.float64)
 
     def pass_parameters(self, params: Tensor, context: Tensor) -> tuple[np.ndarray, Tensor]:
-        """Table indexes and float32 means at gathered positions (1, C, N, 1), from P and the context C."""
+        """Table indexes and float32 means at gathered positions (1, C, N, 1), from P and the context C (both in
+        fixed-point units)."""
         delta = self.entropy_params.forward_fixed(torch.cat([params, context], dim=1))
         out = exact_add(params, to_fixed_point(delta)) / (1 << ACT_FRAC_BITS)
         scales, means = out.chunk(2, 1)
         return self.y_latent.tables.indexes(scales.numpy()), means.float()
 
     def anchor_context(self, y_hat: Tensor, anchors: Tensor) -> Tensor:
-        """The context network's output (fixed-point units) over the whole latent, from the anchors of ŷ."""
+        """The context network's output (fixed-point units) over a latent, or a band of its rows, from the anchors
+        of ŷ (``anchors``: the anchor mask of the same rows)."""
         return to_fixed_point(self.context(keep(y_hat, anchors)))
+
+    def pass_tables(self, params: Tensor, y_hat: Tensor, anchors: Tensor, anchor_pass: bool,
+                    rows: int) -> tuple[np.ndarray, Tensor]:
+        """Table indexes (uint8) and means (float32), (1, M, N, 1) in :func:`gather` order, of one pass: band by
+        band of ``rows`` latent rows (the context with a halo of CONTEXT_MARGIN rows), the same numbers as one
+        pass over the whole latent."""
+        positions = anchors if anchor_pass else ~anchors
+        offsets = row_offsets(positions)
+        idx = np.empty((1, self.net.M, offsets[-1], 1), dtype=np.uint8)
+        means = torch.empty(1, self.net.M, offsets[-1], 1)
+        for r0, r1, a0, a1 in tile_spans(positions.shape[0], rows, CONTEXT_MARGIN):
+            band = positions[r0:r1]
+            hyper = to_fixed_point(gather(params[:, :, r0:r1], band))
+            if anchor_pass:  # nothing is decoded yet: the context is zero
+                context = torch.zeros_like(hyper)
+            else:
+                context = self.anchor_context(y_hat[:, :, a0:a1], anchors[a0:a1])
+                context = gather(context[:, :, r0 - a0 : r1 - a0], band)
+            part = slice(offsets[r0], offsets[r1])
+            idx[:, :, part], means[:, :, part] = self.pass_parameters(hyper, context)
+        return idx, means
 
     # --- coding ---------------------------------------------------------------------------------------
     def _code_y(self, params: Tensor, step) -> Latents:  # noqa: ANN001 - step: (pass, indexes, means) → symbols
-        """Both passes over y; ``step`` codes (encoder) or decodes (decoder) one pass's symbols."""
+        """Both passes over y; ``step`` codes (encoder) or decodes (decoder) one pass's symbols. The networks run
+        in bands of latent rows (:func:`band_rows`), so a 24 MP image stays within a few hundred MB beyond its
+        latents."""
         _, channels, height, width = params.shape
         m = channels // 2
+        rows = band_rows(2 * channels, width, self.context_band_elements)
         anchors = anchor_mask(height, width)
         y_symbols = torch.zeros(1, m, height, width, dtype=torch.int32)
         means = torch.zeros(1, m, height, width)
         indexes = np.zeros((1, m, height, width), dtype=np.uint8)
         y_hat = torch.zeros(1, m, height, width)
-        context = torch.zeros(1, channels, height, width, dtype=torch.float64)
-        for positions in (anchors, ~anchors):
-            idx, mu = self.pass_parameters(gather(params, positions), gather(context, positions))
+        for anchor_pass in (True, False):
+            positions = anchors if anchor_pass else ~anchors
+            idx, mu = self.pass_tables(params, y_hat, anchors, anchor_pass, rows)
             symbols = step(positions, idx, mu)
             scatter(symbols, positions, y_symbols)
             scatter(mu, positions, means)
             indexes[:, :, positions.numpy()] = idx[..., 0]
             scatter(self.y_latent.values(symbols, mu), positions, y_hat)
-            if positions is anchors:
-                context = self.anchor_context(y_hat, anchors)
         return Latents(torch.empty(0), y_symbols, indexes, means)
 
     def analyse_y(self, y: Tensor, z_hat: Tensor) -> Latents:

@@ -243,16 +243,46 @@ def exact_linear_attention(q: Tensor, k: Tensor, v: Tensor) -> Tensor:
     training network computes the same formula in float (:func:`neuralcodec.codecs.stages.acgc.linear_attention`).
     """
     _, d, h, w = q.shape
-    dv, n = v.shape[1], h * w
-    if k.shape[1] != d or max(d, dv) > ATTN_MAX_DIM or n > ATTN_MAX_POSITIONS:
+    sums = attention_sums(k, v)
+    return attention_apply(q, attention_means(*sums, h * w))
+
+
+def _check_attention(d: int, dv: int, n: int) -> None:
+    if max(d, dv) > ATTN_MAX_DIM or n > ATTN_MAX_POSITIONS:
         raise ValueError(f"attention of {d}/{dv} channels over {n} positions exceeds its exact bit budget")
-    queries = attention_grid(q, 0.0).reshape(d, n).T
+
+
+def attention_sums(k: Tensor, v: Tensor) -> tuple[Tensor, Tensor]:
+    """The integer sums ``(Σ_j k_j v_jᵀ, Σ_j k_j)`` (int64, (D, Dv) and (D, 1)) over the positions of ``k`` and
+    ``v`` (1, D|Dv, H, W; exact real values): the first half of :func:`exact_linear_attention`. Sums of blocks
+    of positions add up to the sums of the whole exactly (integers), so a large latent is summed tile by tile."""
+    d, dv, n = k.shape[1], v.shape[1], k.shape[2] * k.shape[3]
+    _check_attention(d, dv, n)
     keys = attention_grid(k, 0.0).reshape(d, n)
     values = attention_grid(v, -1.0).reshape(dv, n).T
-    kv = torch.round(matmul(keys, values)).long()  # (D, Dv), |·| ≤ 2**43
-    key_sum = torch.round(keys.sum(dim=1, keepdim=True)).long()  # (D, 1), ≤ 2**31
+    return torch.round(matmul(keys, values)).long(), torch.round(keys.sum(dim=1, keepdim=True)).long()
+
+
+def attention_means(kv: Tensor, key_sum: Tensor, n: int) -> tuple[Tensor, Tensor]:
+    """``(S̄, s̄)``: the sums of :func:`attention_sums` over all ``n`` positions, as floored means (float64
+    integers with 16 fractional bits)."""
+    _check_attention(kv.shape[0], kv.shape[1], n)
     kv_mean = torch.div(kv, n, rounding_mode="floor").double()
     key_mean = torch.div(key_sum << ATTN_FRAC_BITS, n, rounding_mode="floor").double()
+    return kv_mean, key_mean
+
+
+def attention_apply(q: Tensor, means: tuple[Tensor, Tensor]) -> Tensor:
+    """The attention's output at the positions of ``q`` (1, D, H, W; exact real values) from the means of
+    :func:`attention_means`: integer activations (``ACT_FRAC_BITS`` fractional bits), position by position, so
+    it may be computed on any block of positions."""
+    kv_mean, key_mean = means
+    _, d, h, w = q.shape
+    dv, n = kv_mean.shape[1], h * w
+    _check_attention(d, dv, n)
+    if kv_mean.shape[0] != d:
+        raise ValueError("queries and keys differ in channels")
+    queries = attention_grid(q, 0.0).reshape(d, n).T
     num = torch.round(matmul(queries, kv_mean)).long()  # (n, Dv), |·| ≤ 2**41
     den = torch.round(matmul(queries, key_mean)).long()  # (n, 1), ≤ 2**37
     out = torch.div(num << ACT_FRAC_BITS, den + (1 << ATTN_EPSILON_BITS), rounding_mode="floor")

@@ -13,6 +13,14 @@ from collections.abc import Callable, Iterator
 import torch
 from torch import Tensor
 
+CONTEXT_BAND_ELEMENTS = 1 << 22  # elements per channel-row product of one band of a context pass (32 MB in float64)
+
+
+def band_rows(channels: int, width: int, elements: int = CONTEXT_BAND_ELEMENTS) -> int:
+    """Latent rows per band of a context model's pass, so that a band of ``channels`` float64 channels stays near
+    ``elements``: a Kodak latent is one band; a 24 MP one is coded in bands of a few dozen rows."""
+    return max(1, elements // max(1, channels * width))
+
 
 def tile_spans(size: int, tile: int, margin: int) -> Iterator[tuple[int, int, int, int]]:
     """(start, stop) of each tile and (start, stop) of its input window with margins, along one axis."""

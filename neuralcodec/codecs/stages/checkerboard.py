@@ -32,6 +32,13 @@ def scatter(values: Tensor, mask: Tensor, out: Tensor) -> Tensor:
     return out
 
 
+def row_offsets(mask: Tensor) -> list[int]:
+    """Where each row's positions start in :func:`gather`'s order (raster): ``offsets[r]`` positions of ``mask``
+    lie above row ``r``; ``offsets[height]`` is their count. The positions of rows r0…r1-1 are
+    ``offsets[r0]:offsets[r1]``, so a pass can be computed band by band of rows."""
+    return [0, *mask.sum(dim=1).cumsum(0).tolist()]
+
+
 def keep(x: Tensor, mask: Tensor) -> Tensor:
     """``x`` with every position outside ``mask`` set to zero."""
     return x * mask.to(x.dtype)
