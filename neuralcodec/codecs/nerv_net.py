@@ -261,9 +261,18 @@ QUALITY_BPP = (0.03, 0.06, 0.12, 0.25)
 QUALITY_BITS = (6, 6, 7, 8)
 
 
+# Output channels of the last two blocks, which run at the two largest resolutions, are capped: they are most of a
+# frame's decoding work and few of its parameters (≥ 25 frames/s at 416×240 on 2 cores, docs/results.md).
+LAST_BLOCK_CHANNELS = (12, 8)
+
+
 def _arch_of_width(height: int, width: int, frames: int, blocks: int, base: int, bits: int) -> NervArch:
     # channels shrink towards the output, where feature maps are large (multiples of 4: faster products)
-    channels = tuple(max(8, 4 * round(base * 0.75**i / 4)) for i in range(blocks))
+    channels = [max(8, 4 * round(base * 0.75**i / 4)) for i in range(blocks)]
+    for i, cap in zip(range(blocks - len(LAST_BLOCK_CHANNELS), blocks), LAST_BLOCK_CHANNELS, strict=True):
+        if i >= 0:
+            channels[i] = min(channels[i], cap)
+    channels = tuple(channels)
     return NervArch(height=height, width=width, frames=frames, blocks=blocks, hidden=max(16, round(base * 4 / 3)),
                     stem_channels=base, channels=channels, frequencies=default_frequencies(frames), weight_bits=bits)
 
