@@ -39,7 +39,7 @@ warnings.filterwarnings("ignore")
 # that instrumented code compares alive (≈ 1.8 MB per model load: the RSS limit would measure the hooks, not us;
 # decoding the same cases uninstrumented keeps a flat RSS).
 with atheris.instrument_imports(include=["neuralcodec"], exclude=["neuralcodec.codecs.fixed_point"]):
-    from neuralcodec.bitstream.container import _varint, unpack
+    from neuralcodec.bitstream.container import encode_varint, unpack
     from neuralcodec.codecs.nerv_codec import streams_hash
     from neuralcodec.codecs.registry import family_names, load_codec, shipped_qualities
     from neuralcodec.coding import decode_bytes, encode_tensor
@@ -124,10 +124,10 @@ def _structured(data: bytearray, rng: random.Random) -> bytearray:
         j = i + 1
         while j < len(data) and data[j] & 0x80:
             j += 1
-        data[12 : j + 1] = _varint(h) + _varint(w)
+        data[12 : j + 1] = encode_varint(h) + encode_varint(w)
     elif kind == 1 and len(data) > 22:  # inflate a chunk-length varint
         pos = rng.randrange(16, min(len(data), 24))
-        data[pos : pos + 1] = _varint(rng.choice([2**31, 2**20, 0x7F, rng.randrange(1 << 28)]))
+        data[pos : pos + 1] = encode_varint(rng.choice([2**31, 2**20, 0x7F, rng.randrange(1 << 28)]))
     elif kind == 2 and head_end >= 8:  # ids, version, rate point
         pos = rng.randrange(4, 8)
         data[pos] = rng.choice([0, 1, 2, 3, 9, 42, 99, 255])
@@ -144,7 +144,8 @@ def _structured(data: bytearray, rng: random.Random) -> bytearray:
         start, end = _video_fields(bytes(data))
         frames = rng.choice([0, 1, 2, 65536, 65537, 2**20, 2**34, rng.randrange(1, 70000)])
         num, den = rng.choice([0, 1, 50, 2**20, 2**21, 2**34]), rng.choice([0, 1, 1001, 2**21])
-        data[start:end] = _varint(frames) + _varint(num) + _varint(den) + bytes([rng.choice([0, 1, 2, 255])])
+        fields = encode_varint(frames) + encode_varint(num) + encode_varint(den)
+        data[start:end] = fields + bytes([rng.choice([0, 1, 2, 255])])
     elif kind == 6 and len(data) > 40:  # swap two payload regions
         a, b = sorted(rng.sample(range(24, len(data) - 4), 2))
         data[a], data[b] = data[b], data[a]
@@ -161,7 +162,7 @@ def _video_fields(data: bytes) -> tuple[int, int] | None:
         return None
     if not header.is_video:
         return None
-    size = len(_varint(header.frames) + _varint(header.fps_num) + _varint(header.fps_den)) + 1
+    size = len(encode_varint(header.frames) + encode_varint(header.fps_num) + encode_varint(header.fps_den)) + 1
     end = len(data) - 4 - sum(map(len, chunks))
     return end - size, end
 

@@ -12,6 +12,9 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared"
 SAMPLE = ROOT / "samples" / "parrots.png"
+VIDEO = SHARED / "datasets" / "video"  # the shared clips (tests that need them skip without ../shared)
+BASKETBALL = VIDEO / "basketballpass_416x240"
+BUNNY = VIDEO / "bunny_720p"
 
 
 @pytest.fixture(scope="session")

@@ -7,7 +7,7 @@ import zlib
 import pytest
 
 from neuralcodec.bitstream import FORMAT_VERSION, MAX_PIXELS, Header, pack, unpack
-from neuralcodec.bitstream.container import _varint
+from neuralcodec.bitstream.container import encode_varint
 from neuralcodec.errors import DecodeError
 
 HEADER = Header(family_id=1, model_id=0, rate_point=3, weights_hash=b"\x01\x02\x03\x04", height=512, width=768,
@@ -61,8 +61,8 @@ def test_wrong_magic_and_version():
 def _body(height: int, width: int, count: int, lengths: list[int], payload: bytes, channels: int = 3,
           flags: int = 0, version: int = 1, icc: bytes = b"") -> bytes:
     """A container written field by field (version 1 unless asked), with a valid CRC."""
-    head = b"NCDC" + bytes([version, 1, 0, 3]) + b"\x01\x02\x03\x04" + _varint(height) + _varint(width)
-    head += bytes([channels, 8, flags, count]) + b"".join(_varint(n) for n in lengths) + icc
+    head = b"NCDC" + bytes([version, 1, 0, 3]) + b"\x01\x02\x03\x04" + encode_varint(height) + encode_varint(width)
+    head += bytes([channels, 8, flags, count]) + b"".join(encode_varint(n) for n in lengths) + icc
     return with_crc(head + payload)
 
 
@@ -110,7 +110,7 @@ def test_version_2_refuses_unknown_flags_and_bad_profile_lengths():
         unpack(_body(16, 24, 1, [3], b"abc", flags=0x02, version=2))
     for claimed in (0, 2**21, 50):  # empty, over the limit, longer than the file
         with pytest.raises(DecodeError):
-            unpack(_body(16, 24, 1, [3], b"abc", flags=0x01, version=2, icc=_varint(claimed) + b"\x00" * 10))
+            unpack(_body(16, 24, 1, [3], b"abc", flags=0x01, version=2, icc=encode_varint(claimed) + b"\x00" * 10))
 
 
 VIDEO = Header(family_id=4, model_id=0, rate_point=1, weights_hash=b"\x01\x02\x03\x04", height=240, width=416,
@@ -128,7 +128,7 @@ def test_video_fields_round_trip_in_version_3():
 
 def _video_body(frames: int, fps_num: int, fps_den: int, colour: int, height: int = 240, width: int = 416,
                 version: int = 3) -> bytes:
-    tail = _varint(frames) + _varint(fps_num) + _varint(fps_den) + bytes([colour])
+    tail = encode_varint(frames) + encode_varint(fps_num) + encode_varint(fps_den) + bytes([colour])
     return _body(height, width, 1, [3], b"abc", flags=0x02, version=version, icc=tail)
 
 
@@ -142,7 +142,7 @@ def test_video_fields_checked_before_any_allocation():
         unpack(_video_body(65536, 50, 1, 0, height=8192, width=8192))
     with pytest.raises(DecodeError, match="flags"):  # version 2 never had video
         unpack(_video_body(100, 50, 1, 1, version=2))
-    tail = _varint(100) + _varint(50) + _varint(1) + bytes([1])
+    tail = encode_varint(100) + encode_varint(50) + encode_varint(1) + bytes([1])
     for n in range(len(tail)):  # video fields cut short (valid CRC): no chunk bytes may be read as them
         with pytest.raises(DecodeError):
             unpack(_body(240, 416, 1, [0], b"", flags=0x02, version=3, icc=tail[:n]))

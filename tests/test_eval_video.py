@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import BASKETBALL
 from PIL import Image
 
 from neuralcodec.errors import InputError
@@ -26,8 +27,6 @@ from neuralcodec.eval.video import (
 )
 from neuralcodec.video_io import open_writer, rgb_to_yuv420
 
-VIDEO = Path(__file__).resolve().parent.parent.parent / "shared" / "datasets" / "video"
-BASKETBALL = VIDEO / "basketballpass_416x240"
 CRFS = [27, 42]
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import BASKETBALL, BUNNY
 from PIL import Image
 
 from neuralcodec.errors import InputError
@@ -23,10 +24,6 @@ from neuralcodec.video_io import (
     rgb_to_yuv420,
     yuv420_to_rgb,
 )
-
-VIDEO = Path(__file__).resolve().parent.parent.parent / "shared" / "datasets" / "video"
-BASKETBALL = VIDEO / "basketballpass_416x240"
-BUNNY = VIDEO / "bunny_720p"
 
 
 def _psnr(a: np.ndarray, b: np.ndarray) -> float:

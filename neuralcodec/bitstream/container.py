@@ -91,7 +91,8 @@ class Header:
                 raise DecodeError("a video is coded as 8-bit colour (3 channels, bit depth 8)")
 
 
-def _varint(value: int) -> bytes:
+def encode_varint(value: int) -> bytes:
+    """LEB128: 7 bits per byte, least significant first, high bit set on every byte but the last."""
     out = bytearray()
     while True:
         byte = value & 0x7F
@@ -101,7 +102,7 @@ def _varint(value: int) -> bytes:
             return bytes(out)
 
 
-class _Reader:
+class ByteReader:
     """Bounds-checked reads from the bytes before the CRC."""
 
     def __init__(self, data: bytes) -> None:
@@ -136,14 +137,14 @@ def pack(header: Header, chunks: list[bytes]) -> bytes:
     head = bytearray(MAGIC)
     head += bytes([FORMAT_VERSION, header.family_id, header.model_id, header.rate_point])
     head += header.weights_hash
-    head += _varint(header.height) + _varint(header.width)
+    head += encode_varint(header.height) + encode_varint(header.width)
     head += bytes([header.channels, header.bit_depth, flags, len(chunks)])
     for chunk in chunks:
-        head += _varint(len(chunk))
+        head += encode_varint(len(chunk))
     if header.icc_profile:
-        head += _varint(len(header.icc_profile)) + header.icc_profile
+        head += encode_varint(len(header.icc_profile)) + header.icc_profile
     if header.frames:
-        head += _varint(header.frames) + _varint(header.fps_num) + _varint(header.fps_den)
+        head += encode_varint(header.frames) + encode_varint(header.fps_num) + encode_varint(header.fps_den)
         head.append(header.colour_format)
     body = bytes(head) + b"".join(chunks)
     return body + zlib.crc32(body).to_bytes(_CRC_SIZE, "big")
@@ -162,7 +163,7 @@ def unpack(data: bytes) -> tuple[Header, list[bytes]]:
     body, crc = data[:-_CRC_SIZE], int.from_bytes(data[-_CRC_SIZE:], "big")
     if zlib.crc32(body) != crc:
         raise DecodeError("bitstream is corrupted or truncated (CRC32 mismatch)")
-    r = _Reader(body)
+    r = ByteReader(body)
     r.take(len(MAGIC) + 1, "magic")
     family_id, model_id, rate_point = r.u8("family"), r.u8("model id"), r.u8("rate point")
     weights_hash = r.take(4, "weights hash")

@@ -56,7 +56,7 @@ BASE_KEY = "base"
 _IDENTITY_KEYS = ("format", "family", "model_id", "quality", "arch", "meta")  # never taken from the base
 
 
-def _same(a: Any, b: Any) -> bool:
+def same_entry(a: Any, b: Any) -> bool:
     """Equal entries; float64 tensors (computed tables such as Gaussian scale thresholds, not learned weights)
     may differ in the last bits, as ``exp``/``log`` do between CPUs: the merged file then holds the base's."""
     if isinstance(a, Tensor) and isinstance(b, Tensor):
@@ -78,10 +78,10 @@ def delta_from_base(blob: dict[str, Any], base: dict[str, Any], base_ref: dict[s
         if key not in blob:
             return None
         if isinstance(value, dict):
-            if not isinstance(blob[key], dict) or any(k not in blob[key] or not _same(v, blob[key][k])
+            if not isinstance(blob[key], dict) or any(k not in blob[key] or not same_entry(v, blob[key][k])
                                                       for k, v in value.items()):
                 return None
-        elif not _same(value, blob[key]):
+        elif not same_entry(value, blob[key]):
             return None
     for key, value in blob.items():
         if key in _IDENTITY_KEYS:

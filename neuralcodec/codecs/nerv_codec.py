@@ -27,7 +27,7 @@ import torch
 from torch import Tensor
 from torch.nn.functional import pixel_shuffle
 
-from neuralcodec.bitstream.container import _Reader, _varint
+from neuralcodec.bitstream.container import ByteReader, encode_varint
 from neuralcodec.codecs.fixed_point import ACT_FRAC_BITS, ACT_LIMIT, IntLayer
 from neuralcodec.codecs.nerv_net import (
     BIAS_BITS,
@@ -82,7 +82,7 @@ def write_streams(arch: NervArch, layers: dict[str, tuple[Tensor, Tensor, Tensor
     model = bytearray([LAYOUT_VERSION])
     for value in (arch.blocks, arch.hidden, arch.stem_channels, *arch.channels, len(arch.frequencies),
                   *arch.frequencies, arch.weight_bits):
-        model += _varint(value)
+        model += encode_varint(value)
     encoder = RansEncoder()
     tables = list(geometric_tables())
     for name, shape, groups in layer_shapes(arch):
@@ -109,7 +109,7 @@ def read_streams(streams: dict[str, bytes], height: int, width: int,
                  frames: int) -> tuple[NervArch, dict[str, tuple[Tensor, Tensor, Tensor, Tensor]]]:
     """The architecture and quantized layers from the streams; ``DecodeError`` on anything malformed,
     before any large allocation."""
-    r = _Reader(streams["model"])
+    r = ByteReader(streams["model"])
     if r.u8("layout") != LAYOUT_VERSION:
         raise DecodeError("unknown nerv model layout")
     blocks, hidden, stem = r.varint("blocks"), r.varint("hidden"), r.varint("stem channels")

@@ -116,12 +116,12 @@ DERIVED_KEYS = ("z_medians", "z_tables", "scale_table", "scale_thresholds", "y_t
 def with_base_tables(blob: dict[str, Any], base: dict[str, Any]) -> dict[str, Any]:
     """``blob`` with ``base``'s derived tables when every network weight of ``base`` is in ``blob`` unchanged (a
     model trained with the base frozen): the base's stored tables are the ones its weights stand for."""
-    from neuralcodec.codecs.model_file import _same
+    from neuralcodec.codecs.model_file import same_entry
 
     weights, base_weights = blob.get("weights", {}), base.get("weights", {})
-    frozen = all(k in weights and _same(v, weights[k]) for k, v in base_weights.items())
+    frozen = all(k in weights and same_entry(v, weights[k]) for k, v in base_weights.items())
     for key in ("hyper_q", "hyper_exp"):
-        frozen = frozen and key in blob and all(k in blob[key] and _same(v, blob[key][k])
+        frozen = frozen and key in blob and all(k in blob[key] and same_entry(v, blob[key][k])
                                                 for k, v in base.get(key, {}).items())
     if not frozen:
         return blob
