@@ -9,7 +9,9 @@ spatial context of the slice's decoded anchors, then (σ, μ) = P_i + slice_para
 global) → the next set. Stream ``y`` thus holds 2 sets per slice (10 for M = 192), in decoding order.
 
 Every network and the attention run in :mod:`neuralcodec.codecs.fixed_point`, so the decoder derives the
-encoder's tables and means bit for bit on any machine. The declaration is :mod:`neuralcodec.codecs.acgc`.
+encoder's tables and means bit for bit on any machine. On large latents they run in bands of rows (halos for the
+convolutions; the attention's integer sums accumulated over all bands first), which changes no bit and bounds
+memory. The declaration is :mod:`neuralcodec.codecs.acgc`.
 """
 
 from __future__ import annotations

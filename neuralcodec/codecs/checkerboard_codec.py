@@ -5,7 +5,8 @@ Data flow: image → g_a → y → h_a → z (factorized stage, stream ``z``); �
 of stream ``y``. Pass 2, non-anchors: the exact context network on the decoded anchors gives C, then
 (σ, μ) = P + entropy_parameters(P, C) → the second set of stream ``y``. Every network on the way from ẑ and
 the anchors to (σ, μ) runs in :mod:`neuralcodec.codecs.fixed_point`, so the decoder derives the encoder's
-tables bit for bit on any machine. The declaration is :mod:`neuralcodec.codecs.checkerboard`.
+tables bit for bit on any machine. On large latents both passes run in bands of rows (a halo for the 5×5
+context), which changes no bit and bounds memory. The declaration is :mod:`neuralcodec.codecs.checkerboard`.
 """
 
 from __future__ import annotations
