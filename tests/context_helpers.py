@@ -20,6 +20,28 @@ ROOT = Path(__file__).resolve().parent.parent
 KODAK = ROOT.parent / "shared" / "datasets" / "kodak"
 
 
+def assert_bands_equal_one_pass(model_file: Path, band_channels: int, monkeypatch) -> None:  # noqa: ANN001
+    """Forcing a context codec to run its passes in bands of 1, 2 and 3 latent rows (``band_channels``: the
+    channels its ``band_rows`` counts per row) changes no symbol, table, mean or byte, and the file decodes to the
+    same image in bands."""
+    from neuralcodec.codecs.registry import load_codec
+    from neuralcodec.coding import decode_bytes, encode_tensor
+
+    codec = load_codec(model_file=model_file)
+    image, _ = odd_crops()[0]
+    whole = codec.analyse(image)
+    data = encode_tensor(image, ImageInfo(3, 8), codec).data
+    decoded = decode_bytes(data, model_file=model_file)[0]
+    assert load_codec(model_file=model_file) is codec  # so the decoder below runs in bands too
+    for rows in (1, 2, 3):
+        monkeypatch.setattr(codec, "context_band_elements", rows * band_channels * whole.y_symbols.shape[3])
+        banded = codec.analyse(image)
+        assert torch.equal(banded.y_symbols, whole.y_symbols) and torch.equal(banded.means, whole.means)
+        assert np.array_equal(banded.indexes, whole.indexes)
+        assert encode_tensor(image, ImageInfo(3, 8), codec).data == data
+        assert torch.equal(decode_bytes(data, model_file=model_file)[0], decoded)
+
+
 def odd_crops() -> list[tuple[torch.Tensor, ImageInfo]]:
     """Crops of the bundled sample: 333×217, 65×128, a grayscale 97×150 and 1×1."""
     image, info = read_image(ROOT / "samples" / "parrots.png")
