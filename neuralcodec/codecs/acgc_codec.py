@@ -49,7 +49,7 @@ from neuralcodec.codecs.stages.acgc import (
     slice_bounds,
     slice_hyper,
 )
-from neuralcodec.codecs.stages.checkerboard import anchor_mask, gather, keep, row_offsets, scatter
+from neuralcodec.codecs.stages.checkerboard import anchor_mask, banded_pass, gather, keep, scatter
 from neuralcodec.codecs.tiling import CONTEXT_BAND_ELEMENTS, band_rows, tile_spans, tiled_apply
 from neuralcodec.entropy import RansDecoder, RansEncoder
 
@@ -160,11 +160,8 @@ class AcgcCodec(HyperpriorCodec):
         ``index``: band by band of ``rows`` latent rows (a pointwise network at each position, the spatial
         context with a halo of SPATIAL_MARGIN rows), the same numbers as one pass over the whole latent."""
         first, end = self.bounds[index]
-        positions = anchors if anchor_pass else ~anchors
-        offsets = row_offsets(positions)
-        idx = np.empty((1, end - first, offsets[-1], 1), dtype=np.uint8)
-        means = torch.empty(1, end - first, offsets[-1], 1)
-        for r0, r1, a0, a1 in tile_spans(positions.shape[0], rows, SPATIAL_MARGIN):
+
+        def band_tables(r0: int, r1: int, a0: int, a1: int) -> tuple[np.ndarray, Tensor]:
             band = positions[r0:r1]
             exact_hyper = gather(slice_hyper(params[:, :, r0:r1], first, end), band)
             hyper = to_fixed_point(exact_hyper)
@@ -174,9 +171,10 @@ class AcgcCodec(HyperpriorCodec):
                 spatial = self.spatial_context(index, y_hat[:, first:end, a0:a1], anchors[a0:a1])
                 spatial = gather(spatial[:, :, r0 - a0 : r1 - a0], band)
             inputs = [hyper, spatial] if extra is None else [hyper, spatial, gather(extra[:, :, r0:r1], band).double()]
-            part = slice(offsets[r0], offsets[r1])
-            idx[:, :, part], means[:, :, part] = self.pass_parameters(index, exact_hyper, torch.cat(inputs, dim=1))
-        return idx, means
+            return self.pass_parameters(index, exact_hyper, torch.cat(inputs, dim=1))
+
+        positions = anchors if anchor_pass else ~anchors
+        return banded_pass(positions, end - first, rows, SPATIAL_MARGIN, band_tables)
 
     # --- coding ---------------------------------------------------------------------------------------
     def _code_y(self, params: Tensor, step: PassStep) -> Latents:

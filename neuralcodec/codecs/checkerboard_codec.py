@@ -30,13 +30,13 @@ from neuralcodec.codecs.hyperprior_codec import (
 from neuralcodec.codecs.hyperprior_transforms import HyperpriorTransforms
 from neuralcodec.codecs.stages.checkerboard import (
     anchor_mask,
+    banded_pass,
     context_networks,
     gather,
     keep,
-    row_offsets,
     scatter,
 )
-from neuralcodec.codecs.tiling import CONTEXT_BAND_ELEMENTS, band_rows, tile_spans, tiled_apply
+from neuralcodec.codecs.tiling import CONTEXT_BAND_ELEMENTS, band_rows, tiled_apply
 from neuralcodec.entropy import RansDecoder, RansEncoder
 
 CONTEXT_TRANSFORMS = ("context_prediction", "entropy_parameters")
@@ -93,11 +93,7 @@ class CheckerboardCodec(HyperpriorCodec):
         """Table indexes (uint8) and means (float32), (1, M, N, 1) in :func:`gather` order, of one pass: band by
         band of ``rows`` latent rows (the context with a halo of CONTEXT_MARGIN rows), the same numbers as one
         pass over the whole latent."""
-        positions = anchors if anchor_pass else ~anchors
-        offsets = row_offsets(positions)
-        idx = np.empty((1, self.net.M, offsets[-1], 1), dtype=np.uint8)
-        means = torch.empty(1, self.net.M, offsets[-1], 1)
-        for r0, r1, a0, a1 in tile_spans(positions.shape[0], rows, CONTEXT_MARGIN):
+        def band_tables(r0: int, r1: int, a0: int, a1: int) -> tuple[np.ndarray, Tensor]:
             band = positions[r0:r1]
             hyper = to_fixed_point(gather(params[:, :, r0:r1], band))
             if anchor_pass:  # nothing is decoded yet: the context is zero
@@ -105,9 +101,10 @@ class CheckerboardCodec(HyperpriorCodec):
             else:
                 context = self.anchor_context(y_hat[:, :, a0:a1], anchors[a0:a1])
                 context = gather(context[:, :, r0 - a0 : r1 - a0], band)
-            part = slice(offsets[r0], offsets[r1])
-            idx[:, :, part], means[:, :, part] = self.pass_parameters(hyper, context)
-        return idx, means
+            return self.pass_parameters(hyper, context)
+
+        positions = anchors if anchor_pass else ~anchors
+        return banded_pass(positions, self.net.M, rows, CONTEXT_MARGIN, band_tables)
 
     # --- coding ---------------------------------------------------------------------------------------
     def _code_y(self, params: Tensor, step) -> Latents:  # noqa: ANN001 - step: (pass, indexes, means) → symbols
