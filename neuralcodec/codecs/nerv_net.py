@@ -269,12 +269,11 @@ LAST_BLOCK_CHANNELS = (12, 8)
 def _arch_of_width(height: int, width: int, frames: int, blocks: int, base: int, bits: int) -> NervArch:
     # channels shrink towards the output, where feature maps are large (multiples of 4: faster products)
     channels = [max(8, 4 * round(base * 0.75**i / 4)) for i in range(blocks)]
-    for i, cap in zip(range(blocks - len(LAST_BLOCK_CHANNELS), blocks), LAST_BLOCK_CHANNELS, strict=True):
-        if i >= 0:
-            channels[i] = min(channels[i], cap)
-    channels = tuple(channels)
+    last = len(LAST_BLOCK_CHANNELS)  # arch_for builds ≥ 3 blocks
+    channels[-last:] = [min(c, cap) for c, cap in zip(channels[-last:], LAST_BLOCK_CHANNELS, strict=True)]
     return NervArch(height=height, width=width, frames=frames, blocks=blocks, hidden=max(16, round(base * 4 / 3)),
-                    stem_channels=base, channels=channels, frequencies=default_frequencies(frames), weight_bits=bits)
+                    stem_channels=base, channels=tuple(channels), frequencies=default_frequencies(frames),
+                    weight_bits=bits)
 
 
 def arch_for(height: int, width: int, frames: int, quality: int) -> NervArch:
