@@ -80,13 +80,16 @@ def encode(image: Any, codec: str = DEFAULT_CODEC, quality: int | None = None,
     return encode_tensor(tensor, info, load_codec(codec, quality, model)).data
 
 
-def decode(data: bytes, model: str | Path | None = None) -> Image.Image:
+def decode(data: bytes, model: str | Path | None = None, **options: Any) -> Image.Image:
     """The decoded image of a ``.bin`` file's bytes (grayscale originals come back as mode ``L``; the
-    original's ICC profile, if it had one, is in ``info["icc_profile"]`` and ``save`` writes it)."""
+    original's ICC profile, if it had one, is in ``info["icc_profile"]`` and ``save`` writes it).
+
+    ``options`` are decoder options of the file's family, e.g. for ``vq`` files ``drop_rate=0.2, seed=1``
+    (simulate losing 20 % of the indices and restore them) and ``recovery="nearest"``."""
     from neuralcodec.coding import decode_bytes
     from neuralcodec.image_io import to_pil
 
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise InputError(f"decode takes the bytes of a .bin file, not a {type(data).__name__}")
-    tensor, header = decode_bytes(bytes(data), model)
+    tensor, header = decode_bytes(bytes(data), model, options=options)
     return to_pil(tensor, header.channels, header.icc_profile)

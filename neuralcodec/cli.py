@@ -139,6 +139,12 @@ def _encode_one(src: Path | None, dst: Path | None, args: argparse.Namespace) ->
             f"{bpp:.4f} bpp, {family_name_of_id(h.family_id)} q{h.rate_point}, {seconds:.2f} s")
 
 
+def _decode_options(args: argparse.Namespace) -> dict:
+    """The family decoder options given on the command line (only those set)."""
+    return {name: getattr(args, name) for name in ("drop_rate", "seed", "recovery")
+            if getattr(args, name, None) is not None}
+
+
 def _decode_one(src: Path | None, dst: Path | None, args: argparse.Namespace) -> str:
     from neuralcodec.bitstream import unpack
     from neuralcodec.image_io import check_input_file, output_format
@@ -162,7 +168,7 @@ def _decode_one(src: Path | None, dst: Path | None, args: argparse.Namespace) ->
     from neuralcodec.image_io import encode_image_bytes, to_pil, write_image
 
     t0 = time.perf_counter()
-    image, header = decode_bytes(data, args.model, args.max_pixels)
+    image, header = decode_bytes(data, args.model, args.max_pixels, _decode_options(args))
     seconds = time.perf_counter() - t0
     if dst is None:
         _write_stdout(encode_image_bytes(to_pil(image, header.channels, header.icc_profile), out_name))
@@ -707,6 +713,17 @@ def _shipped_range() -> str:
     return f"{DEFAULT_CODEC} {qualities[0]}–{qualities[-1]}" if qualities else "none"
 
 
+def _drop_rate(text: str) -> float:
+    """argparse type of --drop-rate: a share in [0, 1)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0.0 <= value < 1.0:
+        raise argparse.ArgumentTypeError(f"must be a number in [0, 1), not {text!r}")
+    return value
+
+
 def _pixel_count(text: str) -> int:
     """argparse type of --max-pixels: a positive whole number."""
     try:
@@ -788,6 +805,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", default=None, help="model file to decode with (must be the one that encoded it)")
     p.add_argument("--skip-existing", action="store_true",
                    help="batch mode: leave outputs that already exist alone (resume a large batch)")
+    p.add_argument("--drop-rate", type=_drop_rate, default=None, metavar="R",
+                   help="vq files: simulate losing this share of the codebook indices (e.g. 0.2) and restore them "
+                   "before decoding")
+    p.add_argument("--seed", type=int, default=None, help="vq files: which indices --drop-rate loses (default 0)")
+    p.add_argument("--recovery", choices=("transformer", "nearest"), default=None,
+                   help="vq files: how lost indices are restored: the masked-token transformer (default) or a copy "
+                   "of the nearest kept index")
     p.set_defaults(func=cmd_decode)
 
     p = sub.add_parser("info", help="print every header field of a .bin", description="Parse a bitstream, "

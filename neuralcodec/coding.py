@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from torch import Tensor
 
@@ -73,12 +74,14 @@ def load_codec_for(header: Header, model_file: str | Path | None = None) -> Imag
     return codec
 
 
-def decode_bytes(data: bytes, model_file: str | Path | None = None,
-                 max_pixels: int | None = None) -> tuple[Tensor, Header]:
+def decode_bytes(data: bytes, model_file: str | Path | None = None, max_pixels: int | None = None,
+                 options: dict[str, Any] | None = None) -> tuple[Tensor, Header]:
     """Reconstruction (uint8 RGB) and header of a container; only ``DecodeError``/``ModelError`` escape.
 
     ``max_pixels`` lowers the format's size limit for untrusted input: decoding time and memory grow with
     the pixel count the header claims, so a service can refuse large claims before any work is done.
+    ``options`` are decoder options of the file's family (its codec's ``decode_options``, e.g. the ``vq``
+    family's ``drop_rate``, ``seed`` and ``recovery``); one the family does not have is a ``DecodeError``.
     """
     header, chunks = unpack(data)
     if header.is_video:
@@ -94,4 +97,9 @@ def decode_bytes(data: bytes, model_file: str | Path | None = None,
     if max_pixels is not None and work > max_pixels:
         raise DecodeError(f"image of {header.width}×{header.height} ({work} pixels after padding) exceeds "
                           f"the limit of {max_pixels} pixels")
-    return codec.decompress(streams, header.height, header.width), header
+    options = dict(options or {})
+    unknown = sorted(set(options) - set(getattr(codec, "decode_options", ())))
+    if unknown:
+        flags = ", ".join("--" + name.replace("_", "-") for name in unknown)
+        raise DecodeError(f"{flags}: not an option of {family.name} files")
+    return codec.decompress(streams, header.height, header.width, **options), header

@@ -15,6 +15,7 @@ import yaml
 
 from neuralcodec.training.export import ExportModel
 from neuralcodec.training.module import CodecLitModule
+from neuralcodec.training.vq_module import VQLitModule
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIGS = sorted(p for p in (ROOT / "configs").glob("**/*.yaml") if p.name != "base.yaml")
@@ -26,16 +27,19 @@ def test_config_builds_model_data_and_trainer(config: Path, monkeypatch: pytest.
     from neuralcodec.training.cli import build_cli
 
     monkeypatch.chdir(ROOT)  # configs name paths relative to the repository root
-    declared = (yaml.safe_load(config.read_text()).get("model") or {}).get("init_from")
+    model = yaml.safe_load(config.read_text()).get("model") or {}
+    own_module = "class_path" in model  # a family with its own LightningModule (vq): arguments under init_args
+    declared = (model.get("init_args", {}) if own_module else model).get("init_from")
     # a later stage starts from an earlier stage's export under runs/, made by that stage's config: it is
     # checked by name here and not loaded
     from_run = declared is not None and Path(declared).parts[0] == "runs"
     if from_run:
         stage = Path(declared).parts[1]
         assert any(yaml.safe_load(p.read_text()).get("name") == stage for p in CONFIGS), f"no config makes {declared}"
-    overrides = ["--model.init_from", "null"] if from_run else []
+    key = "--model.init_args.init_from" if own_module else "--model.init_from"
+    overrides = [key, "null"] if from_run else []
     cli = build_cli(["--config", str(config.relative_to(ROOT)), *overrides])
-    assert isinstance(cli.model, CodecLitModule)
+    assert isinstance(cli.model, VQLitModule if own_module else CodecLitModule)
     assert cli.trainer.max_steps > 0
     family = config.parent.name if config.parent.parent.name == "configs" else config.parent.parent.name
     assert cli.model.family.name == family, "a config lives in its family's folder (or a stage folder in it)"

@@ -26,7 +26,7 @@ DEFAULT_QUALITY = 3
 # Modules declaring families (light: declarations import their networks only when used).
 FAMILY_MODULES = (
     "neuralcodec.codecs.hyperprior", "neuralcodec.codecs.checkerboard", "neuralcodec.codecs.acgc",
-    "neuralcodec.codecs.nerv",
+    "neuralcodec.codecs.nerv", "neuralcodec.codecs.vq",
 )
 
 

@@ -17,6 +17,7 @@ import importlib.util
 from pathlib import Path
 
 import pytorch_lightning as pl
+import yaml
 from pytorch_lightning.cli import LightningCLI
 from pytorch_lightning.loggers import CSVLogger, TensorBoardLogger
 
@@ -71,15 +72,28 @@ def _set_loggers(trainer: pl.Trainer) -> None:
     trainer.loggers = loggers
 
 
+def names_module_class(args: list[str]) -> bool:
+    """Whether a config names its LightningModule (``model: {class_path: …}``, e.g. the ``vq`` family's own
+    module); configs without one train :class:`CodecLitModule`."""
+    for i, arg in enumerate(args[:-1]):
+        if arg == "--config" and Path(args[i + 1]).is_file():
+            config = yaml.safe_load(Path(args[i + 1]).read_text()) or {}
+            if isinstance(config.get("model"), dict) and "class_path" in config["model"]:
+                return True
+    return False
+
+
 def build_cli(args: list[str] | None = None) -> LightningCLI:
     """Parse training configs into the model, data module and trainer, without fitting."""
+    args = with_base_configs(list(args or []))
+    own_module = names_module_class(args)
     cli = CodecTrainingCLI(
-        CodecLitModule,
+        pl.LightningModule if own_module else CodecLitModule,
         pl.LightningDataModule,
         run=False,
-        args=with_base_configs(list(args or [])),
+        args=args,
         save_config_kwargs={"overwrite": True},
-        subclass_mode_model=False,
+        subclass_mode_model=own_module,
         subclass_mode_data=True,
     )
     _set_loggers(cli.trainer)

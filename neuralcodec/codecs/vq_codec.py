@@ -1,0 +1,250 @@
+"""``vq`` runtime codec: image → index grid → rANS (stored integer prior) → stream ``indices``, and back.
+
+Data flow: pixels → ``g_a`` → ``to_code`` → nearest entry of the rate point's (sub-)codebook → one
+categorical symbol per 16×16 block, coded with the model file's integer table. The table is stored, not
+computed, so the decoder reads exactly the encoder's indices on any machine; the decoder then runs
+``from_code`` and ``g_s`` on the entries' vectors. With ``drop_rate`` > 0 the decoder simulates losing that
+share of the indices and restores them (:mod:`neuralcodec.codecs.vq_restore`).
+
+Model file (one per rate point; the lower points store only what differs from the top one, see
+:func:`delta_on_top_point`): fp16/fp32 network weights, the codebook and each code's training usage, the
+sub-codebooks (``level_sizes``, ``level_assign``: code → k-means group, ``level_centroids``), the point's
+``level`` and its integer ``prior`` (with the training counts it was made from).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from neuralcodec.codecs.model_file import MODEL_FORMAT, compact_state_dict, load_model_file, weights_hash
+from neuralcodec.codecs.stages import pad_amounts, pad_replicate
+from neuralcodec.codecs.tiling import tiled_apply
+from neuralcodec.codecs.vq import VectorQuantized
+from neuralcodec.codecs.vq_net import DOWNSAMPLING, VQNet, nearest_code
+from neuralcodec.codecs.vq_restore import drop_mask, nearest_fill, restore
+from neuralcodec.entropy import IntegerTable, RansDecoder, RansEncoder, table_from_counts
+from neuralcodec.errors import DecodeError, ModelError
+
+# Tile margins: g_a sees ±61 input pixels and to_code ±2 blocks (so ±96 pixels); from_code ±4 and g_s ±3 blocks.
+ANALYSIS_MARGIN = 96  # input pixels
+SYNTHESIS_MARGIN = 8  # blocks
+RECOVERY_METHODS = ("transformer", "nearest")
+
+
+def export_model(net: nn.Module, quality: int, meta: dict[str, Any]) -> dict[str, Any]:
+    """The model-file dict of a trained :class:`VQNet` decoding sub-codebook ``net.level``."""
+    state = {k: v for k, v in net.state_dict().items() if not k.startswith("quantizer.") and k != "_extra_state"}
+    counts = net.prior_counts.double().numpy()
+    if counts.sum() <= 0:  # never counted (a network straight from the latent stage): a uniform prior
+        counts = np.ones(len(counts))
+    return {
+        "format": MODEL_FORMAT,
+        "family": VectorQuantized.name,
+        "model_id": 0,
+        "quality": int(quality),
+        "arch": net.arch(),
+        "weights": compact_state_dict(state),
+        "codebook": net.quantizer.codebook.detach().float().clone(),
+        "code_usage": net.quantizer.ema_count.detach().float().clone(),
+        "level_sizes": torch.tensor(net.level_sizes, dtype=torch.int64),
+        "level_assign": net.level_assign.to(torch.int16).clone(),
+        "level_centroids": [c.float().clone() for c in net.level_centroids],
+        "level": int(net.level),
+        # add-one smoothing: an entry never seen in training stays codable at a modest cost
+        "prior": torch.from_numpy(table_from_counts(counts + 1.0).freqs),
+        "prior_counts": net.prior_counts.double().clone(),  # what the table was made from (later stages add)
+        "meta": meta,
+    }
+
+
+def float_state_dict(blob: dict[str, Any]) -> dict[str, Tensor]:
+    """The float32 :class:`VQNet` state of a model file (codebook, sub-codebooks and prior counts included)."""
+    state = {k: v.float() if v.is_floating_point() else v for k, v in blob["weights"].items()}
+    codebook, usage = blob["codebook"].float(), blob["code_usage"].float()
+    state.update({"quantizer.codebook": codebook, "quantizer.ema_count": usage,
+                  "quantizer.ema_sum": codebook * usage[:, None], "quantizer.initialised": torch.tensor(True)})
+    state["_extra_state"] = {
+        "level_sizes": [int(k) for k in blob["level_sizes"]], "level_assign": blob["level_assign"].long(),
+        "level_centroids": [c.float() for c in blob["level_centroids"]], "level": int(blob["level"]),
+        "prior_counts": blob["prior_counts"].double(),
+    }
+    return state
+
+
+def _difference(blob: dict[str, Any], base: dict[str, Any]) -> dict[str, Any] | None:
+    """Entries of ``blob`` that ``base`` lacks or holds differently (dicts compared key by key); ``None`` when
+    ``blob`` lacks something ``base`` has (a merge could not give ``blob`` back)."""
+    from neuralcodec.codecs.model_file import same_entry
+
+    out: dict[str, Any] = {}
+    for key, value in blob.items():
+        if key not in base:
+            out[key] = value
+        elif isinstance(value, dict) and isinstance(base[key], dict):
+            if any(k not in value for k in base[key]):
+                return None
+            diff = {k: v for k, v in value.items() if k not in base[key] or not same_entry(v, base[key][k])}
+            if diff:
+                out[key] = diff
+        elif isinstance(value, list) or not same_entry(value, base[key]):
+            out[key] = value
+    return out if all(k in blob for k in base) else None
+
+
+def delta_on_top_point(blob: dict[str, Any], weights_dir: Path | None = None) -> dict[str, Any]:
+    """A lower rate point stored as what differs from the shipped top point (same encoder, codebook and
+    restorer; its own decoder, sub-codebook and prior); the top point itself, or any file whose top point is
+    not installed, is stored whole."""
+    from neuralcodec.codecs.model_file import BASE_KEY
+    from neuralcodec.codecs.registry import model_path
+
+    top = VectorQuantized.top_quality
+    path = model_path(VectorQuantized.name, top, weights_dir)
+    if int(blob["quality"]) == top or not path.is_file():
+        return blob
+    base = load_model_file(path)
+    identity = ("format", "family", "model_id", "quality", "arch", "meta")
+    diff = _difference({k: v for k, v in blob.items() if k not in identity},
+                       {k: v for k, v in base.items() if k not in identity})
+    if diff is None or base.get("arch") != blob.get("arch"):
+        return blob
+    ref = {"family": VectorQuantized.name, "model_id": int(base["model_id"]), "quality": top,
+           "weights_hash": weights_hash(base).hex()}
+    return {**{k: blob[k] for k in identity if k in blob}, **diff, BASE_KEY: ref}
+
+
+class VQCodec:
+    """One rate point (one sub-codebook) of the ``vq`` family, loaded from a model-file dict."""
+
+    family = VectorQuantized
+    decode_options = ("drop_rate", "seed", "recovery")
+    whole_image_max_pixels = 1 << 20  # larger images run the transforms in tiles (the output is the same)
+    tile_pixels = 512
+
+    def __init__(self, blob: dict[str, Any]) -> None:
+        self.quality = int(blob["quality"])
+        self.model_id = int(blob["model_id"])
+        self.weights_hash = weights_hash(blob)
+        self.meta = dict(blob.get("meta", {}))
+        self.net = VQNet(**blob["arch"])
+        self.net.load_state_dict(float_state_dict(blob))
+        self.net.eval()
+        self.level = self.net.level
+        self.codebook = self.net.level_codebook().float()
+        self.assign = self.net.level_assign[self.level].long()  # full code → this point's entry
+        self.table = IntegerTable(blob["prior"].numpy().astype(np.int64), 0)
+        self.table.validate()
+        if self.table.num_values != len(self.codebook):
+            raise ValueError("the prior does not match the sub-codebook")
+        self.has_restorer = any(k.startswith("restorer.") for k in blob["weights"])
+
+    @property
+    def entries(self) -> int:
+        """Size of this rate point's (sub-)codebook."""
+        return len(self.codebook)
+
+    def padded_pixels(self, height: int, width: int) -> int:
+        ph, pw = pad_amounts(height, width, DOWNSAMPLING)
+        return (height + ph) * (width + pw)
+
+    def grid_shape(self, height: int, width: int) -> tuple[int, int]:
+        """(rows, columns) of the index grid of an image of this size."""
+        ph, pw = pad_amounts(height, width, DOWNSAMPLING)
+        return (height + ph) // DOWNSAMPLING, (width + pw) // DOWNSAMPLING
+
+    # --- encoder --------------------------------------------------------------------------------------------
+    @torch.no_grad()
+    def analysis(self, image: Tensor) -> Tensor:
+        """The latent ``y = g_a(x)`` (1, M, H'/16, W'/16) of a uint8 RGB image, padded as for coding (the data of
+        the stages that train on cached latents)."""
+        pixels = pad_replicate(image, DOWNSAMPLING)
+        if pixels.shape[2] * pixels.shape[3] <= self.whole_image_max_pixels:
+            return self.net.g_a(pixels.float() / 255.0)
+        return tiled_apply(lambda p: self.net.g_a(p.float() / 255.0), pixels, self.net.M, self.tile_pixels, 64,
+                           down=DOWNSAMPLING)
+
+    def _vectors(self, pixels: Tensor) -> Tensor:
+        return self.net.encode_vectors(pixels.float() / 255.0)
+
+    @torch.no_grad()
+    def indices(self, image: Tensor) -> np.ndarray:
+        """The index grid (int32 (H/16, W/16)) the encoder codes for a uint8 RGB image (3, H, W)."""
+        pixels = pad_replicate(image, DOWNSAMPLING)
+        if pixels.shape[2] * pixels.shape[3] <= self.whole_image_max_pixels:
+            e = self._vectors(pixels)
+        else:
+            e = tiled_apply(self._vectors, pixels, self.net.code_dim, self.tile_pixels, ANALYSIS_MARGIN,
+                            down=DOWNSAMPLING)
+        _, d, h, w = e.shape
+        return nearest_code(e[0].permute(1, 2, 0).reshape(-1, d), self.codebook).view(h, w).numpy().astype(np.int32)
+
+    def compress(self, image: Tensor, reconstruct: bool = False) -> tuple[dict[str, bytes], Tensor | None]:
+        """The ``indices`` stream of a uint8 RGB image (and optionally the decoder's output)."""
+        indices = self.indices(image)
+        encoder = RansEncoder()
+        encoder.encode(indices.ravel(), self.table)
+        x_hat = self.synthesize(indices, image.shape[1], image.shape[2]) if reconstruct else None
+        return {"indices": encoder.finish()}, x_hat
+
+    # --- decoder --------------------------------------------------------------------------------------------
+    def decode_indices(self, streams: dict[str, bytes], height: int, width: int) -> np.ndarray:
+        """The index grid of a stream; ``DecodeError`` unless it is exactly a valid grid of this size."""
+        rows, cols = self.grid_shape(height, width)
+        try:
+            decoder = RansDecoder(streams["indices"])
+            values = decoder.decode(rows * cols, self.table)
+            decoder.finish()
+        except (ValueError, RuntimeError, OverflowError) as exc:
+            raise DecodeError(f"entropy-coded data is invalid: {exc}") from None
+        if values.size and (values.min() < 0 or values.max() >= self.entries):
+            raise DecodeError("entropy-coded data is invalid: index outside the codebook")
+        return values.reshape(rows, cols)
+
+    def decode_symbols(self, streams: dict[str, bytes], height: int, width: int) -> dict[str, np.ndarray]:
+        return {"indices": self.decode_indices(streams, height, width)}
+
+    def recover(self, indices: np.ndarray, drop_rate: float, seed: int = 0,
+                method: str = "transformer") -> tuple[np.ndarray, np.ndarray]:
+        """Simulate losing ``drop_rate`` of the indices (positions drawn with ``seed``) and restore them:
+        (restored grid, lost mask)."""
+        if method not in RECOVERY_METHODS:
+            raise DecodeError(f"unknown recovery method {method!r} (known: {', '.join(RECOVERY_METHODS)})")
+        if not 0.0 <= drop_rate < 1.0:
+            raise DecodeError(f"drop rate must be in [0, 1), got {drop_rate}")
+        lost = drop_mask(indices.shape, drop_rate, seed)
+        if not lost.any():
+            return indices, lost
+        if lost.all():
+            raise DecodeError("every index is lost: nothing to restore from")
+        if method == "nearest":
+            return nearest_fill(indices, lost), lost
+        if not self.has_restorer:
+            raise ModelError("this model file has no index restorer: use --recovery nearest")
+        return restore(self.net.restorer, indices, lost, self.codebook, self.assign), lost
+
+    def decompress(self, streams: dict[str, bytes], height: int, width: int, drop_rate: float = 0.0,
+                   seed: int = 0, recovery: str = "transformer") -> Tensor:
+        """uint8 RGB image (3, height, width); ``drop_rate`` > 0 simulates lost indices (see :meth:`recover`)."""
+        indices = self.decode_indices(streams, height, width)
+        if drop_rate > 0:
+            indices, _ = self.recover(indices, drop_rate, seed, recovery)
+        return self.synthesize(indices, height, width)
+
+    def _pixels(self, vectors: Tensor) -> Tensor:
+        return self.net.decode_vectors(vectors).clamp_(0, 1).mul_(255.0).round_().to(torch.uint8)
+
+    @torch.no_grad()
+    def synthesize(self, indices: np.ndarray, height: int, width: int) -> Tensor:
+        """uint8 RGB (3, height, width) of an index grid; large images in tiles."""
+        vectors = self.codebook[torch.from_numpy(indices.astype(np.int64))].permute(2, 0, 1)[None].contiguous()
+        if vectors.shape[2] * vectors.shape[3] * DOWNSAMPLING**2 <= self.whole_image_max_pixels:
+            out = self._pixels(vectors)
+        else:
+            out = tiled_apply(self._pixels, vectors, 3, self.tile_pixels // DOWNSAMPLING, SYNTHESIS_MARGIN,
+                              up=DOWNSAMPLING, out_dtype=torch.uint8)
+        return out[0, :, :height, :width]

@@ -1,0 +1,269 @@
+"""LightningModule of the ``vq`` family: it owns the VQ, reconstruction, perceptual and adversarial losses.
+
+One module, four stages (``stage``), each a config under ``configs/vq/``; each stage warm-starts from the one
+before and trains only its own part:
+
+- ``latent``: ``to_code``, the codebook (EMA) and ``from_code`` on cached latents of a shipped hyperprior's
+  frozen analysis transform: ``from_code`` learns to rebuild y from its code (MSE in y), a step costs no
+  image transform at all;
+- ``decoder``: ``from_code`` and ``g_s`` on images, with the encoder and codebook frozen: L1 + MSE +
+  Laplacian-pyramid L1 (a perceptual term that needs no downloaded weights) and, ramped in late, a hinge
+  PatchGAN loss (a GAN switched on at full weight early ruins reconstructions: taming-transformers issues
+  #44, #129). With ``level`` > 0 it fine-tunes the decoder for a k-means sub-codebook. It also counts how
+  often the training images use each entry: the index prior shipped in the model file;
+- ``restorer``: the lost-index transformer, on index grids of cached latents (masked-token prediction).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any, Literal
+
+import pytorch_lightning as pl
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from neuralcodec.codecs.registry import get_family
+from neuralcodec.codecs.vq_net import VQNet, nearest_code
+from neuralcodec.codecs.vq_restore import group_log_probs
+from neuralcodec.training.checkpoints import lineage_of, load_checkpoint, load_state_dict_any
+
+Stage = Literal["latent", "decoder", "restorer"]
+
+
+class PatchDiscriminator(nn.Module):
+    """PatchGAN (Isola et al. 2017) with GroupNorm instead of BatchNorm (small batches): one logit per patch."""
+
+    def __init__(self, width: int = 32, layers: int = 3) -> None:
+        super().__init__()
+        mods: list[nn.Module] = [nn.Conv2d(3, width, 4, 2, 1), nn.LeakyReLU(0.2)]
+        channels = width
+        for i in range(1, layers + 1):
+            out = width * min(2**i, 8)
+            stride = 2 if i < layers else 1
+            mods += [nn.Conv2d(channels, out, 4, stride, 1), nn.GroupNorm(8, out), nn.LeakyReLU(0.2)]
+            channels = out
+        mods.append(nn.Conv2d(channels, 1, 4, 1, 1))
+        self.net = nn.Sequential(*mods)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.net(x * 2.0 - 1.0)
+
+
+def laplacian_pyramid_l1(a: Tensor, b: Tensor, levels: int = 5) -> Tensor:
+    """Mean L1 distance between the bands of two Laplacian pyramids, summed over bands (Bojanowski et al. 2018
+    weight each band's sum by 2^(2·level), which is the same per pixel)."""
+    kernel = torch.tensor([1.0, 4.0, 6.0, 4.0, 1.0], dtype=a.dtype)
+    kernel = (kernel[:, None] * kernel[None, :] / 256.0).expand(3, 1, 5, 5).contiguous()
+
+    def blur(t: Tensor) -> Tensor:
+        return F.conv2d(F.pad(t, (2, 2, 2, 2), mode="reflect"), kernel, groups=3)
+
+    loss = a.new_zeros(())
+    for _ in range(levels):
+        if min(a.shape[-2:]) < 8:
+            break
+        da, db = blur(a)[:, :, ::2, ::2], blur(b)[:, :, ::2, ::2]
+        band_a = a - F.interpolate(da, size=a.shape[-2:], mode="bilinear", align_corners=False)
+        band_b = b - F.interpolate(db, size=b.shape[-2:], mode="bilinear", align_corners=False)
+        loss = loss + (band_a - band_b).abs().mean()
+        a, b = da, db
+    return loss + (a - b).abs().mean()
+
+
+class VQLitModule(pl.LightningModule):
+    """Trains one stage of the ``vq`` family (see the module docstring). ``quality`` names the rate point the
+    exported file is (its sub-codebook is ``level``)."""
+
+    def __init__(
+        self,
+        stage: Stage = "decoder",
+        arch: dict[str, Any] | None = None,
+        quality: int = 3,
+        level: int = 0,
+        level_sizes: list[int] | None = None,
+        kmeans_seed: int = 0,
+        lr: float = 2e-4,
+        disc_lr: float = 2e-4,
+        lr_milestones: list[int] | None = None,
+        lr_gamma: float = 0.3,
+        commitment_weight: float = 0.25,
+        l1_weight: float = 1.0,
+        mse_weight: float = 1.0,
+        pyramid_weight: float = 1.0,
+        gan_weight: float = 0.05,
+        gan_start: int = 0,
+        gan_ramp: int = 1000,
+        mask_ratio: tuple[float, float] = (0.1, 0.6),
+        init_from: str | None = None,
+        init_transforms_from: str | None = None,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        self.automatic_optimization = False
+        self.family = get_family("vq")
+        self.net: VQNet = self.family.build_net(**(arch or {}))
+        self.disc = PatchDiscriminator() if stage == "decoder" and gan_weight > 0 else None
+        self.train_seconds, self._step_started = 0.0, 0.0
+        self.lineage: list[dict[str, Any]] = []
+        if init_transforms_from:  # g_a and g_s of a shipped hyperprior (same layers and keys)
+            state = load_state_dict_any(init_transforms_from)
+            self.net.load_state_dict({k: v for k, v in state.items() if k.startswith(("g_a.", "g_s."))}, strict=False)
+            self.lineage = lineage_of(init_transforms_from)
+        if init_from:
+            self._load_vq(init_from)
+        if level_sizes and len(self.net.level_sizes) == 1:
+            self.net.set_levels(list(level_sizes), kmeans_seed)
+        self.net.set_level(level)
+        trained = {"latent": ("to_code.", "from_code."), "decoder": ("from_code.", "g_s."),
+                   "restorer": ("restorer.",)}[stage]
+        for name, param in self.net.named_parameters():
+            param.requires_grad_(name.startswith(trained))
+
+    def _load_vq(self, path: str | Path) -> None:
+        """Warm start from a ``vq`` model file or Lightning checkpoint (the discriminator too, when it has one)."""
+        self.net.load_state_dict(load_state_dict_any(path))
+        if str(path).endswith(".ckpt") and self.disc is not None:
+            blob = load_checkpoint(path)["state_dict"]
+            disc = {k[5:]: v for k, v in blob.items() if k.startswith("disc.")}
+            if disc:
+                self.disc.load_state_dict(disc)
+        self.lineage = lineage_of(path)
+
+    # --- bookkeeping shared with CodecLitModule ---------------------------------------------------------
+    def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
+        self._step_started = time.perf_counter()
+
+    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
+        self.train_seconds += time.perf_counter() - self._step_started
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        from neuralcodec.training.module import data_facts
+
+        checkpoint["train_seconds"] = self.train_seconds
+        checkpoint["lineage"] = self.lineage
+        checkpoint["data_facts"] = data_facts(self)
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        self.train_seconds = float(checkpoint.get("train_seconds", 0.0))
+        self.lineage = list(checkpoint.get("lineage", self.lineage))
+
+    def current_lr(self, base: float) -> float:
+        passed = sum(1 for m in self.hparams.lr_milestones or [] if self.global_step >= m)
+        return base * self.hparams.lr_gamma**passed
+
+    def gan_factor(self) -> float:
+        """0 before ``gan_start``, then a linear ramp to 1 over ``gan_ramp`` steps."""
+        hp = self.hparams
+        return min(max((self.global_step - hp.gan_start) / max(hp.gan_ramp, 1), 0.0), 1.0)
+
+    # --- losses -------------------------------------------------------------------------------------------
+    def _latent_loss(self, y: Tensor) -> dict[str, Tensor]:
+        q, indices, commitment = self.net.quantizer(self.net.to_code(y))
+        y_hat = self.net.from_code(q)
+        mse = F.mse_loss(y_hat, y)
+        used = torch.unique(indices).numel() / self.net.codebook_size
+        return {"loss": mse + self.hparams.commitment_weight * commitment, "y_mse": mse, "used": torch.tensor(used)}
+
+    def quantized(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """Sub-codebook vectors and indices of images through the frozen encoder."""
+        with torch.no_grad():
+            e = self.net.encode_vectors(x)
+            b, d, h, w = e.shape
+            codebook = self.net.level_codebook().to(e.dtype)
+            indices = nearest_code(e.permute(0, 2, 3, 1).reshape(-1, d), codebook)
+            q = codebook[indices].view(b, h, w, d).permute(0, 3, 1, 2)
+        return q, indices.view(b, h, w)
+
+    def _reconstruction_loss(self, x_hat: Tensor, x: Tensor) -> dict[str, Tensor]:
+        hp = self.hparams
+        l1, mse = (x_hat - x).abs().mean(), F.mse_loss(x_hat, x)
+        pyramid = laplacian_pyramid_l1(x_hat, x)
+        loss = hp.l1_weight * l1 + hp.mse_weight * mse + hp.pyramid_weight * pyramid
+        return {"loss": loss, "l1": l1, "pyramid": pyramid, "psnr": -10 * torch.log10(mse.detach().clamp_min(1e-10))}
+
+    def _restorer_loss(self, y: Tensor) -> dict[str, Tensor]:
+        net, hp = self.net, self.hparams
+        with torch.no_grad():
+            e = net.to_code(y)
+            b, d, h, w = e.shape
+            full = nearest_code(e.permute(0, 2, 3, 1).reshape(-1, d), net.quantizer.codebook).view(b, h, w)
+            level = int(torch.randint(0, len(net.level_sizes), ()))
+            entries = net.level_assign[level][full]
+            vectors = net.level_codebook(level)[entries].permute(0, 3, 1, 2)
+            ratio = float(torch.empty(()).uniform_(*hp.mask_ratio))
+            lost = torch.rand(b, h, w) < ratio
+        logits = net.restorer(vectors, lost)
+        loss = F.cross_entropy(logits[lost], full[lost]) if lost.any() else logits.sum() * 0
+        with torch.no_grad():
+            groups = group_log_probs(logits[lost], net.level_assign[level], net.level_sizes[level]).argmax(-1)
+            accuracy = (groups == entries[lost]).float().mean() if lost.any() else torch.tensor(1.0)
+        return {"loss": loss, "accuracy": accuracy}
+
+    # --- steps ---------------------------------------------------------------------------------------------
+    def training_step(self, batch: Tensor | dict[str, Tensor], batch_idx: int) -> Tensor:
+        hp = self.hparams
+        opts = self.optimizers()
+        opt, disc_opt = (opts if isinstance(opts, list) else (opts, None))
+        for group in opt.optimizer.param_groups:
+            group["lr"] = self.current_lr(hp.lr)
+        if hp.stage == "latent":
+            out = self._latent_loss(batch["y"])
+        elif hp.stage == "restorer":
+            out = self._restorer_loss(batch["y"])
+        else:
+            out = self._decoder_step(batch, disc_opt)
+        opt.zero_grad()
+        self.manual_backward(out["loss"])
+        self.clip_gradients(opt, gradient_clip_val=1.0, gradient_clip_algorithm="norm")
+        opt.step()
+        self.log_dict({f"train/{k}": v for k, v in out.items()}, prog_bar=True, on_step=True, on_epoch=False)
+        return out["loss"]
+
+    def _decoder_step(self, x: Tensor, disc_opt: Any) -> dict[str, Tensor]:
+        hp = self.hparams
+        q, indices = self.quantized(x)
+        with torch.no_grad():  # the index prior: usage of each entry on the training images
+            self.net.prior_counts += torch.bincount(indices.flatten(), minlength=len(self.net.prior_counts)).double()
+        x_hat = self.net.decode_vectors(q)
+        out = self._reconstruction_loss(x_hat, x)
+        factor = self.gan_factor()
+        if self.disc is not None and self.global_step >= hp.gan_start:
+            for group in disc_opt.optimizer.param_groups:
+                group["lr"] = self.current_lr(hp.disc_lr)
+            disc_loss = F.relu(1.0 - self.disc(x)).mean() + F.relu(1.0 + self.disc(x_hat.detach())).mean()
+            disc_opt.zero_grad()
+            self.manual_backward(disc_loss)
+            disc_opt.step()
+            for p in self.disc.parameters():
+                p.requires_grad_(False)
+            gen = -self.disc(x_hat).mean()
+            for p in self.disc.parameters():
+                p.requires_grad_(True)
+            out["loss"] = out["loss"] + hp.gan_weight * factor * gen
+            out["disc"], out["gen"] = disc_loss.detach(), gen.detach()
+        return out
+
+    def validation_step(self, batch: Tensor | dict[str, Tensor], batch_idx: int) -> None:
+        hp = self.hparams
+        if hp.stage == "latent":
+            out = self._latent_loss(batch["y"])
+        elif hp.stage == "restorer":
+            torch.manual_seed(batch_idx)
+            out = self._restorer_loss(batch["y"])
+        else:
+            q, _ = self.quantized(batch)
+            x_hat = self.net.decode_vectors(q).clamp(0, 1)
+            out = self._reconstruction_loss(x_hat, batch)
+        size = batch["y"].shape[0] if isinstance(batch, dict) else batch.shape[0]
+        self.log_dict({f"val/{k}": v for k, v in out.items()}, prog_bar=True, on_epoch=True, batch_size=size)
+
+    def configure_optimizers(self):
+        params = [p for p in self.net.parameters() if p.requires_grad]
+        opt = torch.optim.Adam(params, lr=self.hparams.lr, betas=(0.5, 0.9) if self.disc is not None else (0.9, 0.999))
+        if self.disc is None:
+            return opt
+        return [opt, torch.optim.Adam(self.disc.parameters(), lr=self.hparams.disc_lr, betas=(0.5, 0.9))]
+

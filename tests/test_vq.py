@@ -1,0 +1,163 @@
+"""The ``vq`` family on a tiny model trained here from YAML through every stage: exact index round trips on real
+images, reproducible k-means sub-codebooks stored in the model file, lost-index recovery, the CLI's
+``--drop-rate``, and lower rate points stored as deltas on the top one."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from neuralcodec.codecs.kmeans import kmeans
+from neuralcodec.codecs.model_file import BASE_KEY, load_model_file, save_model_file, weights_hash
+from neuralcodec.codecs.registry import load_codec, read_model_file
+from neuralcodec.codecs.vq_codec import delta_on_top_point
+from neuralcodec.codecs.vq_net import VQNet
+from neuralcodec.codecs.vq_restore import drop_mask, nearest_fill, restore
+from neuralcodec.coding import decode_bytes, encode_file
+from neuralcodec.image_io import read_image
+
+ROOT = Path(__file__).resolve().parent.parent
+TINY = ROOT / "tests" / "data" / "tiny-vq.yaml"
+LATENT_DATA = ["--data.class_path", "neuralcodec.datasets.latent_cache.LatentCacheDataModule",
+               "--data.init_args.latent_crop", "4", "--data.init_args.batch_size", "2",
+               "--data.init_args.train_dirs", "[samples]", "--data.init_args.val_dir", "samples",
+               "--data.init_args.val_images", "1", "--data.init_args.samples_per_epoch", "8"]
+
+
+def train(root: Path, *extra: str) -> Path:
+    env = dict(os.environ, PYTHONWARNINGS="ignore")
+    out = subprocess.run([sys.executable, "-m", "neuralcodec.cli", "train", "--config", str(TINY),
+                          "--trainer.default_root_dir", str(root), *extra],
+                         capture_output=True, text=True, timeout=300, cwd=ROOT, env=env)
+    assert out.returncode == 0, out.stderr[-3000:]
+    (model,) = root.glob("vq-q*.pt")
+    return model
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory) -> dict[str, Path]:
+    """Decoder stage (top point, q3) → restorer stage → decoder fine-tune of sub-codebook level 2 (q1)."""
+    tmp = tmp_path_factory.mktemp("vq")
+    decoder = train(tmp / "decoder")
+    top = train(tmp / "restorer", "--model.init_args.stage", "restorer", "--model.init_args.init_from", str(decoder),
+                *LATENT_DATA, "--data.init_args.source_model", str(decoder),
+                "--data.init_args.cache_dir", str(tmp / "cache"))
+    low = train(tmp / "q1", "--model.init_args.level", "2", "--model.init_args.quality", "1",
+                "--model.init_args.init_from", str(top))
+    return {"decoder": decoder, "top": top, "low": low}
+
+
+def odd_crops(sample_path: Path) -> list[tuple[torch.Tensor, int]]:
+    """(image, channels to write it with): an odd-sized colour crop, an odd-sized grayscale one, the whole image."""
+    image, _ = read_image(sample_path)
+    crop = image[:, 11:86, 7:60]  # 75 × 53: neither side a multiple of 16
+    grey = image[:, :41, :33].float().mean(0, keepdim=True).round().to(torch.uint8).expand(3, -1, -1).contiguous()
+    return [(crop, 3), (grey, 1), (image, 3)]
+
+
+def test_stages_export_their_parts(models):
+    top, low = load_model_file(models["top"]), load_model_file(models["low"])
+    assert top["level"] == 0 and low["level"] == 2 and low["quality"] == 1
+    assert top["level_sizes"].tolist() == [64, 16, 4]
+    assert len(top["prior"]) == 65 and len(low["prior"]) == 5  # entries + escape
+    assert any(k.startswith("restorer.") for k in top["weights"])
+    assert low["prior_counts"].sum() > 0  # the prior was counted on the training crops
+    restorer_keys = [k for k in top["weights"] if k.startswith("restorer.")]
+    decoder = load_model_file(models["decoder"])
+    assert not all(torch.equal(top["weights"][k].float(), decoder["weights"][k].float()) for k in restorer_keys)
+    for key in ("g_a.0.weight", "to_code.1.weight"):  # the encoder is frozen after the first stage
+        assert torch.equal(top["weights"][key], decoder["weights"][key]) and torch.equal(low["weights"][key],
+                                                                                        top["weights"][key])
+
+
+@pytest.mark.parametrize("which", ["top", "low"])
+def test_index_round_trip_is_bit_exact(models, sample_path, tmp_path, which):
+    from neuralcodec.image_io import write_image
+
+    codec = load_codec(model_file=models[which])
+    for i, (image, channels) in enumerate(odd_crops(sample_path)):
+        path = tmp_path / f"in{i}.png"
+        write_image(image, path, channels)
+        enc = encode_file(path, model_file=models[which], reconstruct=True)
+        decoded, header = decode_bytes(enc.data, model_file=models[which])
+        assert torch.equal(decoded, enc.reconstruction) and decoded.shape == image.shape
+        from neuralcodec.bitstream import unpack
+
+        _, chunks = unpack(enc.data)
+        symbols = codec.decode_symbols(codec.family.streams_from_chunks(chunks), header.height, header.width)
+        assert np.array_equal(symbols["indices"], codec.indices(image))
+        assert symbols["indices"].max() < codec.entries
+
+
+def test_kmeans_mapping_is_reproducible_and_stored(models):
+    blob = load_model_file(models["top"])
+    net = VQNet(**blob["arch"])
+    net.load_state_dict(load_codec(model_file=models["top"]).net.state_dict())
+    net.set_levels([64, 16, 4], seed=0)  # the training configs' kmeans_seed
+    assert torch.equal(net.level_assign, blob["level_assign"].long())
+    for stored, again in zip(blob["level_centroids"], net.level_centroids, strict=True):
+        assert torch.equal(stored, again)
+    points = np.random.default_rng(5).normal(size=(200, 4))
+    a1, c1 = kmeans(points, 12, seed=3)
+    a2, c2 = kmeans(points, 12, seed=3)
+    assert np.array_equal(a1, a2) and np.array_equal(c1, c2) and len(np.unique(a1)) == 12
+    assert not np.array_equal(a1, kmeans(points, 12, seed=4)[0])
+    codec = load_codec(model_file=models["low"])  # a lower point decodes from its group's centroid
+    assert torch.equal(codec.codebook, blob["level_centroids"][1])
+
+
+@pytest.mark.parametrize("rate", [0.1, 0.4])
+def test_restoration_keeps_every_kept_index(models, sample_path, rate):
+    image, _ = read_image(sample_path)
+    for which in ("top", "low"):
+        codec = load_codec(model_file=models[which])
+        indices = codec.indices(image)
+        lost = drop_mask(indices.shape, rate, seed=2)
+        assert lost.sum() == round(rate * indices.size)
+        for restored in (restore(codec.net.restorer, indices, lost, codec.codebook, codec.assign),
+                         nearest_fill(indices, lost)):
+            assert restored.shape == indices.shape and restored.dtype == indices.dtype
+            assert np.array_equal(restored[~lost], indices[~lost])
+            assert restored.min() >= 0 and restored.max() < codec.entries
+
+
+def test_cli_drop_rate_is_seeded_and_family_checked(models, sample_path, tmp_path, run_cli):
+    model = models["top"]
+    bin_path = tmp_path / "p.bin"
+    assert run_cli("encode", sample_path, "-o", bin_path, "--model", model).returncode == 0
+    outs = []
+    for name, extra in (("a", ["--seed", "3"]), ("b", ["--seed", "3"]), ("c", ["--seed", "4"]),
+                        ("n", ["--seed", "3", "--recovery", "nearest"])):
+        out = tmp_path / f"{name}.png"
+        res = run_cli("decode", bin_path, "-o", out, "--model", model, "--drop-rate", "0.2", *extra)
+        assert res.returncode == 0, res.stderr
+        outs.append(out.read_bytes())
+    assert outs[0] == outs[1] and outs[0] != outs[2] and outs[0] != outs[3]
+    bad = run_cli("decode", bin_path, "-o", tmp_path / "x.png", "--model", model, "--drop-rate", "1.5")
+    assert bad.returncode != 0 and "drop-rate" in bad.stderr and "Traceback" not in bad.stderr
+    hp = tmp_path / "h.bin"
+    assert run_cli("encode", sample_path, "-o", hp, "--quality", "0").returncode == 0
+    res = run_cli("decode", hp, "-o", tmp_path / "h.png", "--drop-rate", "0.2")
+    assert res.returncode != 0 and len(res.stderr.strip().splitlines()) == 1 and "hyperprior" in res.stderr
+    assert not (tmp_path / "h.png").exists()
+
+
+def test_lower_point_is_stored_as_a_delta_on_the_top_point(models, tmp_path):
+    weights = tmp_path / "weights"
+    weights.mkdir()
+    save_model_file(load_model_file(models["top"]), weights / "vq-q3.pt")
+    full = load_model_file(models["low"])
+    delta = delta_on_top_point(full, weights)
+    assert BASE_KEY in delta and "codebook" not in delta and "restorer.head.weight" not in delta["weights"]
+    save_model_file(delta, weights / "vq-q1.pt")
+    assert (weights / "vq-q1.pt").stat().st_size < 0.8 * models["low"].stat().st_size
+    merged = read_model_file(weights / "vq-q1.pt", weights_dir=weights)
+    assert weights_hash(merged) == weights_hash(full)
+    assert delta_on_top_point(load_model_file(models["top"]), weights) is not None  # the top point: whole
+    assert BASE_KEY not in delta_on_top_point(load_model_file(models["top"]), weights)
