@@ -842,7 +842,8 @@ def build_parser() -> argparse.ArgumentParser:
                        "Output uses CompressAI's results JSON schema.")
     what = p.add_mutually_exclusive_group(required=True)
     what.add_argument("--codec", default=None, help="a learned family (see 'codec list') or a live anchor: "
-                      "jpeg | webp | avif | x265")
+                      "jpeg | webp | avif | x265; NAME@SCALE codes the image downscaled by SCALE and upscales the "
+                      "decoding back (e.g. avif@0.5, for extreme rates)")
     what.add_argument("--model", nargs="+", default=None, metavar="FILE",
                    help="instead of --codec: model files (e.g. fresh from 'codec train'), one rate point each")
     p.add_argument("--quality", type=int, nargs="*", default=None, help="rate points (default: the full sweep)")

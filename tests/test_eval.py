@@ -144,6 +144,22 @@ def test_live_anchor_roundtrip(name, sample_path):
     assert psnr_rgb(dec_high, image) > psnr_rgb(dec_low, image) > 20
 
 
+@pytest.mark.parametrize("name", ["avif", "x265"])
+def test_downscaled_anchor_spends_fewer_bytes_at_the_same_setting(name, sample_path):
+    from neuralcodec.eval.anchors import anchor_by_name
+
+    image, _ = read_image(sample_path)
+    image = image[:, :121, :157].contiguous()
+    full, half = anchor_by_name(name), anchor_by_name(f"{name}@0.5")
+    q = full.qualities[len(full.qualities) // 2]
+    data_full, data_half = full.encode(image, q), half.encode(image, q)
+    decoded = half.decode(data_half)
+    assert decoded.shape == image.shape and half.name == f"{name}@0.5"
+    assert len(data_half) < len(data_full) and psnr_rgb(decoded, image) > 20
+    with pytest.raises(ValueError, match="scale"):
+        anchor_by_name(f"{name}@1.5")
+
+
 def test_weight_free_metrics(sample_path):
     image, _ = read_image(sample_path)
     jpeg = anchors()["jpeg"]

@@ -9,6 +9,10 @@
 
 x265 intra 4:4:4 is the modern equivalent of BPG.
 
+``NAME@S`` (e.g. ``avif@0.5``) is the anchor on the image downscaled by ``S`` (Lanczos) and upscaled back after
+decoding (bicubic): at extreme rates a classical codec does better on fewer pixels. Its bytes start with the
+original width and height (2 bytes each), counted in the rate.
+
 Every codec receives the same uint8 RGB image and returns its raw bitstream; the decoder reads only those bytes.
 """
 
@@ -102,6 +106,43 @@ def anchors() -> dict[str, Anchor]:
         "x265": Anchor("x265", "HEVC intra 4:4:4 (PyAV/libx265, preset medium, constant QP)",
                        list(range(47, 16, -5)), _x265_encode, _x265_decode, (0, 51)),
     }
+
+
+def _resize(image: Tensor, width: int, height: int, method: Image.Resampling) -> Tensor:
+    return _from_pil(_to_pil(image).resize((width, height), method))
+
+
+def scaled(anchor: Anchor, scale: float) -> Anchor:
+    """``anchor`` on the image downscaled by ``scale`` (0 < scale < 1) and upscaled back after decoding."""
+    if not 0.0 < scale < 1.0:
+        raise ValueError(f"an anchor's scale must be in (0, 1), got {scale}")
+
+    def encode(image: Tensor, quality: int) -> bytes:
+        _, h, w = image.shape
+        small = _resize(image, max(2, round(w * scale)), max(2, round(h * scale)), Image.Resampling.LANCZOS)
+        return w.to_bytes(2, "big") + h.to_bytes(2, "big") + anchor.encode(small, quality)
+
+    def decode(data: bytes) -> Tensor:
+        w, h = int.from_bytes(data[:2], "big"), int.from_bytes(data[2:4], "big")
+        return _resize(anchor.decode(data[4:]), w, h, Image.Resampling.BICUBIC)
+
+    return Anchor(f"{anchor.name}@{scale:g}", f"{anchor.description}, downscaled ×{scale:g} and upscaled back",
+                  anchor.qualities, encode, decode, anchor.quality_range)
+
+
+def anchor_by_name(name: str) -> Anchor:
+    """A live anchor by name, ``NAME@SCALE`` for its downscaled variant; ``ValueError`` if unknown."""
+    base, _, scale = name.partition("@")
+    known = anchors()
+    if base not in known:
+        raise ValueError(f"unknown anchor '{base}' (anchors: {', '.join(known)})")
+    if not scale:
+        return known[base]
+    try:
+        factor = float(scale)
+    except ValueError:
+        raise ValueError(f"anchor scale must be a number: '{name}'") from None
+    return scaled(known[base], factor)
 
 
 def jpeg_roundtrip(image: Tensor, quality: int) -> tuple[bytes, Tensor]:

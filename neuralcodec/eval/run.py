@@ -15,7 +15,7 @@ import torch
 from torch import Tensor
 
 from neuralcodec.errors import InputError, NeuralCodecError
-from neuralcodec.eval.anchors import anchors
+from neuralcodec.eval.anchors import anchor_by_name, anchors
 from neuralcodec.eval.metrics import PatchSwd, bpp_of, ms_ssim, ms_ssim_db, psnr_rgb, psnr_y
 from neuralcodec.image_io import ImageInfo, read_image
 
@@ -73,11 +73,10 @@ def eval_codec(name: str) -> EvalCodec:
     if name in family_names():
         return _learned_eval_codec(name, f"neuralcodec {name} (shipped rate points, files incl. container)", name,
                                    dict.fromkeys(shipped_qualities(name)), ("codec", name))
-    known = anchors()
-    if name not in known:
+    if name.partition("@")[0] not in anchors():
         raise ValueError(f"unknown codec '{name}' (learned: {', '.join(family_names())}; "
-                         f"anchors: {', '.join(known)})")
-    a = known[name]
+                         f"anchors: {', '.join(anchors())}, each also as NAME@SCALE, e.g. avif@0.5)")
+    a = anchor_by_name(name)
     return EvalCodec(a.name, a.description, a.qualities, f".{a.name}", a.encode, a.decode, a.quality_range,
                      ("codec", name))
 
