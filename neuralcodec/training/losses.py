@@ -1,0 +1,47 @@
+"""Losses of the generative decoders (``vq``, ``diffusion``) that need no downloaded weights."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+
+class PatchDiscriminator(nn.Module):
+    """PatchGAN (Isola et al. 2017) with GroupNorm instead of BatchNorm (small batches): one logit per patch."""
+
+    def __init__(self, width: int = 32, layers: int = 3) -> None:
+        super().__init__()
+        mods: list[nn.Module] = [nn.Conv2d(3, width, 4, 2, 1), nn.LeakyReLU(0.2)]
+        channels = width
+        for i in range(1, layers + 1):
+            out = width * min(2**i, 8)
+            stride = 2 if i < layers else 1
+            mods += [nn.Conv2d(channels, out, 4, stride, 1), nn.GroupNorm(8, out), nn.LeakyReLU(0.2)]
+            channels = out
+        mods.append(nn.Conv2d(channels, 1, 4, 1, 1))
+        self.net = nn.Sequential(*mods)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.net(x * 2.0 - 1.0)
+
+
+def laplacian_pyramid_l1(a: Tensor, b: Tensor, levels: int = 5) -> Tensor:
+    """Mean L1 distance between the bands of two Laplacian pyramids, summed over bands (Bojanowski et al. 2018
+    weight each band's sum by 2^(2·level), which is the same per pixel)."""
+    kernel = torch.tensor([1.0, 4.0, 6.0, 4.0, 1.0], dtype=a.dtype)
+    kernel = (kernel[:, None] * kernel[None, :] / 256.0).expand(3, 1, 5, 5).contiguous()
+
+    def blur(t: Tensor) -> Tensor:
+        return F.conv2d(F.pad(t, (2, 2, 2, 2), mode="reflect"), kernel, groups=3)
+
+    loss = a.new_zeros(())
+    for _ in range(levels):
+        if min(a.shape[-2:]) < 8:
+            break
+        da, db = blur(a)[:, :, ::2, ::2], blur(b)[:, :, ::2, ::2]
+        band_a = a - F.interpolate(da, size=a.shape[-2:], mode="bilinear", align_corners=False)
+        band_b = b - F.interpolate(db, size=b.shape[-2:], mode="bilinear", align_corners=False)
+        loss = loss + (band_a - band_b).abs().mean()
+        a, b = da, db
+    return loss + (a - b).abs().mean()
