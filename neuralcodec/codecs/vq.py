@@ -1,5 +1,25 @@
 """The ``vq`` family (extreme rates): images as VQ codebook indices, coded with rANS under a stored prior.
 
+Follows "Extreme Image Compression Using Fine-tuned VQGANs" (Mao et al., DCC 2024; code: CUC-MIPG/VQGAN-Compression):
+an image is stored as the indices of its nearest codebook vectors on a 1/16 grid; smaller codebooks for lower
+rates come from k-means clustering of the large one; a transformer predicts lost indices.
+
+Departs from it where this project's constraints or our measurements say so:
+
+- **Trained here, small, from our own transforms** instead of fine-tuning taming-transformers' ImageNet VQGAN
+  (f = 16, 16384 × 256 codebook), which cannot be had here: the hyperprior q0's analysis and synthesis
+  transforms (BSDS500) carry a 1024 × 32 codebook (EMA updates, dead-code restarts) between two small heads.
+  The training is staged to fit a CPU (:mod:`neuralcodec.training.vq_module`).
+- **Sub-codebooks 1024 → 256, 64, 16** (four rate points), clustered with usage-weighted, seeded k-means; the
+  paper clusters 16384 into 8 … 2048 entries and fine-tunes the codebook, we keep the centroids and fine-tune
+  the decoder per sub-codebook instead.
+- **A learned index prior**: each point's index histogram on the training images, stored as an integer table,
+  where the paper codes indices uniformly (log₂ K bits each).
+- **Restoration** by a 4-layer transformer over the whole grid (windows of 24 × 24 tokens on large images),
+  decoded MaskGIT-style in 4 iterations; the paper slides a window over the index map.
+- **Losses without downloaded weights**: L1 + MSE + Laplacian-pyramid L1 + hinge PatchGAN, where VQGAN uses
+  LPIPS (VGG weights).
+
 Network: :mod:`neuralcodec.codecs.vq_net`; runtime codec: :mod:`neuralcodec.codecs.vq_codec`; lost-index
 recovery: :mod:`neuralcodec.codecs.vq_restore`; training: :mod:`neuralcodec.training.vq_module`.
 """
