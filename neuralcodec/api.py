@@ -84,8 +84,10 @@ def decode(data: bytes, model: str | Path | None = None, **options: Any) -> Imag
     """The decoded image of a ``.bin`` file's bytes (grayscale originals come back as mode ``L``; the
     original's ICC profile, if it had one, is in ``info["icc_profile"]`` and ``save`` writes it).
 
-    ``options`` are decoder options of the file's family, e.g. for ``vq`` files ``drop_rate=0.2, seed=1``
-    (simulate losing 20 % of the indices and restore them) and ``recovery="nearest"``."""
+    ``options`` choose the decoder and its settings, as on the command line: ``decoder="diffusion"`` with
+    ``steps`` (1–4), ``strength`` (0–1), ``seed`` and ``decoder_model`` (a model file), and the family's own
+    options, e.g. for ``vq`` files ``drop_rate=0.2, seed=1`` (simulate losing 20 % of the indices and restore
+    them) and ``recovery="nearest"``."""
     from neuralcodec.coding import decode_bytes
     from neuralcodec.image_io import to_pil
 

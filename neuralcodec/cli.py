@@ -141,8 +141,8 @@ def _encode_one(src: Path | None, dst: Path | None, args: argparse.Namespace) ->
 
 def _decode_options(args: argparse.Namespace) -> dict:
     """The family decoder options given on the command line (only those set)."""
-    return {name: getattr(args, name) for name in ("drop_rate", "seed", "recovery")
-            if getattr(args, name, None) is not None}
+    names = ("drop_rate", "seed", "recovery", "decoder", "steps", "strength", "decoder_model")
+    return {name: getattr(args, name) for name in names if getattr(args, name, None) is not None}
 
 
 def _decode_one(src: Path | None, dst: Path | None, args: argparse.Namespace) -> str:
@@ -370,6 +370,9 @@ def _decode_video(src: Path, data: bytes, args: argparse.Namespace) -> int:
         raise InputError(f"this bitstream is a video: give an output file ({VIDEO_OUTPUT_HINT})")
     if args.model is not None:
         raise InputError("--model is for image codecs: a video bitstream carries its own network")
+    if _decode_options(args):
+        flags = ", ".join("--" + name.replace("_", "-") for name in _decode_options(args))
+        raise InputError(f"{flags}: not an option of video bitstreams")
     dst = Path(args.output)
     folder = names_folder(args.output)  # 'frames.v1/' is a folder of PNG frames whatever its dots
     suffix = "" if folder else dst.suffix.lower()
@@ -483,6 +486,12 @@ def cmd_list(args: argparse.Namespace) -> int:
             qualities = ", ".join(map(str, get_family(family).qualities))
             print(f"{family:<12} {qualities:>7} {'-':>10} {'-':>8} {'-':>8}  video: fits a network per clip "
                   "(no model files); see 'codec eval-video'")
+            continue
+        decodes = get_family(family).decodes_families
+        if decodes:
+            shipped = "installed" if shipped_qualities(family) else "not installed: --decoder-model FILE"
+            print(f"{family:<12} {'-':>7} {'-':>10} {'-':>8} {'-':>8}  decoder for {', '.join(decodes)} files "
+                  f"(codec decode --decoder {family}; {shipped})")
             continue
         if not shipped_qualities(family):
             print(f"{family:<12} {'-':>7} {'-':>10} {'-':>8} {'-':>8}  no shipped rate points: use --model FILE "
@@ -808,7 +817,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--drop-rate", type=_drop_rate, default=None, metavar="R",
                    help="vq files: simulate losing this share of the codebook indices (e.g. 0.2) and restore them "
                    "before decoding")
-    p.add_argument("--seed", type=int, default=None, help="vq files: which indices --drop-rate loses (default 0)")
+    p.add_argument("--decoder", choices=("mse", "diffusion"), default=None,
+                   help="mse: the file's own decoder (default); diffusion: a few-step generative decoder that starts "
+                   "from that decoding (hyperprior, checkerboard, acgc and vq files): more realistic texture, "
+                   "lower PSNR")
+    p.add_argument("--steps", type=int, default=None, help="diffusion decoder: denoising steps, 1…4 (default 2)")
+    p.add_argument("--strength", type=float, default=None,
+                   help="diffusion decoder: 0 keeps the MSE decoding, 1 (default) starts from the noise level matched "
+                   "to the file's rate point; in between trades fidelity for realism")
+    p.add_argument("--decoder-model", default=None, metavar="FILE",
+                   help="diffusion decoder model file (default: the installed one)")
+    p.add_argument("--seed", type=int, default=None,
+                   help="seed of the decoder's randomness: the diffusion decoder's noise, and which indices "
+                   "--drop-rate loses (default 0); the same seed gives the same image")
     p.add_argument("--recovery", choices=("transformer", "nearest"), default=None,
                    help="vq files: how lost indices are restored: the masked-token transformer (default) or a copy "
                    "of the nearest kept index")

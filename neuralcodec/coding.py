@@ -98,8 +98,42 @@ def decode_bytes(data: bytes, model_file: str | Path | None = None, max_pixels: 
         raise DecodeError(f"image of {header.width}×{header.height} ({work} pixels after padding) exceeds "
                           f"the limit of {max_pixels} pixels")
     options = dict(options or {})
+    refiner, refine_options = _generative_decoder(options, family.name, header.rate_point,
+                                                  getattr(codec, "decode_options", ()))
     unknown = sorted(set(options) - set(getattr(codec, "decode_options", ())))
     if unknown:
         flags = ", ".join("--" + name.replace("_", "-") for name in unknown)
         raise DecodeError(f"{flags}: not an option of {family.name} files")
-    return codec.decompress(streams, header.height, header.width, **options), header
+    image = codec.decompress(streams, header.height, header.width, **options)
+    if refiner is not None:
+        image = refiner.refine(image, family.name, header.rate_point, **refine_options)
+    return image, header
+
+
+DECODERS = ("mse", "diffusion")
+
+
+def _generative_decoder(options: dict[str, Any], family: str, quality: int,
+                        family_options: tuple[str, ...]) -> tuple[Any, dict[str, Any]]:
+    """Take the generative-decoder options out of ``options``: (decoder or None, its refine options).
+
+    ``decoder`` is ``"mse"`` (the family's own decoder, the default) or ``"diffusion"``; ``steps``, ``strength``
+    and ``seed`` go to the diffusion decoder (``seed`` stays for the family too when it has one, e.g. ``vq``),
+    ``decoder_model`` names its model file (default: the shipped one)."""
+    from neuralcodec.codecs.registry import load_decoder
+
+    decoder = options.pop("decoder", "mse")
+    refine = {k: options.pop(k) for k in ("steps", "strength") if k in options}
+    model = options.pop("decoder_model", None)
+    if decoder not in DECODERS:
+        raise DecodeError(f"unknown decoder {decoder!r} (known: {', '.join(DECODERS)})")
+    if decoder == "mse":
+        if refine or model:
+            raise DecodeError("--steps, --strength and --decoder-model need --decoder diffusion")
+        return None, {}
+    if "seed" in options:
+        refine["seed"] = options["seed"] if "seed" in family_options else options.pop("seed")
+    refiner = load_decoder(decoder, family, model)
+    if not refiner.supports(family, quality):
+        raise DecodeError(f"the {decoder} decoder has no timestep for {family} rate point {quality}")
+    return refiner, refine

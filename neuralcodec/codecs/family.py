@@ -20,9 +20,10 @@ Two variants are declared, not yet used by a shipped family:
 
 - ``model_in_bitstream = True``: the model is coded inside each bitstream (an INR video codec such as
   NeRV): there is no model file, ``load`` is given the decoded model stream instead;
-- ``decodes_family = "other"``: an alternative decoder for another family's bitstreams (e.g. a diffusion
-  decoder for hyperprior files); it never writes files of its own, so its ``family_id`` is only used for
-  the registry and its model files.
+- ``decodes_families = ("other", …)``: an alternative decoder for other families' bitstreams (the diffusion
+  decoder for hyperprior files, chosen with ``--decoder``); it never writes files of its own, so its
+  ``family_id`` is only used for the registry and its model files, and its ``load`` returns a decoder that
+  refines the base family's decoding instead of an :class:`ImageCodec`.
 
 The classes are light (no torch import at module level): the registry can answer "which family is id 1"
 without loading any network code.
@@ -76,7 +77,7 @@ class CodecFamily:
     media: ClassVar[MediaKind] = "image"
     stream_names: ClassVar[tuple[str, ...]]
     model_in_bitstream: ClassVar[bool] = False
-    decodes_family: ClassVar[str | None] = None
+    decodes_families: ClassVar[tuple[str, ...]] = ()
     # key prefixes of the training network that a warm start may lack (networks this family adds to the
     # family it is usually warm-started from); every other key must be present
     warm_start_missing: ClassVar[tuple[str, ...]] = ()

@@ -26,7 +26,7 @@ DEFAULT_QUALITY = 3
 # Modules declaring families (light: declarations import their networks only when used).
 FAMILY_MODULES = (
     "neuralcodec.codecs.hyperprior", "neuralcodec.codecs.checkerboard", "neuralcodec.codecs.acgc",
-    "neuralcodec.codecs.nerv", "neuralcodec.codecs.vq",
+    "neuralcodec.codecs.nerv", "neuralcodec.codecs.vq", "neuralcodec.codecs.diffusion",
 )
 
 
@@ -156,14 +156,22 @@ def _load_codec(path: str) -> ImageCodec:
         raise ModelError(f"model file {path} is damaged: {exc}") from None
 
 
+def _check_codes_files(family: type[CodecFamily]) -> None:
+    if family.decodes_families:
+        raise ModelError(f"{family.name} is a decoder for {', '.join(family.decodes_families)} files, not a codec: "
+                         f"use 'codec decode FILE --decoder {family.name}'")
+
+
 def load_codec(family: str = DEFAULT_CODEC, quality: int | None = None, model_file: str | Path | None = None,
                weights_dir: Path | None = None, model_id: int = 0) -> ImageCodec:
     """A ready codec: a shipped rate point, or any model file given by path (then ``quality`` must be None)."""
     if model_file is not None:
         if quality is not None:
             raise ModelError("a model file has its own rate point: give either a quality or a model file")
-        return _load_codec(str(Path(model_file).resolve()))
-    get_family(family)
+        codec = _load_codec(str(Path(model_file).resolve()))
+        _check_codes_files(codec.family)
+        return codec
+    _check_codes_files(get_family(family))
     qualities = shipped_qualities(family, weights_dir, model_id)
     if quality is None and not qualities:
         raise ModelError(f"no shipped '{family}' rate points: give a model file (--model FILE)")
@@ -176,6 +184,25 @@ def load_codec(family: str = DEFAULT_CODEC, quality: int | None = None, model_fi
         raise ModelError(f"no shipped '{family}' model {path.name} for quality {quality} "
                          f"(shipped qualities: {have})")
     return _load_codec(str(path))
+
+
+def load_decoder(name: str, for_family: str, model_file: str | Path | None = None) -> Any:
+    """A generative decoder (a family with ``decodes_families``, e.g. ``diffusion``) for files of ``for_family``:
+    its shipped model file, or ``model_file``. ``ModelError`` when it does not decode that family or is not
+    installed."""
+    decoder = get_family(name)
+    if for_family not in decoder.decodes_families:
+        raise ModelError(f"there is no {name} decoder for {for_family} files"
+                         + (f" (it decodes {', '.join(decoder.decodes_families)})" if decoder.decodes_families else ""))
+    if model_file is not None:
+        loaded = _load_codec(str(Path(model_file).resolve()))
+        if loaded.family is not decoder:
+            raise ModelError(f"{model_file} is a {loaded.family.name} model, not a {name} decoder")
+        return loaded
+    qualities = shipped_qualities(name)
+    if not qualities:
+        raise ModelError(f"no {name} decoder model is installed: give one with --decoder-model FILE")
+    return _load_codec(str(model_path(name, qualities[0])))
 
 
 def shipped_index(weights_dir: Path | None = None) -> dict[str, Any]:

@@ -1,0 +1,53 @@
+"""The ``diffusion`` decoder: a few-step generative decoder for other families' files (it writes no files).
+
+Decoding starts from the base codec's own decoding, noised to a timestep chosen from the file's rate point, and
+runs one to four denoising steps (RDEIC's compressed-feature initialisation; OSCAR's rate → pseudo-timestep
+mapping, so one model serves every rate point). Network: :mod:`neuralcodec.codecs.diffusion_net`; runtime:
+:mod:`neuralcodec.codecs.diffusion_decoder`; training: :mod:`neuralcodec.training.diffusion_module`.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from neuralcodec.codecs.family import CodecFamily, register_family
+
+if TYPE_CHECKING:
+    from torch import Tensor, nn
+
+    from neuralcodec.codecs.diffusion_decoder import DiffusionDecoder
+
+
+@register_family
+class Diffusion(CodecFamily):
+    """No streams of its own: it decodes the files of ``decodes_families`` (those its model file has noise levels
+    for)."""
+
+    name = "diffusion"
+    family_id = 6
+    stream_names = ()
+    decodes_families = ("hyperprior", "checkerboard", "acgc", "vq")
+
+    @classmethod
+    def build_net(cls, widths: tuple[int, ...] | list[int] = (48, 96, 128), **_: Any) -> nn.Module:
+        from neuralcodec.codecs.diffusion_net import Denoiser
+
+        return Denoiser(tuple(widths))
+
+    @classmethod
+    def export(cls, net: nn.Module, quality: int, meta: dict[str, Any]) -> dict[str, Any]:
+        from neuralcodec.codecs.diffusion_decoder import export_model
+
+        return export_model(net, quality, meta)
+
+    @classmethod
+    def load(cls, blob: dict[str, Any]) -> DiffusionDecoder:
+        from neuralcodec.codecs.diffusion_decoder import DiffusionDecoder
+
+        return DiffusionDecoder(blob)
+
+    @classmethod
+    def float_state_dict(cls, blob: dict[str, Any]) -> dict[str, Tensor]:
+        from neuralcodec.codecs.diffusion_decoder import float_state_dict
+
+        return float_state_dict(blob)

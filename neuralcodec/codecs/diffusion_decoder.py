@@ -1,0 +1,149 @@
+"""``diffusion`` runtime: refine a base codec's decoding with a few denoising steps.
+
+Start: x_T' = sqrt(ᾱ) · c + sqrt(1 − ᾱ) · ε with c the base decoding (in [-1, 1]) and T' = t(file's family, rate
+point, strength). Each step predicts x̂₀ and, unless it is the last, noises it again to the next (smaller)
+timestep with fresh noise; the last x̂₀ is the output.
+
+**Rate → timestep (OSCAR).** A base decoding differs from the original by an error of variance σ²(q) (per rate
+point, measured on BSDS500 val at export and stored in the model file). The start timestep is the one whose
+noise-to-signal variance ratio is ``strength · noise_scale · σ²(q)``: the noise hides the codec's error
+(``noise_scale`` ≥ 1) and the denoiser, trained on such starts, replaces it with plausible detail. Strength 0
+returns the base decoding unchanged; the start timesteps grow as the rate falls.
+
+**Determinism.** The noise of step k at pixel (y, x) comes from a generator seeded with (seed, k, 64×64 block),
+so the same seed gives the same image whatever the tiling; large images are refined in overlapping tiles.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from neuralcodec.codecs.diffusion import Diffusion
+from neuralcodec.codecs.diffusion_net import Denoiser, alpha_bar
+from neuralcodec.codecs.model_file import MODEL_FORMAT, compact_state_dict, weights_hash
+from neuralcodec.codecs.tiling import tile_spans
+from neuralcodec.errors import DecodeError
+
+NOISE_BLOCK = 64
+TILE, TILE_MARGIN = 512, 48  # pixels
+MAX_STEPS = 4
+DEFAULT_STEPS, DEFAULT_STRENGTH = 2, 1.0
+
+
+def export_model(net: nn.Module, quality: int, meta: dict[str, Any]) -> dict[str, Any]:
+    """Model-file dict: fp16 denoiser weights, each supported family's per-rate-point error variance σ²(q) (in
+    [-1, 1] units) and the noise scale."""
+    net = copy.deepcopy(net).float().eval()
+    state = {k: v for k, v in net.state_dict().items() if k != "_extra_state"}
+    return {
+        "format": MODEL_FORMAT, "family": Diffusion.name, "model_id": 0, "quality": int(quality),
+        "arch": {"widths": list(net.widths)},
+        "weights": compact_state_dict(state),
+        "error_variance": {family: torch.tensor(values, dtype=torch.float64)
+                           for family, values in net.error_variance.items()},
+        "noise_scale": float(net.noise_scale),
+        "meta": meta,
+    }
+
+
+def float_state_dict(blob: dict[str, Any]) -> dict[str, Tensor]:
+    """The float32 :class:`Denoiser` state of a model file (its rate → timestep table included)."""
+    state = {k: v.float() if v.is_floating_point() else v for k, v in blob["weights"].items()}
+    state["_extra_state"] = {"error_variance": {f: t.tolist() for f, t in blob["error_variance"].items()},
+                             "noise_scale": float(blob["noise_scale"])}
+    return state
+
+
+def _block_seed(seed: int, step: int, row: int, col: int) -> int:
+    """A generator seed per (seed, step, block): a fixed integer mix (Python's hash() is not stable across
+    versions)."""
+    value = seed & 0xFFFFFFFF
+    for part in (step, row, col):
+        value = (value * 1_000_003 + part) % (1 << 62)
+    return value
+
+
+def positional_noise(seed: int, step: int, top: int, left: int, height: int, width: int) -> Tensor:
+    """Standard normal noise (1, 3, height, width) of the window at (top, left) of a seeded, image-wide field:
+    each 64×64 block has its own generator, so a window's noise does not depend on how the image is tiled."""
+    out = torch.empty(1, 3, height, width)
+    b = NOISE_BLOCK
+    for br in range(top // b, (top + height - 1) // b + 1):
+        for bc in range(left // b, (left + width - 1) // b + 1):
+            gen = torch.Generator().manual_seed(_block_seed(seed, step, br, bc))
+            block = torch.randn(1, 3, b, b, generator=gen)
+            r0, c0 = max(top, br * b), max(left, bc * b)
+            r1, c1 = min(top + height, (br + 1) * b), min(left + width, (bc + 1) * b)
+            out[:, :, r0 - top : r1 - top, c0 - left : c1 - left] = block[:, :, r0 - br * b : r1 - br * b,
+                                                                            c0 - bc * b : c1 - bc * b]
+    return out
+
+
+class DiffusionDecoder:
+    """The denoiser of a model file and its rate → timestep table."""
+
+    family = Diffusion
+
+    def __init__(self, blob: dict[str, Any]) -> None:
+        self.quality = int(blob["quality"])
+        self.model_id = int(blob["model_id"])
+        self.weights_hash = weights_hash(blob)
+        self.meta = dict(blob.get("meta", {}))
+        self.net = Denoiser(tuple(blob["arch"]["widths"]))
+        self.net.load_state_dict(float_state_dict(blob))
+        self.net.eval()
+
+    def supports(self, family: str, quality: int) -> bool:
+        """Whether this model has the error variance of that family's rate point."""
+        return 0 <= quality < len(self.net.error_variance.get(family, []))
+
+    def start_timestep(self, family: str, quality: int, strength: float) -> int:
+        """The timestep decoding starts from for a file of ``family`` at rate point ``quality``."""
+        if not self.supports(family, quality):
+            raise DecodeError(f"the diffusion decoder has no timestep for {family} rate point {quality}")
+        return self.net.start_timestep(family, quality, strength)
+
+    def schedule(self, start: int, steps: int) -> list[int]:
+        """The ``steps`` timesteps visited, from ``start`` down (evenly spaced, distinct, all ≥ 1)."""
+        ts = [round(start * (steps - k) / steps) for k in range(steps)]
+        return sorted({t for t in ts if t >= 1}, reverse=True)
+
+    @torch.no_grad()
+    def _refine_window(self, c: Tensor, top: int, left: int, timesteps: list[int], seed: int) -> Tensor:
+        x0 = c
+        for k, t in enumerate(timesteps):
+            a = float(alpha_bar(t))
+            noise = positional_noise(seed, k, top, left, c.shape[2], c.shape[3])
+            start = c if k == 0 else x0  # RDEIC: the first start is the noised base decoding
+            x_t = a**0.5 * start + (1 - a) ** 0.5 * noise
+            x0 = self.net(x_t, c, torch.full((1,), t)).clamp(-1, 1)
+        return x0
+
+    @torch.no_grad()
+    def refine(self, image: Tensor, family: str, quality: int, steps: int = DEFAULT_STEPS,
+               strength: float = DEFAULT_STRENGTH, seed: int = 0) -> Tensor:
+        """uint8 RGB (3, H, W): the base decoding ``image`` refined in ``steps`` (1–4) denoising steps."""
+        if not 1 <= steps <= MAX_STEPS:
+            raise DecodeError(f"steps must be 1…{MAX_STEPS}, got {steps}")
+        if not 0.0 <= strength <= 1.0:
+            raise DecodeError(f"strength must be in [0, 1], got {strength}")
+        timesteps = self.schedule(self.start_timestep(family, quality, strength), steps)
+        if not timesteps:
+            return image.clone()
+        _, h, w = image.shape
+        m = self.net.multiple
+        out = torch.empty_like(image)
+        for r0, r1, a0, a1 in tile_spans(h, TILE, TILE_MARGIN):
+            for c0, c1, b0, b1 in tile_spans(w, TILE, TILE_MARGIN):
+                window = image[None, :, a0:a1, b0:b1].float() / 127.5 - 1.0
+                ph, pw = (-window.shape[2]) % m, (-window.shape[3]) % m
+                window = F.pad(window, (0, pw, 0, ph), mode="replicate")
+                x0 = self._refine_window(window, a0, b0, timesteps, seed)
+                pixels = ((x0 + 1.0) * 127.5).round_().clamp_(0, 255).to(torch.uint8)[0]
+                out[:, r0:r1, c0:c1] = pixels[:, r0 - a0 : r1 - a0, c0 - b0 : c1 - b0]
+        return out

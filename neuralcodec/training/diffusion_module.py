@@ -1,0 +1,157 @@
+"""LightningModule of the ``diffusion`` decoder: it owns the denoising, perceptual and adversarial losses.
+
+A sample is (original x₀, base decoding c, its rate point). The start of a training step mirrors decoding: a
+timestep t is drawn from [1, t(q)] (t(q): the rate point's start timestep, from the error variance of the base
+decoding measured on the validation images), and x_t = sqrt(ᾱ) · s + sqrt(1 − ᾱ) · ε with s = c (RDEIC's start
+from the compressed image) or s = x₀ (the later steps, which start from an estimate of it), half each. The
+denoiser predicts x̂₀ from (x_t, c, t); the loss is L1 + Laplacian-pyramid L1 and, ramped in from
+``gan_start``, a hinge PatchGAN term that makes the few-step output sharp instead of the posterior mean.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from neuralcodec.codecs.diffusion_net import alpha_bar
+from neuralcodec.codecs.registry import get_family
+from neuralcodec.training.checkpoints import lineage_of, load_state_dict_any
+from neuralcodec.training.losses import PatchDiscriminator, laplacian_pyramid_l1
+
+
+class DiffusionLitModule(pl.LightningModule):
+    """Trains the denoiser on :class:`~neuralcodec.datasets.decoded_pairs.DecodedPairsDataModule` pairs."""
+
+    def __init__(
+        self,
+        arch: dict[str, Any] | None = None,
+        quality: int = 0,
+        noise_scale: float = 4.0,
+        start_from_decoding: float = 0.5,
+        lr: float = 2e-4,
+        disc_lr: float = 2e-4,
+        lr_milestones: list[int] | None = None,
+        lr_gamma: float = 0.3,
+        l1_weight: float = 1.0,
+        pyramid_weight: float = 1.0,
+        gan_weight: float = 0.05,
+        gan_start: int = 0,
+        gan_ramp: int = 1000,
+        init_from: str | None = None,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        self.automatic_optimization = False
+        self.family = get_family("diffusion")
+        self.net = self.family.build_net(**(arch or {}))
+        self.net.noise_scale = float(noise_scale)
+        self.disc = PatchDiscriminator() if gan_weight > 0 else None
+        self.train_seconds, self._step_started = 0.0, 0.0
+        self.lineage: list[dict[str, Any]] = []
+        if init_from:
+            self.net.load_state_dict(load_state_dict_any(init_from))
+            self.lineage = lineage_of(init_from)
+
+    def setup(self, stage: str) -> None:
+        data = self.trainer.datamodule
+        self.point_quality = list(data.point_quality)
+        self.base_family = data.hparams.family
+        self.net.error_variance = {k: list(v) for k, v in data.error_variance.items()}
+
+    # --- bookkeeping shared with the other modules ------------------------------------------------------
+    def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
+        self._step_started = time.perf_counter()
+
+    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
+        self.train_seconds += time.perf_counter() - self._step_started
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        from neuralcodec.training.module import data_facts
+
+        checkpoint["train_seconds"] = self.train_seconds
+        checkpoint["lineage"] = self.lineage
+        checkpoint["data_facts"] = data_facts(self)
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        self.train_seconds = float(checkpoint.get("train_seconds", 0.0))
+        self.lineage = list(checkpoint.get("lineage", self.lineage))
+
+    def current_lr(self, base: float) -> float:
+        passed = sum(1 for m in self.hparams.lr_milestones or [] if self.global_step >= m)
+        return base * self.hparams.lr_gamma**passed
+
+    # --- the step --------------------------------------------------------------------------------------------
+    def noised(self, batch: dict[str, Tensor], training: bool = True) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """(x₀, c, x_t, t) of a batch in [-1, 1] units."""
+        x, c = batch["x"] * 2 - 1, batch["c"] * 2 - 1
+        limits = torch.tensor([max(1, self.net.start_timestep(self.base_family, self.point_quality[int(p)]))
+                               for p in batch["point"]])
+        if training:
+            t = (torch.rand(len(x)) * limits).long().clamp_min(1)
+            from_decoding = torch.rand(len(x)) < self.hparams.start_from_decoding
+        else:  # validation: the first decoding step
+            t, from_decoding = limits, torch.ones(len(x), dtype=torch.bool)
+        start = torch.where(from_decoding[:, None, None, None], c, x)
+        a = alpha_bar(t).float()[:, None, None, None]
+        x_t = a.sqrt() * start + (1 - a).sqrt() * torch.randn_like(x)
+        return x, c, x_t, t
+
+    def gan_factor(self) -> float:
+        hp = self.hparams
+        return min(max((self.global_step - hp.gan_start) / max(hp.gan_ramp, 1), 0.0), 1.0)
+
+    def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
+        hp = self.hparams
+        opts = self.optimizers()
+        opt, disc_opt = opts if isinstance(opts, list) else (opts, None)
+        for group in opt.optimizer.param_groups:
+            group["lr"] = self.current_lr(hp.lr)
+        x, c, x_t, t = self.noised(batch)
+        x0 = self.net(x_t, c, t)
+        l1 = (x0 - x).abs().mean()
+        pyramid = laplacian_pyramid_l1(x0, x)
+        loss = hp.l1_weight * l1 + hp.pyramid_weight * pyramid
+        logged = {"l1": l1.detach(), "pyramid": pyramid.detach()}
+        if self.disc is not None and self.global_step >= hp.gan_start:
+            for group in disc_opt.optimizer.param_groups:
+                group["lr"] = self.current_lr(hp.disc_lr)
+            real, fake = (x + 1) / 2, (x0.clamp(-1, 1) + 1) / 2
+            disc_loss = F.relu(1.0 - self.disc(real)).mean() + F.relu(1.0 + self.disc(fake.detach())).mean()
+            disc_opt.zero_grad()
+            self.manual_backward(disc_loss)
+            disc_opt.step()
+            for p in self.disc.parameters():
+                p.requires_grad_(False)
+            gen = -self.disc(fake).mean()
+            for p in self.disc.parameters():
+                p.requires_grad_(True)
+            loss = loss + hp.gan_weight * self.gan_factor() * gen
+            logged.update(disc=disc_loss.detach(), gen=gen.detach())
+        opt.zero_grad()
+        self.manual_backward(loss)
+        self.clip_gradients(opt, gradient_clip_val=1.0, gradient_clip_algorithm="norm")
+        opt.step()
+        self.log_dict({f"train/{k}": v for k, v in {"loss": loss.detach(), **logged}.items()}, prog_bar=True,
+                      on_step=True, on_epoch=False)
+        return loss
+
+    def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
+        torch.manual_seed(batch_idx)
+        x, c, x_t, t = self.noised(batch, training=False)
+        x0 = self.net(x_t, c, t).clamp(-1, 1)
+        psnr = lambda a: -10 * torch.log10(((a - x) / 2).pow(2).mean().clamp_min(1e-10))  # noqa: E731
+        self.log_dict({"val/l1": (x0 - x).abs().mean(), "val/psnr": psnr(x0), "val/psnr_base": psnr(c),
+                       "val/pyramid": laplacian_pyramid_l1(x0, x)}, prog_bar=True, on_epoch=True,
+                      batch_size=len(x))
+
+    def configure_optimizers(self):
+        opt = torch.optim.Adam(self.net.parameters(), lr=self.hparams.lr, betas=(0.5, 0.9))
+        if self.disc is None:
+            return opt
+        return [opt, torch.optim.Adam(self.disc.parameters(), lr=self.hparams.disc_lr, betas=(0.5, 0.9))]
+
