@@ -14,7 +14,7 @@ import torch
 from neuralcodec.codecs.diffusion_decoder import positional_noise
 from neuralcodec.codecs.model_file import load_model_file
 from neuralcodec.codecs.registry import load_decoder
-from neuralcodec.coding import decode_bytes, encode_file
+from neuralcodec.coding import decode_bytes
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY = ROOT / "tests" / "data" / "tiny-diffusion.yaml"
