@@ -536,7 +536,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from neuralcodec.image_io import atomic_write
 
     try:
-        codec = model_files_eval_codec(args.model) if args.model else eval_codec(args.codec)
+        options = _decode_options(args)
+        codec = model_files_eval_codec(args.model, options) if args.model else eval_codec(args.codec, options)
     except ValueError as exc:
         raise InputError(str(exc)) from None
     images = expand_inputs(args.dataset, image_suffixes())[: args.limit or None]
@@ -722,6 +723,29 @@ def _shipped_range() -> str:
     return f"{DEFAULT_CODEC} {qualities[0]}–{qualities[-1]}" if qualities else "none"
 
 
+def _add_decoder_arguments(p: argparse.ArgumentParser) -> None:
+    """Options of how a file is decoded (``codec decode`` and ``codec eval``)."""
+    p.add_argument("--drop-rate", type=_drop_rate, default=None, metavar="R",
+                   help="vq files: simulate losing this share of the codebook indices (e.g. 0.2) and restore them "
+                   "before decoding")
+    p.add_argument("--decoder", choices=("mse", "diffusion"), default=None,
+                   help="mse: the file's own decoder (default); diffusion: a few-step generative decoder that starts "
+                   "from that decoding (hyperprior, checkerboard, acgc and vq files): more realistic texture, "
+                   "lower PSNR")
+    p.add_argument("--steps", type=int, default=None, help="diffusion decoder: denoising steps, 1…4 (default 2)")
+    p.add_argument("--strength", type=float, default=None,
+                   help="diffusion decoder: 0 keeps the MSE decoding, 1 (default) starts from the noise level matched "
+                   "to the file's rate point; in between trades fidelity for realism")
+    p.add_argument("--decoder-model", default=None, metavar="FILE",
+                   help="diffusion decoder model file (default: the installed one)")
+    p.add_argument("--seed", type=int, default=None,
+                   help="seed of the decoder's randomness: the diffusion decoder's noise, and which indices "
+                   "--drop-rate loses (default 0); the same seed gives the same image")
+    p.add_argument("--recovery", choices=("transformer", "nearest"), default=None,
+                   help="vq files: how lost indices are restored: the masked-token transformer (default) or a copy "
+                   "of the nearest kept index")
+
+
 def _drop_rate(text: str) -> float:
     """argparse type of --drop-rate: a share in [0, 1)."""
     try:
@@ -814,25 +838,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", default=None, help="model file to decode with (must be the one that encoded it)")
     p.add_argument("--skip-existing", action="store_true",
                    help="batch mode: leave outputs that already exist alone (resume a large batch)")
-    p.add_argument("--drop-rate", type=_drop_rate, default=None, metavar="R",
-                   help="vq files: simulate losing this share of the codebook indices (e.g. 0.2) and restore them "
-                   "before decoding")
-    p.add_argument("--decoder", choices=("mse", "diffusion"), default=None,
-                   help="mse: the file's own decoder (default); diffusion: a few-step generative decoder that starts "
-                   "from that decoding (hyperprior, checkerboard, acgc and vq files): more realistic texture, "
-                   "lower PSNR")
-    p.add_argument("--steps", type=int, default=None, help="diffusion decoder: denoising steps, 1…4 (default 2)")
-    p.add_argument("--strength", type=float, default=None,
-                   help="diffusion decoder: 0 keeps the MSE decoding, 1 (default) starts from the noise level matched "
-                   "to the file's rate point; in between trades fidelity for realism")
-    p.add_argument("--decoder-model", default=None, metavar="FILE",
-                   help="diffusion decoder model file (default: the installed one)")
-    p.add_argument("--seed", type=int, default=None,
-                   help="seed of the decoder's randomness: the diffusion decoder's noise, and which indices "
-                   "--drop-rate loses (default 0); the same seed gives the same image")
-    p.add_argument("--recovery", choices=("transformer", "nearest"), default=None,
-                   help="vq files: how lost indices are restored: the masked-token transformer (default) or a copy "
-                   "of the nearest kept index")
+    _add_decoder_arguments(p)
     p.set_defaults(func=cmd_decode)
 
     p = sub.add_parser("info", help="print every header field of a .bin", description="Parse a bitstream, "
@@ -873,6 +879,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--keep-files", default=None, help="keep the coded files in this folder")
     p.add_argument("--limit", type=int, default=0, help="only the first N images")
     p.add_argument("--no-lpips", action="store_true", help="skip LPIPS even if its weights are present")
+    _add_decoder_arguments(p)
     p.add_argument("--jobs", type=int, default=None, metavar="N",
                    help="images measured in N worker processes at once (default: all cores); results as with 1")
     p.set_defaults(func=cmd_eval)

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from neuralcodec.training.diffusion_module import DiffusionLitModule
 from neuralcodec.training.export import ExportModel
 from neuralcodec.training.module import CodecLitModule
 from neuralcodec.training.vq_module import VQLitModule
@@ -39,7 +40,7 @@ def test_config_builds_model_data_and_trainer(config: Path, monkeypatch: pytest.
     key = "--model.init_args.init_from" if own_module else "--model.init_from"
     overrides = [key, "null"] if from_run else []
     cli = build_cli(["--config", str(config.relative_to(ROOT)), *overrides])
-    assert isinstance(cli.model, VQLitModule if own_module else CodecLitModule)
+    assert isinstance(cli.model, (VQLitModule, DiffusionLitModule) if own_module else CodecLitModule)
     assert cli.trainer.max_steps > 0
     family = config.parent.name if config.parent.parent.name == "configs" else config.parent.parent.name
     assert cli.model.family.name == family, "a config lives in its family's folder (or a stage folder in it)"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import statistics
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -48,7 +49,7 @@ class EvalCodec:
 
 
 def _learned_eval_codec(name: str, description: str, family: str, model_file_of: Mapping[int, str | None],
-                        spec: tuple[str, ...]) -> EvalCodec:
+                        spec: tuple[str, ...], decode_options: dict[str, Any] | None = None) -> EvalCodec:
     """Bytes in / bytes out through our container; ``model_file_of`` maps each rate point to its model file
     (``None``: the shipped one). The decoder finds the rate point in the header, as ``codec decode`` does."""
     from neuralcodec.bitstream.container import unpack
@@ -61,18 +62,25 @@ def _learned_eval_codec(name: str, description: str, family: str, model_file_of:
         return encode_tensor(image, ImageInfo(3, 8), codec).data
 
     def decode(data: bytes) -> Tensor:
-        return decode_bytes(data, model_file_of[unpack(data)[0].rate_point])[0]
+        return decode_bytes(data, model_file_of[unpack(data)[0].rate_point], options=decode_options)[0]
 
+    if decode_options:  # e.g. the diffusion decoder: a different decoding of the same files
+        name += "+" + str(decode_options.get("decoder", "mse"))
+        description += ", decoded with " + ", ".join(f"{k}={v}" for k, v in sorted(decode_options.items()))
+        spec = (*spec, json.dumps(decode_options, sort_keys=True))
     return EvalCodec(name, description, sorted(model_file_of), ".bin", encode, decode, spec=spec)
 
 
-def eval_codec(name: str) -> EvalCodec:
-    """A learned family (its shipped rate points) or a live classical anchor."""
+def eval_codec(name: str, decode_options: dict[str, Any] | None = None) -> EvalCodec:
+    """A learned family (its shipped rate points) or a live classical anchor; ``decode_options`` (learned families
+    only) are ``decode_bytes`` options, e.g. ``{"decoder": "diffusion", "steps": 2}``."""
     from neuralcodec.codecs.registry import family_names, shipped_qualities
 
     if name in family_names():
         return _learned_eval_codec(name, f"neuralcodec {name} (shipped rate points, files incl. container)", name,
-                                   dict.fromkeys(shipped_qualities(name)), ("codec", name))
+                                   dict.fromkeys(shipped_qualities(name)), ("codec", name), decode_options)
+    if decode_options:
+        raise ValueError(f"decoder options are for learned codecs, not the live anchor '{name}'")
     if name.partition("@")[0] not in anchors():
         raise ValueError(f"unknown codec '{name}' (learned: {', '.join(family_names())}; "
                          f"anchors: {', '.join(anchors())}, each also as NAME@SCALE, e.g. avif@0.5)")
@@ -81,7 +89,7 @@ def eval_codec(name: str) -> EvalCodec:
                      ("codec", name))
 
 
-def model_files_eval_codec(paths: list[str]) -> EvalCodec:
+def model_files_eval_codec(paths: list[str], decode_options: dict[str, Any] | None = None) -> EvalCodec:
     """Model files given by path (e.g. fresh from training, before they are shipped): one rate point each."""
     from neuralcodec.codecs.registry import DEFAULT_CODEC, load_codec
 
@@ -93,7 +101,7 @@ def model_files_eval_codec(paths: list[str]) -> EvalCodec:
         by_quality[quality] = path
     return _learned_eval_codec("model-files", "neuralcodec model files: " + ", ".join(by_quality.values()),
                                DEFAULT_CODEC, by_quality,  # unused: a model file names its own family
-                               ("model", *paths))
+                               ("model", *paths), decode_options)
 
 
 def _mean(values: list[Any]) -> float | None:
@@ -104,7 +112,8 @@ def _mean(values: list[Any]) -> float | None:
 def codec_from_spec(spec: tuple[str, ...]) -> EvalCodec:
     """The codec an ``EvalCodec.spec`` names (how worker processes rebuild it)."""
     kind, *args = spec
-    return eval_codec(args[0]) if kind == "codec" else model_files_eval_codec(list(args))
+    options = json.loads(args.pop()) if args and args[-1].startswith("{") else None
+    return eval_codec(args[0], options) if kind == "codec" else model_files_eval_codec(list(args), options)
 
 
 @contextmanager
