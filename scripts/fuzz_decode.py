@@ -41,13 +41,13 @@ warnings.filterwarnings("ignore")
 with atheris.instrument_imports(include=["neuralcodec"], exclude=["neuralcodec.codecs.fixed_point"]):
     from neuralcodec.bitstream.container import encode_varint, unpack
     from neuralcodec.codecs.nerv_codec import streams_hash
-    from neuralcodec.codecs.registry import family_names, load_codec, shipped_qualities
+    from neuralcodec.codecs.registry import file_family_names, load_codec, shipped_qualities
     from neuralcodec.coding import decode_bytes, encode_tensor
     from neuralcodec.errors import DecodeError, ModelError
     from neuralcodec.image_io import ImageInfo, read_image
     from neuralcodec.video_coding import decode_video
 
-    for _family in family_names():  # runtime codecs load lazily: load them here so they are instrumented too
+    for _family in file_family_names():  # runtime codecs load lazily: load them here so they are instrumented too
         if shipped_qualities(_family):
             load_codec(_family)
 
@@ -63,7 +63,7 @@ def seeds() -> list[bytes]:
 
     image, _ = read_image(ROOT / "samples" / "parrots.png")
     out = []
-    for family in family_names():
+    for family in file_family_names():
         for q in shipped_qualities(family):
             codec = load_codec(family, q)
             for h, w in [(16, 16), (48, 64), (70, 130)]:

@@ -29,7 +29,7 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from neuralcodec.codecs.registry import family_names, load_codec, shipped_qualities  # noqa: E402
+from neuralcodec.codecs.registry import file_family_names, load_codec, shipped_qualities  # noqa: E402
 from neuralcodec.coding import decode_bytes, encode_tensor  # noqa: E402
 from neuralcodec.image_io import read_image, to_pil  # noqa: E402
 
@@ -89,7 +89,7 @@ def main() -> None:
     for spec in CROPS:
         src = crop_source(*spec)
         image, info = read_image(src)
-        for family in family_names():
+        for family in file_family_names():
             for q in shipped_qualities(family):
                 name = f"{spec[0]}-{family}-q{q}.bin"
                 if name in index["files"]:

@@ -16,13 +16,13 @@ import torch
 
 import neuralcodec.codecs.fixed_point as fixed_point
 from neuralcodec.bitstream import unpack
-from neuralcodec.codecs.registry import family_names, load_codec, shipped_qualities
+from neuralcodec.codecs.registry import file_family_names, load_codec, shipped_qualities
 from neuralcodec.coding import decode_bytes, encode_tensor
 from neuralcodec.image_io import ImageInfo, read_image
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared" / "datasets"
-CODECS = [(f, q) for f in family_names() for q in shipped_qualities(f)]
+CODECS = [(f, q) for f in file_family_names() for q in shipped_qualities(f)]
 
 DECODE_WORKER = """
 import hashlib, json, sys, warnings

@@ -26,14 +26,14 @@ VIDEOS = {name: rec for name, rec in ALL.items() if rec.get("media") == "video"}
 
 
 def test_golden_set_covers_every_shipped_rate_point():
-    from neuralcodec.codecs.registry import family_names, get_family, shipped_qualities
+    from neuralcodec.codecs.registry import file_family_names, get_family, shipped_qualities
 
     recorded = {(rec["family"], rec["quality"]) for rec in INDEX.values()}
-    for family in family_names():
+    for family in file_family_names():
         for q in shipped_qualities(family):
             assert (family, q) in recorded, f"no golden file for {family} q{q}: run scripts/make_golden.py"
     videos = {rec["family"] for rec in VIDEOS.values()}
-    for family in family_names():
+    for family in file_family_names():
         if get_family(family).media == "video":
             assert family in videos, f"no golden file for the video family {family}: run scripts/make_golden.py"
 

@@ -41,6 +41,11 @@ def family_names() -> list[str]:
     return sorted(_families())
 
 
+def file_family_names() -> list[str]:
+    """Names of the families that write bitstreams (every family but the alternative decoders)."""
+    return sorted(name for name, family in _families().items() if not family.decodes_families)
+
+
 def get_family(name: str) -> type[CodecFamily]:
     """A family by name; ``ModelError`` if unknown."""
     families = _families()
