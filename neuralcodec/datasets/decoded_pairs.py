@@ -18,6 +18,7 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
 from neuralcodec.datasets.image_folder import _load_rgb_uint8, list_images
+from neuralcodec.datasets.model_cache import cached_per_image
 
 
 @torch.no_grad()
@@ -34,19 +35,7 @@ def decode_all(model_file: str | Path, images: Sequence[Tensor]) -> list[Tensor]
 def cached_decodings(model_file: str | Path, files: Sequence[Path], images: Sequence[Tensor],
                      cache_dir: str | Path) -> list[Tensor]:
     """Decodings of ``images`` (read from ``files``) by ``model_file``, from the cache or made and stored."""
-    from neuralcodec.codecs.model_file import load_model_file, weights_hash
-
-    key = weights_hash(load_model_file(model_file)).hex()
-    names = [str(Path(f).resolve()) for f in files]
-    path = Path(cache_dir) / f"decoded-{key}-{len(files)}.pt"
-    if path.is_file():
-        blob = torch.load(path, weights_only=True)
-        if blob["files"] == names:
-            return blob["decoded"]
-    decoded = decode_all(model_file, images)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save({"files": names, "decoded": decoded}, path)
-    return decoded
+    return cached_per_image(model_file, files, cache_dir, "decoded", lambda: decode_all(model_file, images))
 
 
 class DecodedPairsDataset(Dataset):

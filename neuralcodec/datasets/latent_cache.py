@@ -18,6 +18,7 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
 from neuralcodec.datasets.image_folder import list_images
+from neuralcodec.datasets.model_cache import cached_per_image
 
 
 @torch.no_grad()
@@ -39,19 +40,7 @@ def compute_latents(model_file: str | Path, files: Sequence[Path]) -> list[Tenso
 
 def cached_latents(model_file: str | Path, files: Sequence[Path], cache_dir: str | Path) -> list[Tensor]:
     """The latents of ``files`` under ``model_file``'s transform, from the cache or computed and stored."""
-    from neuralcodec.codecs.model_file import load_model_file, weights_hash
-
-    key = weights_hash(load_model_file(model_file)).hex()
-    names = [str(Path(f).resolve()) for f in files]
-    path = Path(cache_dir) / f"latents-{key}-{len(files)}.pt"
-    if path.is_file():
-        blob = torch.load(path, weights_only=True)
-        if blob["files"] == names:
-            return blob["latents"]
-    latents = compute_latents(model_file, files)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save({"files": names, "latents": latents}, path)
-    return latents
+    return cached_per_image(model_file, files, cache_dir, "latents", lambda: compute_latents(model_file, files))
 
 
 class LatentCropDataset(Dataset):

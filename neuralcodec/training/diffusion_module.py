@@ -10,21 +10,19 @@ denoiser predicts x̂₀ from (x_t, c, t); the loss is L1 + Laplacian-pyramid L1
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
-import pytorch_lightning as pl
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from neuralcodec.codecs.diffusion_net import alpha_bar
 from neuralcodec.codecs.registry import get_family
 from neuralcodec.training.checkpoints import lineage_of, load_state_dict_any
-from neuralcodec.training.losses import PatchDiscriminator, laplacian_pyramid_l1
+from neuralcodec.training.losses import PatchDiscriminator, adversarial_step, laplacian_pyramid_l1, ramp
+from neuralcodec.training.recorded import RecordedModule
 
 
-class DiffusionLitModule(pl.LightningModule):
+class DiffusionLitModule(RecordedModule):
     """Trains the denoiser on :class:`~neuralcodec.datasets.decoded_pairs.DecodedPairsDataModule` pairs."""
 
     def __init__(
@@ -51,8 +49,6 @@ class DiffusionLitModule(pl.LightningModule):
         self.net = self.family.build_net(**(arch or {}))
         self.net.noise_scale = float(noise_scale)
         self.disc = PatchDiscriminator() if gan_weight > 0 else None
-        self.train_seconds, self._step_started = 0.0, 0.0
-        self.lineage: list[dict[str, Any]] = []
         if init_from:
             self.net.load_state_dict(load_state_dict_any(init_from))
             self.lineage = lineage_of(init_from)
@@ -62,28 +58,6 @@ class DiffusionLitModule(pl.LightningModule):
         self.point_quality = list(data.point_quality)
         self.base_family = data.hparams.family
         self.net.error_variance = {k: list(v) for k, v in data.error_variance.items()}
-
-    # --- bookkeeping shared with the other modules ------------------------------------------------------
-    def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
-        self._step_started = time.perf_counter()
-
-    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
-        self.train_seconds += time.perf_counter() - self._step_started
-
-    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        from neuralcodec.training.module import data_facts
-
-        checkpoint["train_seconds"] = self.train_seconds
-        checkpoint["lineage"] = self.lineage
-        checkpoint["data_facts"] = data_facts(self)
-
-    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        self.train_seconds = float(checkpoint.get("train_seconds", 0.0))
-        self.lineage = list(checkpoint.get("lineage", self.lineage))
-
-    def current_lr(self, base: float) -> float:
-        passed = sum(1 for m in self.hparams.lr_milestones or [] if self.global_step >= m)
-        return base * self.hparams.lr_gamma**passed
 
     # --- the step --------------------------------------------------------------------------------------------
     def noised(self, batch: dict[str, Tensor], training: bool = True) -> tuple[Tensor, Tensor, Tensor, Tensor]:
@@ -102,15 +76,15 @@ class DiffusionLitModule(pl.LightningModule):
         return x, c, x_t, t
 
     def gan_factor(self) -> float:
-        hp = self.hparams
-        return min(max((self.global_step - hp.gan_start) / max(hp.gan_ramp, 1), 0.0), 1.0)
+        """Weight share of the GAN term at this step (ramped in from ``gan_start``)."""
+        return ramp(self.global_step, self.hparams.gan_start, self.hparams.gan_ramp)
 
     def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
         hp = self.hparams
         opts = self.optimizers()
         opt, disc_opt = opts if isinstance(opts, list) else (opts, None)
         for group in opt.optimizer.param_groups:
-            group["lr"] = self.current_lr(hp.lr)
+            group["lr"] = self.lr_at_step(hp.lr)
         x, c, x_t, t = self.noised(batch)
         x0 = self.net(x_t, c, t)
         l1 = (x0 - x).abs().mean()
@@ -118,20 +92,10 @@ class DiffusionLitModule(pl.LightningModule):
         loss = hp.l1_weight * l1 + hp.pyramid_weight * pyramid
         logged = {"l1": l1.detach(), "pyramid": pyramid.detach()}
         if self.disc is not None and self.global_step >= hp.gan_start:
-            for group in disc_opt.optimizer.param_groups:
-                group["lr"] = self.current_lr(hp.disc_lr)
             real, fake = (x + 1) / 2, (x0.clamp(-1, 1) + 1) / 2
-            disc_loss = F.relu(1.0 - self.disc(real)).mean() + F.relu(1.0 + self.disc(fake.detach())).mean()
-            disc_opt.zero_grad()
-            self.manual_backward(disc_loss)
-            disc_opt.step()
-            for p in self.disc.parameters():
-                p.requires_grad_(False)
-            gen = -self.disc(fake).mean()
-            for p in self.disc.parameters():
-                p.requires_grad_(True)
+            gen, logged["disc"] = adversarial_step(self, self.disc, disc_opt, real, fake, self.lr_at_step(hp.disc_lr))
             loss = loss + hp.gan_weight * self.gan_factor() * gen
-            logged.update(disc=disc_loss.detach(), gen=gen.detach())
+            logged["gen"] = gen.detach()
         opt.zero_grad()
         self.manual_backward(loss)
         self.clip_gradients(opt, gradient_clip_val=1.0, gradient_clip_algorithm="norm")

@@ -12,7 +12,7 @@ import torch
 from neuralcodec.codecs.model_file import save_model_file
 from neuralcodec.codecs.registry import get_family, model_file_name
 from neuralcodec.training.checkpoints import checkpoint_stage, load_checkpoint, load_state_dict_any
-from neuralcodec.training.module import data_facts
+from neuralcodec.training.recorded import data_facts
 
 
 def _hardware() -> str:

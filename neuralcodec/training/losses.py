@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -45,3 +48,26 @@ def laplacian_pyramid_l1(a: Tensor, b: Tensor, levels: int = 5) -> Tensor:
         loss = loss + (band_a - band_b).abs().mean()
         a, b = da, db
     return loss + (a - b).abs().mean()
+
+
+def ramp(step: int, start: int, length: int) -> float:
+    """0 before ``start``, then linear to 1 over ``length`` steps (how the GAN weight comes in late)."""
+    return min(max((step - start) / max(length, 1), 0.0), 1.0)
+
+
+def adversarial_step(module: pl.LightningModule, disc: PatchDiscriminator, disc_opt: Any, real: Tensor, fake: Tensor,
+                     lr: float) -> tuple[Tensor, Tensor]:
+    """One hinge-loss update of ``disc`` on ``real`` and (detached) ``fake`` images in [0, 1], then the generator's
+    term ``-disc(fake)`` with the discriminator frozen: (generator loss, discriminator loss)."""
+    for group in disc_opt.optimizer.param_groups:
+        group["lr"] = lr
+    disc_loss = F.relu(1.0 - disc(real)).mean() + F.relu(1.0 + disc(fake.detach())).mean()
+    disc_opt.zero_grad()
+    module.manual_backward(disc_loss)
+    disc_opt.step()
+    for p in disc.parameters():
+        p.requires_grad_(False)
+    gen = -disc(fake).mean()
+    for p in disc.parameters():
+        p.requires_grad_(True)
+    return gen, disc_loss.detach()

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import math
-import time
 import warnings
 from pathlib import Path
 from typing import Any
 
-import pytorch_lightning as pl
 import torch
 from torch import Tensor
 
@@ -16,6 +14,7 @@ from neuralcodec.bitstream import Header
 from neuralcodec.bitstream.container import overhead
 from neuralcodec.codecs.registry import get_family
 from neuralcodec.training.checkpoints import lineage_of, load_state_dict_any
+from neuralcodec.training.recorded import RecordedModule
 
 
 def rate_distortion(out: dict, x: Tensor, lmbda: float) -> dict[str, Tensor]:
@@ -39,18 +38,7 @@ def native_bf16_cpu() -> bool:
         return False
 
 
-def data_facts(module: pl.LightningModule) -> dict[str, Any]:
-    """Crop size (pixels, or latent positions for cached latents), batch size and (when not 1) image scale of the
-    data the module is trained on (for its history)."""
-    trainer = getattr(module, "_trainer", None)
-    hp = getattr(getattr(trainer, "datamodule", None), "hparams", {}) or {}
-    facts: dict[str, Any] = {k: int(hp[k]) for k in ("crop", "latent_crop", "batch_size") if k in hp}
-    if float(hp.get("train_scale", 1.0)) != 1.0:
-        facts["train_scale"] = float(hp["train_scale"])
-    return facts
-
-
-class CodecLitModule(pl.LightningModule):
+class CodecLitModule(RecordedModule):
     """Trains one rate point (one λ) of a registered image codec family.
 
     ``family`` names the family (``codec list``); ``arch`` goes to its ``build_net``. The loss is
@@ -84,9 +72,6 @@ class CodecLitModule(pl.LightningModule):
         self.use_bf16 = autocast_bf16 and native_bf16_cpu()
         if autocast_bf16 and not self.use_bf16:
             warnings.warn("this CPU has no native bfloat16: training in float32 (autocast_bf16 ignored)", stacklevel=2)
-        self.train_seconds = 0.0  # training wall time summed over resumed runs (kept in checkpoints)
-        self._step_started = 0.0
-        self.lineage: list[dict[str, Any]] = []  # earlier stages this run was warm-started from, oldest first
         if init_from:
             self.load_weights(init_from)
         if trainable is not None:  # freeze everything else (e.g. train a context model's networks only)
@@ -101,21 +86,6 @@ class CodecLitModule(pl.LightningModule):
             raise ValueError(f"{path} does not fit the {self.family.name} network: missing {fresh[:3]}, "
                              f"unexpected {unexpected[:3]}")
         self.lineage = lineage_of(path)
-
-    def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
-        self._step_started = time.perf_counter()
-
-    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
-        self.train_seconds += time.perf_counter() - self._step_started
-
-    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        checkpoint["train_seconds"] = self.train_seconds
-        checkpoint["lineage"] = self.lineage
-        checkpoint["data_facts"] = data_facts(self)
-
-    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        self.train_seconds = float(checkpoint.get("train_seconds", 0.0))
-        self.lineage = list(checkpoint.get("lineage", self.lineage))
 
     def _loss(self, batch: Tensor | dict[str, Tensor], autocast: bool) -> dict[str, Tensor]:
         """RD loss of an image batch; for a batch of cached latents (``{"y": …}``, transforms frozen), the
@@ -172,13 +142,8 @@ class CodecLitModule(pl.LightningModule):
         self.log_dict(metrics, prog_bar=True, on_epoch=True, batch_size=1)
 
     def current_lr(self) -> float:
-        """Learning rate for the current step: ``lr · gamma^(milestones passed)``.
-
-        Computed from the step rather than kept in a scheduler, so a resumed run can be given new
-        milestones in its YAML (e.g. to decay late in training) and applies them at once.
-        """
-        passed = sum(1 for m in self.hparams.lr_milestones or [] if self.global_step >= m)
-        return self.hparams.lr * self.hparams.lr_gamma**passed
+        """Learning rate for the current step (see :meth:`RecordedModule.lr_at_step`)."""
+        return self.lr_at_step(self.hparams.lr)
 
     def configure_optimizers(self):
         params = [(n, p) for n, p in self.net.named_parameters() if p.requires_grad]

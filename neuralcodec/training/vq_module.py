@@ -16,11 +16,9 @@ before and trains only its own part:
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any, Literal
 
-import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -29,12 +27,13 @@ from neuralcodec.codecs.registry import get_family
 from neuralcodec.codecs.vq_net import VQNet, nearest_code
 from neuralcodec.codecs.vq_restore import group_log_probs
 from neuralcodec.training.checkpoints import lineage_of, load_checkpoint, load_state_dict_any
-from neuralcodec.training.losses import PatchDiscriminator, laplacian_pyramid_l1
+from neuralcodec.training.losses import PatchDiscriminator, adversarial_step, laplacian_pyramid_l1, ramp
+from neuralcodec.training.recorded import RecordedModule
 
 Stage = Literal["latent", "decoder", "restorer"]
 
 
-class VQLitModule(pl.LightningModule):
+class VQLitModule(RecordedModule):
     """Trains one stage of the ``vq`` family (see the module docstring). ``quality`` names the rate point the
     exported file is (its sub-codebook is ``level``)."""
 
@@ -67,8 +66,6 @@ class VQLitModule(pl.LightningModule):
         self.family = get_family("vq")
         self.net: VQNet = self.family.build_net(**(arch or {}))
         self.disc = PatchDiscriminator() if stage == "decoder" and gan_weight > 0 else None
-        self.train_seconds, self._step_started = 0.0, 0.0
-        self.lineage: list[dict[str, Any]] = []
         if init_transforms_from:  # g_a and g_s of a shipped hyperprior (same layers and keys)
             state = load_state_dict_any(init_transforms_from)
             self.net.load_state_dict({k: v for k, v in state.items() if k.startswith(("g_a.", "g_s."))}, strict=False)
@@ -93,32 +90,9 @@ class VQLitModule(pl.LightningModule):
                 self.disc.load_state_dict(disc)
         self.lineage = lineage_of(path)
 
-    # --- bookkeeping shared with CodecLitModule ---------------------------------------------------------
-    def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
-        self._step_started = time.perf_counter()
-
-    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
-        self.train_seconds += time.perf_counter() - self._step_started
-
-    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        from neuralcodec.training.module import data_facts
-
-        checkpoint["train_seconds"] = self.train_seconds
-        checkpoint["lineage"] = self.lineage
-        checkpoint["data_facts"] = data_facts(self)
-
-    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        self.train_seconds = float(checkpoint.get("train_seconds", 0.0))
-        self.lineage = list(checkpoint.get("lineage", self.lineage))
-
-    def current_lr(self, base: float) -> float:
-        passed = sum(1 for m in self.hparams.lr_milestones or [] if self.global_step >= m)
-        return base * self.hparams.lr_gamma**passed
-
     def gan_factor(self) -> float:
-        """0 before ``gan_start``, then a linear ramp to 1 over ``gan_ramp`` steps."""
-        hp = self.hparams
-        return min(max((self.global_step - hp.gan_start) / max(hp.gan_ramp, 1), 0.0), 1.0)
+        """Weight share of the GAN term at this step (ramped in from ``gan_start``)."""
+        return ramp(self.global_step, self.hparams.gan_start, self.hparams.gan_ramp)
 
     # --- losses -------------------------------------------------------------------------------------------
     def _latent_loss(self, y: Tensor) -> dict[str, Tensor]:
@@ -169,7 +143,7 @@ class VQLitModule(pl.LightningModule):
         opts = self.optimizers()
         opt, disc_opt = (opts if isinstance(opts, list) else (opts, None))
         for group in opt.optimizer.param_groups:
-            group["lr"] = self.current_lr(hp.lr)
+            group["lr"] = self.lr_at_step(hp.lr)
         if hp.stage == "latent":
             out = self._latent_loss(batch["y"])
         elif hp.stage == "restorer":
@@ -190,21 +164,10 @@ class VQLitModule(pl.LightningModule):
             self.net.prior_counts += torch.bincount(indices.flatten(), minlength=len(self.net.prior_counts)).double()
         x_hat = self.net.decode_vectors(q)
         out = self._reconstruction_loss(x_hat, x)
-        factor = self.gan_factor()
         if self.disc is not None and self.global_step >= hp.gan_start:
-            for group in disc_opt.optimizer.param_groups:
-                group["lr"] = self.current_lr(hp.disc_lr)
-            disc_loss = F.relu(1.0 - self.disc(x)).mean() + F.relu(1.0 + self.disc(x_hat.detach())).mean()
-            disc_opt.zero_grad()
-            self.manual_backward(disc_loss)
-            disc_opt.step()
-            for p in self.disc.parameters():
-                p.requires_grad_(False)
-            gen = -self.disc(x_hat).mean()
-            for p in self.disc.parameters():
-                p.requires_grad_(True)
-            out["loss"] = out["loss"] + hp.gan_weight * factor * gen
-            out["disc"], out["gen"] = disc_loss.detach(), gen.detach()
+            gen, out["disc"] = adversarial_step(self, self.disc, disc_opt, x, x_hat, self.lr_at_step(hp.disc_lr))
+            out["loss"] = out["loss"] + hp.gan_weight * self.gan_factor() * gen
+            out["gen"] = gen.detach()
         return out
 
     def validation_step(self, batch: Tensor | dict[str, Tensor], batch_idx: int) -> None:
