@@ -738,12 +738,19 @@ def _add_decoder_arguments(p: argparse.ArgumentParser) -> None:
                    "to the file's rate point; in between trades fidelity for realism")
     p.add_argument("--decoder-model", default=None, metavar="FILE",
                    help="diffusion decoder model file (default: the installed one)")
-    p.add_argument("--seed", type=int, default=None,
+    p.add_argument("--seed", type=_seed, default=None,
                    help="seed of the decoder's randomness: the diffusion decoder's noise, and which indices "
                    "--drop-rate loses (default 0); the same seed gives the same image")
     p.add_argument("--recovery", choices=("transformer", "nearest"), default=None,
                    help="vq files: how lost indices are restored: the masked-token transformer (default) or a copy "
                    "of the nearest kept index")
+
+
+def _seed(text: str) -> int:
+    """argparse type of --seed: a non-negative whole number."""
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"must be a non-negative whole number, not {text!r}")
+    return int(text)
 
 
 def _drop_rate(text: str) -> float:

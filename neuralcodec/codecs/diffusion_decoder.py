@@ -11,7 +11,8 @@ noise-to-signal variance ratio is ``strength · noise_scale · σ²(q)``: the no
 returns the base decoding unchanged; the start timesteps grow as the rate falls.
 
 **Determinism.** The noise of step k at pixel (y, x) comes from a generator seeded with (seed, k, 64×64 block),
-so the same seed gives the same image whatever the tiling; large images are refined in overlapping tiles.
+so the same seed gives the same image whatever the tiling. Large images run each step in overlapping tiles whose
+margins cover the denoiser's receptive field, and it normalises per position, so tiles add no seams.
 """
 
 from __future__ import annotations
@@ -24,13 +25,15 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from neuralcodec.codecs.diffusion import Diffusion
-from neuralcodec.codecs.diffusion_net import Denoiser, alpha_bar
+from neuralcodec.codecs.diffusion_net import RECEPTIVE_FIELD, Denoiser, alpha_bar
 from neuralcodec.codecs.model_file import MODEL_FORMAT, compact_state_dict, weights_hash
 from neuralcodec.codecs.tiling import tile_spans
 from neuralcodec.errors import DecodeError
 
 NOISE_BLOCK = 64
-TILE, TILE_MARGIN = 512, 48  # pixels
+# Each step runs over the whole image in tiles whose margins cover the denoiser's reach, so a tile computes what
+# the whole image would (up to floating-point summation order); a Kodak image is one tile.
+TILE, TILE_MARGIN = 1024, RECEPTIVE_FIELD  # pixels (multiples of the denoiser's input multiple, 8)
 MAX_STEPS = 4
 DEFAULT_STEPS, DEFAULT_STRENGTH = 2, 1.0
 
@@ -114,36 +117,32 @@ class DiffusionDecoder:
         return sorted({t for t in ts if t >= 1}, reverse=True)
 
     @torch.no_grad()
-    def _refine_window(self, c: Tensor, top: int, left: int, timesteps: list[int], seed: int) -> Tensor:
-        x0 = c
-        for k, t in enumerate(timesteps):
-            a = float(alpha_bar(t))
-            noise = positional_noise(seed, k, top, left, c.shape[2], c.shape[3])
-            start = c if k == 0 else x0  # RDEIC: the first start is the noised base decoding
-            x_t = a**0.5 * start + (1 - a) ** 0.5 * noise
-            x0 = self.net(x_t, c, torch.full((1,), t)).clamp(-1, 1)
-        return x0
-
-    @torch.no_grad()
     def refine(self, image: Tensor, family: str, quality: int, steps: int = DEFAULT_STEPS,
                strength: float = DEFAULT_STRENGTH, seed: int = 0) -> Tensor:
         """uint8 RGB (3, H, W): the base decoding ``image`` refined in ``steps`` (1–4) denoising steps."""
-        if not 1 <= steps <= MAX_STEPS:
-            raise DecodeError(f"steps must be 1…{MAX_STEPS}, got {steps}")
-        if not 0.0 <= strength <= 1.0:
-            raise DecodeError(f"strength must be in [0, 1], got {strength}")
-        timesteps = self.schedule(self.start_timestep(family, quality, strength), steps)
+        if not isinstance(steps, int) or not 1 <= steps <= MAX_STEPS:
+            raise DecodeError(f"steps must be a whole number 1…{MAX_STEPS}, got {steps!r}")
+        if not isinstance(strength, (int, float)) or not 0.0 <= strength <= 1.0:
+            raise DecodeError(f"strength must be a number in [0, 1], got {strength!r}")
+        if not isinstance(seed, int) or seed < 0:
+            raise DecodeError(f"seed must be a non-negative whole number, got {seed!r}")
+        timesteps = self.schedule(self.start_timestep(family, quality, float(strength)), steps)
         if not timesteps:
             return image.clone()
         _, h, w = image.shape
         m = self.net.multiple
-        out = torch.empty_like(image)
-        for r0, r1, a0, a1 in tile_spans(h, TILE, TILE_MARGIN):
-            for c0, c1, b0, b1 in tile_spans(w, TILE, TILE_MARGIN):
-                window = image[None, :, a0:a1, b0:b1].float() / 127.5 - 1.0
-                ph, pw = (-window.shape[2]) % m, (-window.shape[3]) % m
-                window = F.pad(window, (0, pw, 0, ph), mode="replicate")
-                x0 = self._refine_window(window, a0, b0, timesteps, seed)
-                pixels = ((x0 + 1.0) * 127.5).round_().clamp_(0, 255).to(torch.uint8)[0]
-                out[:, r0:r1, c0:c1] = pixels[:, r0 - a0 : r1 - a0, c0 - b0 : c1 - b0]
-        return out
+        base = F.pad(image[None].float(), (0, (-w) % m, 0, (-h) % m), mode="replicate")[0].to(torch.uint8)
+        x0 = None
+        for k, t in enumerate(timesteps):  # each step over the whole image, in tiles with margins ≥ its reach
+            a = float(alpha_bar(t))
+            estimate = torch.empty(base.shape)
+            for r0, r1, a0, a1 in tile_spans(base.shape[1], TILE, TILE_MARGIN):
+                for c0, c1, b0, b1 in tile_spans(base.shape[2], TILE, TILE_MARGIN):
+                    c = base[None, :, a0:a1, b0:b1].float() / 127.5 - 1.0
+                    start = c if x0 is None else x0[None, :, a0:a1, b0:b1]  # RDEIC: first from the base decoding
+                    noise = positional_noise(seed, k, a0, b0, a1 - a0, b1 - b0)
+                    x_t = a**0.5 * start + (1 - a) ** 0.5 * noise
+                    pred = self.net(x_t, c, torch.full((1,), t)).clamp_(-1, 1)
+                    estimate[:, r0:r1, c0:c1] = pred[0, :, r0 - a0 : r1 - a0, c0 - b0 : c1 - b0]
+            x0 = estimate
+        return ((x0[:, :h, :w] + 1.0) * 127.5).round_().clamp_(0, 255).to(torch.uint8)

@@ -3,7 +3,9 @@
 A small UNet that sees the noisy image ``x_t``, the base codec's decoding ``c`` and the timestep ``t`` and
 predicts the clean image (as a residual on ``c``). It works at half resolution (pixel-unshuffle in, pixel-shuffle
 out: four times fewer positions than pixels, so a 768×512 step costs ≈ 27 GMAC) with three levels of residual
-blocks; ``t`` enters every block as a per-channel bias (Ho et al. 2020). Images are in [-1, 1].
+blocks; ``t`` enters every block as a per-channel bias (Ho et al. 2020). Its normalisation is per position
+(:class:`ChannelNorm`) and its receptive field ±``RECEPTIVE_FIELD`` pixels, so it can run on overlapping tiles.
+Images are in [-1, 1].
 
 Schedule: the cosine schedule of Nichol & Dhariwal (2021) over ``TIMESTEPS`` steps; ``alpha_bar(t)`` is the
 signal share of ``x_t = sqrt(ᾱ) x₀ + sqrt(1 − ᾱ) ε``.
@@ -18,6 +20,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 TIMESTEPS = 1000
+# Pixels on each side that affect an output pixel, for the default three levels (3×3 convolutions at 1/2, 1/4 and
+# 1/8 resolution on the way down and up): the tile margin must be at least this.
+RECEPTIVE_FIELD = 80
 
 
 def alpha_bar(t: Tensor | float) -> Tensor:
@@ -42,14 +47,30 @@ def _embed_timestep(t: Tensor, dim: int) -> Tensor:
     return torch.cat([args.sin(), args.cos()], dim=1)
 
 
+class ChannelNorm(nn.Module):
+    """Layer normalisation over the channels of each position (no statistics over the image, unlike GroupNorm:
+    a tile then computes what the whole image computes there, given enough margin)."""
+
+    def __init__(self, channels: int, eps: float = 1e-5) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(channels))
+        self.bias = nn.Parameter(torch.zeros(channels))
+        self.eps = eps
+
+    def forward(self, x: Tensor) -> Tensor:
+        mean = x.mean(1, keepdim=True)
+        var = (x - mean).pow(2).mean(1, keepdim=True)
+        return (x - mean) * torch.rsqrt(var + self.eps) * self.weight[:, None, None] + self.bias[:, None, None]
+
+
 class ResBlock(nn.Module):
-    """GroupNorm–SiLU–conv ×2 with the timestep embedding added in between; 1×1 skip when widths differ."""
+    """ChannelNorm–SiLU–conv ×2 with the timestep embedding added in between; 1×1 skip when widths differ."""
 
     def __init__(self, cin: int, cout: int, temb: int) -> None:
         super().__init__()
-        self.norm1, self.conv1 = nn.GroupNorm(8, cin), nn.Conv2d(cin, cout, 3, padding=1)
+        self.norm1, self.conv1 = ChannelNorm(cin), nn.Conv2d(cin, cout, 3, padding=1)
         self.time = nn.Linear(temb, cout)
-        self.norm2, self.conv2 = nn.GroupNorm(8, cout), nn.Conv2d(cout, cout, 3, padding=1)
+        self.norm2, self.conv2 = ChannelNorm(cout), nn.Conv2d(cout, cout, 3, padding=1)
         self.skip = nn.Conv2d(cin, cout, 1) if cin != cout else nn.Identity()
 
     def forward(self, x: Tensor, temb: Tensor) -> Tensor:
@@ -81,7 +102,7 @@ class Denoiser(nn.Module):
         for i in range(len(widths) - 1, 0, -1):
             self.upsamples.append(nn.Conv2d(widths[i], widths[i - 1], 3, padding=1))
             self.up_blocks.append(ResBlock(2 * widths[i - 1], widths[i - 1], temb))
-        self.out_norm = nn.GroupNorm(8, widths[0])
+        self.out_norm = ChannelNorm(widths[0])
         self.out = nn.Conv2d(widths[0], 3 * 4, 3, padding=1)
         nn.init.zeros_(self.out.weight)  # starts as the identity on c
         nn.init.zeros_(self.out.bias)

@@ -30,9 +30,9 @@ from neuralcodec.codecs.vq_restore import drop_mask, nearest_fill, restore
 from neuralcodec.entropy import IntegerTable, RansDecoder, RansEncoder, table_from_counts
 from neuralcodec.errors import DecodeError, ModelError
 
-# Tile margins: g_a sees ±61 input pixels and to_code ±2 blocks (so ±96 pixels); from_code ±4 and g_s ±3 blocks.
+# Tile margins: g_a sees ±61 input pixels and to_code ±2 blocks (so ±96 pixels); g_s ±3 blocks and from_code ±2
+# per residual block (see ``synthesis_margin``).
 ANALYSIS_MARGIN = 96  # input pixels
-SYNTHESIS_MARGIN = 8  # blocks
 RECOVERY_METHODS = ("transformer", "nearest")
 
 
@@ -53,8 +53,9 @@ def export_model(net: nn.Module, quality: int, meta: dict[str, Any]) -> dict[str
         "code_usage": net.quantizer.ema_count.detach().float().clone(),
         "level_sizes": torch.tensor(net.level_sizes, dtype=torch.int64),
         "level_assign": net.level_assign.to(torch.int16).clone(),
-        "level_centroids": [c.float().clone() for c in net.level_centroids],
-        "level": int(net.level),
+        # by level number (a dict of tensors, so the weights hash in every file's header covers them)
+        "level_centroids": {str(i + 1): c.float().clone() for i, c in enumerate(net.level_centroids)},
+        "level": torch.tensor([int(net.level)]),  # a tensor: the weights hash covers it
         # add-one smoothing: an entry never seen in training stays codable at a modest cost
         "prior": torch.from_numpy(table_from_counts(counts + 1.0).freqs),
         "prior_counts": net.prior_counts.double().clone(),  # what the table was made from (later stages add)
@@ -70,7 +71,8 @@ def float_state_dict(blob: dict[str, Any]) -> dict[str, Tensor]:
                   "quantizer.ema_sum": codebook * usage[:, None], "quantizer.initialised": torch.tensor(True)})
     state["_extra_state"] = {
         "level_sizes": [int(k) for k in blob["level_sizes"]], "level_assign": blob["level_assign"].long(),
-        "level_centroids": [c.float() for c in blob["level_centroids"]], "level": int(blob["level"]),
+        "level_centroids": [blob["level_centroids"][str(i)].float() for i in range(1, len(blob["level_sizes"]))],
+        "level": int(blob["level"]),
         "prior_counts": blob["prior_counts"].double(),
     }
     return state
@@ -91,7 +93,7 @@ def _difference(blob: dict[str, Any], base: dict[str, Any]) -> dict[str, Any] | 
             diff = {k: v for k, v in value.items() if k not in base[key] or not same_entry(v, base[key][k])}
             if diff:
                 out[key] = diff
-        elif isinstance(value, list) or not same_entry(value, base[key]):
+        elif not same_entry(value, base[key]):
             out[key] = value
     return out if all(k in blob for k in base) else None
 
@@ -216,6 +218,8 @@ class VQCodec:
             raise DecodeError(f"unknown recovery method {method!r} (known: {', '.join(RECOVERY_METHODS)})")
         if not 0.0 <= drop_rate < 1.0:
             raise DecodeError(f"drop rate must be in [0, 1), got {drop_rate}")
+        if not isinstance(seed, int) or seed < 0:
+            raise DecodeError(f"seed must be a non-negative whole number, got {seed!r}")
         lost = drop_mask(indices.shape, drop_rate, seed)
         if not lost.any():
             return indices, lost
@@ -245,6 +249,7 @@ class VQCodec:
         if vectors.shape[2] * vectors.shape[3] * DOWNSAMPLING**2 <= self.whole_image_max_pixels:
             out = self._pixels(vectors)
         else:
-            out = tiled_apply(self._pixels, vectors, 3, self.tile_pixels // DOWNSAMPLING, SYNTHESIS_MARGIN,
+            margin = 2 * self.net.decoder_blocks + 4  # blocks: from_code's residual blocks, then g_s
+            out = tiled_apply(self._pixels, vectors, 3, self.tile_pixels // DOWNSAMPLING, margin,
                               up=DOWNSAMPLING, out_dtype=torch.uint8)
         return out[0, :, :height, :width]

@@ -79,9 +79,10 @@ class VectorQuantizer(nn.Module):
         dead = self.ema_count < self.dead_fraction * n / self.codebook_size
         if dead.any():
             pick = torch.randint(0, flat.shape[0], (int(dead.sum()),), device=flat.device)
+            share = n / self.codebook_size  # a restarted code starts with an average count, its sum to match
             self.codebook[dead] = flat[pick]
-            self.ema_sum[dead] = flat[pick]
-            self.ema_count[dead] = n / self.codebook_size
+            self.ema_sum[dead] = flat[pick] * share
+            self.ema_count[dead] = share
 
     def forward(self, e: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """Quantized vectors (straight-through), indices (B, H, W) and the commitment loss of ``e`` (B, D, H, W)."""
@@ -99,7 +100,7 @@ def nearest_code(vectors: Tensor, codebook: Tensor, chunk: int = 8192) -> Tensor
     """Index of the nearest row of ``codebook`` for each row of ``vectors`` (squared Euclidean distance), in
     chunks so a large image never builds its whole distance matrix."""
     norms = (codebook * codebook).sum(1)
-    out = torch.empty(vectors.shape[0], dtype=torch.int64)
+    out = torch.empty(vectors.shape[0], dtype=torch.int64, device=vectors.device)
     for start in range(0, vectors.shape[0], chunk):
         v = vectors[start : start + chunk]
         out[start : start + chunk] = (norms[None, :] - 2.0 * v @ codebook.T).argmin(1)

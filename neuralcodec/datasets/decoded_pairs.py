@@ -50,8 +50,10 @@ class DecodedPairsDataset(Dataset):
         return self.length
 
     def __getitem__(self, index: int) -> dict[str, Tensor]:
-        i = index % len(self.originals)
-        point = int(torch.randint(0, len(self.decoded), ())) if self.augment else index % len(self.decoded)
+        if self.augment:
+            i, point = index % len(self.originals), int(torch.randint(0, len(self.decoded), ()))
+        else:  # validation: every image at every rate point
+            i, point = index // len(self.decoded) % len(self.originals), index % len(self.decoded)
         x, c = self.originals[i], self.decoded[point][i]
         _, h, w = x.shape
         size = min(self.crop, h, w) // 8 * 8

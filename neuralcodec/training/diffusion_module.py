@@ -66,7 +66,7 @@ class DiffusionLitModule(RecordedModule):
         limits = torch.tensor([max(1, self.net.start_timestep(self.base_family, self.point_quality[int(p)]))
                                for p in batch["point"]])
         if training:
-            t = (torch.rand(len(x)) * limits).long().clamp_min(1)
+            t = (torch.rand(len(x)) * limits).long() + 1  # uniform on 1 … t(q), where decoding starts
             from_decoding = torch.rand(len(x)) < self.hparams.start_from_decoding
         else:  # validation: the first decoding step
             t, from_decoding = limits, torch.ones(len(x), dtype=torch.bool)
@@ -105,8 +105,9 @@ class DiffusionLitModule(RecordedModule):
         return loss
 
     def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
-        torch.manual_seed(batch_idx)
-        x, c, x_t, t = self.noised(batch, training=False)
+        with torch.random.fork_rng():  # the same noise every validation; training's stream is untouched
+            torch.manual_seed(batch_idx)
+            x, c, x_t, t = self.noised(batch, training=False)
         x0 = self.net(x_t, c, t).clamp(-1, 1)
         psnr = lambda a: -10 * torch.log10(((a - x) / 2).pow(2).mean().clamp_min(1e-10))  # noqa: E731
         self.log_dict({"val/l1": (x0 - x).abs().mean(), "val/psnr": psnr(x0), "val/psnr_base": psnr(c),

@@ -51,7 +51,7 @@ def export_checkpoint(ckpt: str | Path, path: str | Path, quality: int | None = 
     """
     blob = load_checkpoint(ckpt)
     hp = blob.get("hyper_parameters", {})
-    family = get_family(hp.get("family", "hyperprior"))
+    family = get_family(blob.get("family") or hp.get("family", "hyperprior"))
     arch = hp.get("arch") or {k: hp[k] for k in ("N", "M") if k in hp}  # older checkpoints: N, M at top level
     net = family.build_net(**arch)
     net.load_state_dict(load_state_dict_any(ckpt))

@@ -64,7 +64,7 @@ def adversarial_step(module: pl.LightningModule, disc: PatchDiscriminator, disc_
     disc_loss = F.relu(1.0 - disc(real)).mean() + F.relu(1.0 + disc(fake.detach())).mean()
     disc_opt.zero_grad()
     module.manual_backward(disc_loss)
-    disc_opt.step()
+    disc_opt.optimizer.step()  # the raw optimizer: Lightning counts a global step per wrapped step()
     for p in disc.parameters():
         p.requires_grad_(False)
     gen = -disc(fake).mean()

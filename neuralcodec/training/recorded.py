@@ -43,6 +43,7 @@ class RecordedModule(pl.LightningModule):
         checkpoint["train_seconds"] = self.train_seconds
         checkpoint["lineage"] = self.lineage
         checkpoint["data_facts"] = data_facts(self)
+        checkpoint["family"] = self.family.name  # what ``codec export`` rebuilds
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         self.train_seconds = float(checkpoint.get("train_seconds", 0.0))

@@ -175,8 +175,9 @@ class VQLitModule(RecordedModule):
         if hp.stage == "latent":
             out = self._latent_loss(batch["y"])
         elif hp.stage == "restorer":
-            torch.manual_seed(batch_idx)
-            out = self._restorer_loss(batch["y"])
+            with torch.random.fork_rng():  # the same masks every validation; training's stream is untouched
+                torch.manual_seed(batch_idx)
+                out = self._restorer_loss(batch["y"])
         else:
             q, _ = self.quantized(batch)
             x_hat = self.net.decode_vectors(q).clamp(0, 1)
