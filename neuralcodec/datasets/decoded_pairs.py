@@ -71,7 +71,11 @@ class DecodedPairsDataset(Dataset):
 
 
 class DecodedPairsDataModule(pl.LightningDataModule):
-    """Pairs from the rate points of one base family: its shipped files of ``qualities`` or ``model_files``."""
+    """Pairs from the rate points of one base family: its shipped files of ``qualities`` or ``model_files``.
+
+    ``equivalent_families`` decode rate point q with the same error as the base family's q (the context models:
+    their shipped points carry the hyperprior's transforms of the same λ), so the decoder serves them with the
+    same timesteps."""
 
     def __init__(
         self,
@@ -85,6 +89,7 @@ class DecodedPairsDataModule(pl.LightningDataModule):
         batch_size: int = 8,
         samples_per_epoch: int = 8000,
         val_images: int = 16,
+        equivalent_families: list[str] = (),
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
@@ -124,7 +129,8 @@ class DecodedPairsDataModule(pl.LightningDataModule):
             by_quality[load_codec(model_file=m).quality] = float(torch.stack(errors).mean())
         if sorted(by_quality) != list(range(len(by_quality))):
             raise ValueError(f"the base rate points must be 0…{len(by_quality) - 1}, got {sorted(by_quality)}")
-        self.error_variance = {hp.family: [by_quality[q] for q in range(len(by_quality))]}
+        variance = [by_quality[q] for q in range(len(by_quality))]
+        self.error_variance = {name: list(variance) for name in (hp.family, *hp.equivalent_families)}
         self.point_quality = [load_codec(model_file=m).quality for m in files]
 
     def train_dataloader(self) -> DataLoader:
