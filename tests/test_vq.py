@@ -161,3 +161,13 @@ def test_lower_point_is_stored_as_a_delta_on_the_top_point(models, tmp_path):
     assert weights_hash(merged) == weights_hash(full)
     assert delta_on_top_point(load_model_file(models["top"]), weights) is not None  # the top point: whole
     assert BASE_KEY not in delta_on_top_point(load_model_file(models["top"]), weights)
+
+
+def test_codec_export_of_a_vq_checkpoint(models, tmp_path, run_cli):
+    (ckpt,) = models["top"].parent.glob("**/last.ckpt")
+    out = tmp_path / "exported.pt"
+    res = run_cli("export", ckpt, "-o", out)
+    assert res.returncode == 0, res.stderr
+    exported, trained = load_codec(model_file=out), load_codec(model_file=models["top"])
+    assert exported.family.name == "vq" and exported.entries == trained.entries
+    assert torch.equal(exported.codebook, trained.codebook)

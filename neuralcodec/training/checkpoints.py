@@ -43,8 +43,8 @@ def load_state_dict_any(path: str | Path) -> dict[str, Tensor]:
         blob = read_model_file(path)
         return get_family(blob["family"]).float_state_dict(blob)
     blob = load_checkpoint(path)  # Lightning checkpoint: strip the LightningModule's "net." prefix
-    return {k[4:]: v.float() if v.is_floating_point() else v for k, v in blob["state_dict"].items()
-            if k.startswith("net.")}
+    return {k[4:]: v.float() if isinstance(v, Tensor) and v.is_floating_point() else v
+            for k, v in blob["state_dict"].items() if k.startswith("net.")}  # (extra states are not tensors)
 
 
 def checkpoint_stage(blob: dict[str, Any]) -> dict[str, Any]:
