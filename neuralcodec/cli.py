@@ -371,8 +371,9 @@ def _decode_video(src: Path, data: bytes, args: argparse.Namespace) -> int:
     if args.model is not None:
         raise InputError("--model is for image codecs: a video bitstream carries its own network")
     if _decode_options(args):
-        flags = ", ".join("--" + name.replace("_", "-") for name in _decode_options(args))
-        raise InputError(f"{flags}: not an option of video bitstreams")
+        from neuralcodec.coding import option_flags
+
+        raise InputError(f"{option_flags(list(_decode_options(args)))}: not an option of video bitstreams")
     dst = Path(args.output)
     folder = names_folder(args.output)  # 'frames.v1/' is a folder of PNG frames whatever its dots
     suffix = "" if folder else dst.suffix.lower()

@@ -98,12 +98,11 @@ def decode_bytes(data: bytes, model_file: str | Path | None = None, max_pixels: 
         raise DecodeError(f"image of {header.width}×{header.height} ({work} pixels after padding) exceeds "
                           f"the limit of {max_pixels} pixels")
     options = dict(options or {})
-    refiner, refine_options = _generative_decoder(options, family.name, header.rate_point,
-                                                  getattr(codec, "decode_options", ()))
-    unknown = sorted(set(options) - set(getattr(codec, "decode_options", ())))
+    family_options = getattr(codec, "decode_options", ())
+    refiner, refine_options = _generative_decoder(options, family.name, header.rate_point, family_options)
+    unknown = sorted(set(options) - set(family_options))
     if unknown:
-        flags = ", ".join("--" + name.replace("_", "-") for name in unknown)
-        raise DecodeError(f"{flags}: not an option of {family.name} files")
+        raise DecodeError(f"{option_flags(unknown)}: not an option of {family.name} files")
     image = codec.decompress(streams, header.height, header.width, **options)
     if refiner is not None:
         image = refiner.refine(image, family.name, header.rate_point, **refine_options)
@@ -111,6 +110,11 @@ def decode_bytes(data: bytes, model_file: str | Path | None = None, max_pixels: 
 
 
 DECODERS = ("mse", "diffusion")
+
+
+def option_flags(names: list[str]) -> str:
+    """Decoder option names as the command line spells them: ``drop_rate`` → ``--drop-rate``."""
+    return ", ".join("--" + name.replace("_", "-") for name in names)
 
 
 def _generative_decoder(options: dict[str, Any], family: str, quality: int,

@@ -14,6 +14,7 @@ sub-codebooks (``level_sizes``, ``level_assign``: code → k-means group, ``leve
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,14 +26,15 @@ from neuralcodec.codecs.model_file import MODEL_FORMAT, compact_state_dict, load
 from neuralcodec.codecs.stages import pad_amounts, pad_replicate
 from neuralcodec.codecs.tiling import tiled_apply
 from neuralcodec.codecs.vq import VectorQuantized
-from neuralcodec.codecs.vq_net import DOWNSAMPLING, VQNet, nearest_code
+from neuralcodec.codecs.vq_grid import nearest_on_grid, vectors_on_grid
+from neuralcodec.codecs.vq_net import DOWNSAMPLING, VQNet
 from neuralcodec.codecs.vq_restore import drop_mask, nearest_fill, restore
 from neuralcodec.entropy import IntegerTable, RansDecoder, RansEncoder, table_from_counts
 from neuralcodec.errors import DecodeError, ModelError
 
 # Tile margins: g_a sees ±61 input pixels and to_code ±2 blocks (so ±96 pixels); g_s ±3 blocks and from_code ±2
-# per residual block (see ``synthesis_margin``).
-ANALYSIS_MARGIN = 96  # input pixels
+# per residual block (see ``synthesize``).
+G_A_MARGIN, ANALYSIS_MARGIN = 64, 96  # input pixels: g_a alone, g_a and to_code
 RECOVERY_METHODS = ("transformer", "nearest")
 
 
@@ -160,30 +162,26 @@ class VQCodec:
         return (height + ph) // DOWNSAMPLING, (width + pw) // DOWNSAMPLING
 
     # --- encoder --------------------------------------------------------------------------------------------
+    def _encoder_side(self, transform: Callable[[Tensor], Tensor], image: Tensor, channels: int,
+                      margin: int) -> Tensor:
+        """``transform`` of the padded image in [0, 1]; large images in tiles with ``margin`` input pixels."""
+        pixels = pad_replicate(image, DOWNSAMPLING)
+        fn = lambda p: transform(p.float() / 255.0)  # noqa: E731
+        if pixels.shape[2] * pixels.shape[3] <= self.whole_image_max_pixels:
+            return fn(pixels)
+        return tiled_apply(fn, pixels, channels, self.tile_pixels, margin, down=DOWNSAMPLING)
+
     @torch.no_grad()
     def analysis(self, image: Tensor) -> Tensor:
         """The latent ``y = g_a(x)`` (1, M, H'/16, W'/16) of a uint8 RGB image, padded as for coding (the data of
         the stages that train on cached latents)."""
-        pixels = pad_replicate(image, DOWNSAMPLING)
-        if pixels.shape[2] * pixels.shape[3] <= self.whole_image_max_pixels:
-            return self.net.g_a(pixels.float() / 255.0)
-        return tiled_apply(lambda p: self.net.g_a(p.float() / 255.0), pixels, self.net.M, self.tile_pixels, 64,
-                           down=DOWNSAMPLING)
-
-    def _vectors(self, pixels: Tensor) -> Tensor:
-        return self.net.encode_vectors(pixels.float() / 255.0)
+        return self._encoder_side(self.net.g_a, image, self.net.M, G_A_MARGIN)
 
     @torch.no_grad()
     def indices(self, image: Tensor) -> np.ndarray:
         """The index grid (int32 (H/16, W/16)) the encoder codes for a uint8 RGB image (3, H, W)."""
-        pixels = pad_replicate(image, DOWNSAMPLING)
-        if pixels.shape[2] * pixels.shape[3] <= self.whole_image_max_pixels:
-            e = self._vectors(pixels)
-        else:
-            e = tiled_apply(self._vectors, pixels, self.net.code_dim, self.tile_pixels, ANALYSIS_MARGIN,
-                            down=DOWNSAMPLING)
-        _, d, h, w = e.shape
-        return nearest_code(e[0].permute(1, 2, 0).reshape(-1, d), self.codebook).view(h, w).numpy().astype(np.int32)
+        e = self._encoder_side(self.net.encode_vectors, image, self.net.code_dim, ANALYSIS_MARGIN)
+        return nearest_on_grid(e[0], self.codebook).numpy().astype(np.int32)
 
     def compress(self, image: Tensor, reconstruct: bool = False) -> tuple[dict[str, bytes], Tensor | None]:
         """The ``indices`` stream of a uint8 RGB image (and optionally the decoder's output)."""
@@ -245,7 +243,7 @@ class VQCodec:
     @torch.no_grad()
     def synthesize(self, indices: np.ndarray, height: int, width: int) -> Tensor:
         """uint8 RGB (3, height, width) of an index grid; large images in tiles."""
-        vectors = self.codebook[torch.from_numpy(indices.astype(np.int64))].permute(2, 0, 1)[None].contiguous()
+        vectors = vectors_on_grid(torch.from_numpy(indices.astype(np.int64)), self.codebook)[None].contiguous()
         if vectors.shape[2] * vectors.shape[3] * DOWNSAMPLING**2 <= self.whole_image_max_pixels:
             out = self._pixels(vectors)
         else:

@@ -23,6 +23,7 @@ from torch import Tensor, nn
 
 from neuralcodec.codecs.kmeans import kmeans
 from neuralcodec.codecs.layers import GDN, conv, deconv
+from neuralcodec.codecs.vq_grid import nearest_code, vectors_on_grid
 from neuralcodec.codecs.vq_restore import IndexRestorer
 
 DOWNSAMPLING = 16
@@ -91,20 +92,9 @@ class VectorQuantizer(nn.Module):
         indices = self.nearest(flat.detach())
         if self.training:
             self._update(flat.detach(), indices)
-        q = self.codebook[indices].view(b, h, w, d).permute(0, 3, 1, 2)
+        q = vectors_on_grid(indices.view(b, h, w), self.codebook)
         commitment = F.mse_loss(e, q.detach())
         return e + (q - e).detach(), indices.view(b, h, w), commitment
-
-
-def nearest_code(vectors: Tensor, codebook: Tensor, chunk: int = 8192) -> Tensor:
-    """Index of the nearest row of ``codebook`` for each row of ``vectors`` (squared Euclidean distance), in
-    chunks so a large image never builds its whole distance matrix."""
-    norms = (codebook * codebook).sum(1)
-    out = torch.empty(vectors.shape[0], dtype=torch.int64, device=vectors.device)
-    for start in range(0, vectors.shape[0], chunk):
-        v = vectors[start : start + chunk]
-        out[start : start + chunk] = (norms[None, :] - 2.0 * v @ codebook.T).argmin(1)
-    return out
 
 
 class VQNet(nn.Module):

@@ -17,6 +17,8 @@ import torch
 from scipy.ndimage import distance_transform_edt
 from torch import Tensor, nn
 
+from neuralcodec.codecs.vq_grid import vectors_on_grid
+
 RESTORE_WINDOW, RESTORE_MARGIN = 24, 6  # tokens
 RESTORE_ITERATIONS = 4
 
@@ -111,7 +113,7 @@ def restore(restorer: IndexRestorer, indices: np.ndarray, lost: np.ndarray, code
         remaining = int(missing.sum())
         if remaining == 0:
             break
-        vectors = codebook[out.clamp(0, groups - 1)].permute(2, 0, 1)
+        vectors = vectors_on_grid(out.clamp(0, groups - 1), codebook)
         best, confidence = _predict(restorer, vectors, missing, assign, groups)
         # fix the most confident share of what is left (all of it at the last step)
         take = remaining if step == iterations - 1 else max(1, remaining // (iterations - step))

@@ -24,7 +24,8 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from neuralcodec.codecs.registry import get_family
-from neuralcodec.codecs.vq_net import VQNet, nearest_code
+from neuralcodec.codecs.vq_grid import nearest_on_grid, vectors_on_grid
+from neuralcodec.codecs.vq_net import VQNet
 from neuralcodec.codecs.vq_restore import group_log_probs
 from neuralcodec.training.checkpoints import lineage_of, load_checkpoint, load_state_dict_any
 from neuralcodec.training.losses import PatchDiscriminator, adversarial_step, laplacian_pyramid_l1, ramp
@@ -106,11 +107,9 @@ class VQLitModule(RecordedModule):
         """Sub-codebook vectors and indices of images through the frozen encoder."""
         with torch.no_grad():
             e = self.net.encode_vectors(x)
-            b, d, h, w = e.shape
             codebook = self.net.level_codebook().to(e.dtype)
-            indices = nearest_code(e.permute(0, 2, 3, 1).reshape(-1, d), codebook)
-            q = codebook[indices].view(b, h, w, d).permute(0, 3, 1, 2)
-        return q, indices.view(b, h, w)
+            indices = nearest_on_grid(e, codebook)
+        return vectors_on_grid(indices, codebook), indices
 
     def _reconstruction_loss(self, x_hat: Tensor, x: Tensor) -> dict[str, Tensor]:
         hp = self.hparams
@@ -122,14 +121,12 @@ class VQLitModule(RecordedModule):
     def _restorer_loss(self, y: Tensor) -> dict[str, Tensor]:
         net, hp = self.net, self.hparams
         with torch.no_grad():
-            e = net.to_code(y)
-            b, d, h, w = e.shape
-            full = nearest_code(e.permute(0, 2, 3, 1).reshape(-1, d), net.quantizer.codebook).view(b, h, w)
+            full = nearest_on_grid(net.to_code(y), net.quantizer.codebook)
             level = int(torch.randint(0, len(net.level_sizes), ()))
             entries = net.level_assign[level][full]
-            vectors = net.level_codebook(level)[entries].permute(0, 3, 1, 2)
+            vectors = vectors_on_grid(entries, net.level_codebook(level))
             ratio = float(torch.empty(()).uniform_(*hp.mask_ratio))
-            lost = torch.rand(b, h, w) < ratio
+            lost = torch.rand(full.shape) < ratio
         logits = net.restorer(vectors, lost)
         loss = F.cross_entropy(logits[lost], full[lost]) if lost.any() else logits.sum() * 0
         with torch.no_grad():
