@@ -122,16 +122,16 @@ class DecodedPairsDataModule(pl.LightningDataModule):
         val_decoded = [cached_decodings(m, val_files, val, hp.cache_dir) for m in files]
         self.train_set = DecodedPairsDataset(train, train_decoded, hp.crop, hp.samples_per_epoch)
         self.val_set = DecodedPairsDataset(val, val_decoded, 256, len(val) * len(files), augment=False)
+        self.point_quality = [load_codec(model_file=m).quality for m in files]
         # σ² per rate point, indexed by the file's quality (a family's points are 0, 1, … in order)
         by_quality: dict[int, float] = {}
-        for m, decoded in zip(files, val_decoded, strict=True):
+        for quality, decoded in zip(self.point_quality, val_decoded, strict=True):
             errors = [((d.float() - o.float()) / 127.5).pow(2).mean() for d, o in zip(decoded, val, strict=True)]
-            by_quality[load_codec(model_file=m).quality] = float(torch.stack(errors).mean())
+            by_quality[quality] = float(torch.stack(errors).mean())
         if sorted(by_quality) != list(range(len(by_quality))):
             raise ValueError(f"the base rate points must be 0…{len(by_quality) - 1}, got {sorted(by_quality)}")
         variance = [by_quality[q] for q in range(len(by_quality))]
         self.error_variance = {name: list(variance) for name in (hp.family, *hp.equivalent_families)}
-        self.point_quality = [load_codec(model_file=m).quality for m in files]
 
     def train_dataloader(self) -> DataLoader:
         return DataLoader(self.train_set, batch_size=self.hparams.batch_size, shuffle=True, drop_last=True)
