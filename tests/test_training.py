@@ -36,11 +36,15 @@ def test_train_resume_export(tmp_path, sample_path):
     assert first.returncode == 0, first.stderr[-3000:]
     ckpt = next(tmp_path.glob("**/last.ckpt"))
     assert torch.load(ckpt, weights_only=False)["global_step"] == 3
+    before_resume = logged_steps(tmp_path)
     second = train(tmp_path, "--trainer.max_steps", "5")  # same run: must resume, not restart
     assert second.returncode == 0, second.stderr[-3000:]
     assert torch.load(next(tmp_path.glob("**/last.ckpt")), weights_only=False)["global_step"] == 5
     assert "Restoring states from the checkpoint" in second.stderr + second.stdout
-    assert max(logged_steps(tmp_path)) >= 3
+    after_resume = logged_steps(tmp_path)
+    assert max(after_resume) >= 3
+    # the log continues across the resume: the first run's rows stay, none is logged twice
+    assert after_resume[:len(before_resume)] == before_resume and len(set(after_resume)) == len(after_resume)
     model = tmp_path / "hyperprior-q1.pt"
     assert model.is_file()
     codec = load_codec(model_file=model)

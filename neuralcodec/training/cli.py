@@ -13,13 +13,17 @@ model file (unless ``--trainer.default_root_dir`` is given).
 
 from __future__ import annotations
 
+import csv
 import importlib.util
 from pathlib import Path
 
 import pytorch_lightning as pl
+import torch
 import yaml
+from lightning_fabric.loggers.logger import rank_zero_experiment
 from pytorch_lightning.cli import LightningCLI
 from pytorch_lightning.loggers import CSVLogger, TensorBoardLogger
+from pytorch_lightning.loggers.csv_logs import ExperimentWriter
 
 from neuralcodec.datasets.image_folder import ImageFolderDataModule  # noqa: F401 - the configs' data class
 from neuralcodec.training.module import CodecLitModule
@@ -63,10 +67,51 @@ class CodecTrainingCLI(LightningCLI):
             self.config.trainer.default_root_dir = str(Path(RUNS_DIR) / self.config.name)
 
 
-def _set_loggers(trainer: pl.Trainer) -> None:
-    """The CSV log in the run folder, and TensorBoard beside it when installed (it is not a dependency)."""
+class _ContinuedCSVWriter(ExperimentWriter):
+    """Lightning's CSV writer deletes an existing ``metrics.csv`` when it starts; a resumed run instead keeps the
+    rows logged before the checkpoint it resumes from (``keep_before``) and appends after them."""
+
+    def __init__(self, log_dir: str, keep_before: int | None) -> None:
+        self.keep_before = keep_before
+        super().__init__(log_dir=log_dir)
+
+    def _check_log_dir_exists(self) -> None:
+        path = Path(self.metrics_file_path)
+        if self.keep_before is None or not path.is_file():
+            return super()._check_log_dir_exists()
+        with path.open(newline="") as file:
+            reader = csv.DictReader(file)
+            keys = list(reader.fieldnames or [])
+            rows = [r for r in reader if r.get("step", "").isdigit() and int(r["step"]) < self.keep_before]
+        with path.open("w", newline="") as file:
+            writer = csv.DictWriter(file, fieldnames=keys)
+            writer.writeheader()
+            writer.writerows(rows)
+        self.metrics_keys = sorted(keys)
+        return None
+
+
+class ContinuedCSVLogger(CSVLogger):
+    """``CSVLogger`` whose ``metrics.csv`` survives a resume: rows before step ``keep_before`` stay."""
+
+    def __init__(self, *args, keep_before: int | None = None, **kwargs) -> None:  # noqa: ANN002, ANN003
+        super().__init__(*args, **kwargs)
+        self._keep_before = keep_before
+
+    @property
+    @rank_zero_experiment
+    def experiment(self) -> ExperimentWriter:
+        if self._experiment is None:
+            self._fs.makedirs(self.root_dir, exist_ok=True)
+            self._experiment = _ContinuedCSVWriter(self.log_dir, self._keep_before)
+        return self._experiment
+
+
+def _set_loggers(trainer: pl.Trainer, resume_step: int | None = None) -> None:
+    """The CSV log in the run folder (continued across resumes), and TensorBoard beside it when installed (it is
+    not a dependency)."""
     root = trainer.default_root_dir
-    loggers: list = [CSVLogger(save_dir=root, name="logs", version=0)]
+    loggers: list = [ContinuedCSVLogger(save_dir=root, name="logs", version=0, keep_before=resume_step)]
     if importlib.util.find_spec("tensorboard") or importlib.util.find_spec("tensorboardX"):
         loggers.append(TensorBoardLogger(save_dir=root, name="tensorboard", version=0))
     trainer.loggers = loggers
@@ -104,6 +149,9 @@ def train_main(args: list[str] | None = None) -> None:
     """Parse the configs and fit, resuming from the run's newest checkpoint when present."""
     cli = build_cli(args)
     resume = last_checkpoint(cli.trainer.default_root_dir)
+    if resume:
+        step = torch.load(resume, map_location="cpu", weights_only=False, mmap=True)["global_step"]
+        _set_loggers(cli.trainer, resume_step=int(step))
     cli.trainer.fit(cli.model, datamodule=cli.datamodule, ckpt_path=str(resume) if resume else None)
 
 
