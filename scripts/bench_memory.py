@@ -1,6 +1,7 @@
 """Peak memory of coding large images: 3840×2160 and 6000×4000, synthesised by tiling Kodak images.
 
-    .venv/bin/python scripts/bench_memory.py [--threads 2] [--codec acgc] [--model FILE] [--sizes 6000x4000]
+    .venv/bin/python scripts/bench_memory.py [--threads 2] [--codec acgc] [--model FILE] [--sizes 6000x4000] \
+        [--decode-args "--decoder diffusion --decoder-model FILE --steps 2"]
 
 Each measurement runs in a fresh process (``resource.getrusage(RUSAGE_SELF).ru_maxrss`` is per process):
 our encode (image → .bin on disk) and our decode (.bin → PNG on disk) for each size, then CompressAI's
@@ -13,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import resource
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -41,7 +43,8 @@ def synthesise(width: int, height: int, kodak: Path, path: Path) -> None:
     canvas.save(path)
 
 
-def worker(task: str, src: Path, dst: Path, threads: int, codec_name: str | None, model: str | None) -> None:
+def worker(task: str, src: Path, dst: Path, threads: int, codec_name: str | None, model: str | None,
+           decode_args: str = "") -> None:
     warnings.filterwarnings("ignore")
     import torch
 
@@ -55,7 +58,8 @@ def worker(task: str, src: Path, dst: Path, threads: int, codec_name: str | None
     elif task == "decode":
         from neuralcodec.cli import main as codec
 
-        assert codec(["decode", str(src), "-o", str(dst), *(["--model", model] if model else [])]) == 0
+        extra = (["--model", model] if model else []) + shlex.split(decode_args)
+        assert codec(["decode", str(src), "-o", str(dst), *extra]) == 0
     else:
         from compressai.models import MeanScaleHyperprior
 
@@ -75,12 +79,12 @@ def worker(task: str, src: Path, dst: Path, threads: int, codec_name: str | None
 
 
 def run(task: str, src: Path, dst: Path, threads: int, codec_name: str | None = None,
-        model: str | None = None) -> dict:
+        model: str | None = None, decode_args: str = "") -> dict:
     # via `sh` (which forks the worker): a child exec'd straight from this process would inherit this
     # process's peak RSS in ru_maxrss on Linux
     command = [sys.executable, __file__, "--worker", task, "--src", str(src), "--dst", str(dst),
                "--threads", str(threads), *(["--codec", codec_name] if codec_name else []),
-               *(["--model", model] if model else [])]
+               *(["--model", model] if model else []), f"--decode-args={decode_args}"]
     proc = subprocess.run(["sh", "-c", '"$0" "$@"; exit $?', *command], capture_output=True, text=True)
     if proc.returncode:
         raise SystemExit(f"{task} failed: {proc.stderr[-2000:]}")
@@ -132,17 +136,19 @@ def main() -> None:
     ap.add_argument("--codec", default=None, help="codec family to encode with (default: the default codec)")
     ap.add_argument("--model", default=None, help="a model file to encode and decode with instead of a shipped one")
     ap.add_argument("--sizes", default=None, help="comma-separated WxH list (default: 3840x2160,6000x4000)")
+    ap.add_argument("--decode-args", default="", help="more `codec decode` options, e.g. a generative decoder's")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     ap.add_argument("--src", type=Path, help=argparse.SUPPRESS)
     ap.add_argument("--dst", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker:
-        worker(args.worker, args.src, args.dst, args.threads, args.codec, args.model)
+        worker(args.worker, args.src, args.dst, args.threads, args.codec, args.model, args.decode_args)
         return
     if args.seams:
         seams(args.kodak, args.seams)
         return
-    print(f"codec: {args.model or args.codec or 'default'}")
+    decoding = f", decode {args.decode_args}" if args.decode_args else ""
+    print(f"codec: {args.model or args.codec or 'default'}{decoding}")
     print(f"{'image':<11} {'step':<26} {'peak RSS MB':>12} {'seconds':>9}")
     with tempfile.TemporaryDirectory() as tmp:
         sizes = [tuple(int(v) for v in s.split("x")) for s in args.sizes.split(",")] if args.sizes else SIZES
@@ -151,7 +157,7 @@ def main() -> None:
             synthesise(w, h, args.kodak, src)
             binf, out = Path(tmp) / "big.bin", Path(tmp) / "big_dec.png"
             for task, a, b in [("encode", src, binf), ("decode", binf, out)]:
-                r = run(task, a, b, args.threads, args.codec, args.model)
+                r = run(task, a, b, args.threads, args.codec, args.model, args.decode_args)
                 print(f"{w}x{h:<6} {'neuralcodec ' + task:<26} {r['peak_mb']:>12.0f} {r['seconds']:>9.1f}")
             bpp = 8 * binf.stat().st_size / (w * h)
             print(f"{w}x{h:<6} {'(file: ' + f'{bpp:.4f} bpp)':<26}")
