@@ -110,9 +110,9 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(2)
     decoder = load_decoder("diffusion", "hyperprior", args.model)
-    files = sorted(Path(args.kodak).glob("*.png"))
-    images = [read_image(f)[0] for f in files[: args.limit]]
-    landscape = [i for i in (read_image(f)[0] for f in files) if i.shape[1:] == (512, 768)][:4]  # seams: 2×2
+    kodak = [read_image(f)[0] for f in sorted(Path(args.kodak).glob("*.png"))]
+    images = kodak[: args.limit]
+    landscape = [i for i in kodak if i.shape[1:] == (512, 768)][:4]  # the seam check tiles four: 2×2
     result = {"model": args.model, "curve": curve(decoder, images, args.qualities, args.strengths, args.steps),
               "time": timing(decoder, landscape[0]), "seams": seams(decoder, landscape[:4]),
               "threads": threads(decoder, landscape[0])}

@@ -26,6 +26,7 @@ from torch import Tensor, nn
 from neuralcodec.codecs.diffusion import Diffusion
 from neuralcodec.codecs.diffusion_net import RECEPTIVE_FIELD, Denoiser, alpha_bar
 from neuralcodec.codecs.model_file import MODEL_FORMAT, compact_state_dict, weights_hash
+from neuralcodec.codecs.stages import pad_replicate
 from neuralcodec.codecs.tiling import tile_spans
 from neuralcodec.errors import DecodeError
 
@@ -131,7 +132,7 @@ class DiffusionDecoder:
         if not timesteps:
             return image.clone()
         _, h, w = image.shape
-        base = _replicate_pad(image, self.net.multiple)
+        base = pad_replicate(image, self.net.multiple)[0]
         # each step's estimate is kept as 8-bit pixels: the next step noises it far beyond that rounding, and a
         # 24 MP image then needs 72 MB per buffer instead of 288 MB
         x0 = None
@@ -149,6 +150,7 @@ class DiffusionDecoder:
             x0 = estimate
         return x0[:, :h, :w].clone() if x0.shape[1:] != (h, w) else x0
 
+
 def to_pixels(x: Tensor) -> Tensor:
     """[-1, 1] floats → uint8 pixels (rounded, clamped)."""
     return ((x + 1.0) * 127.5).round_().clamp_(0, 255).to(torch.uint8)
@@ -157,15 +159,3 @@ def to_pixels(x: Tensor) -> Tensor:
 def to_unit(pixels: Tensor) -> Tensor:
     """uint8 pixels → floats in [-1, 1]."""
     return pixels.float() / 127.5 - 1.0
-
-
-def _replicate_pad(image: Tensor, multiple: int) -> Tensor:
-    """uint8 (3, H, W) padded on the bottom and right to multiples of ``multiple`` by repeating the last row and
-    column (in 8 bits: a float copy of a 24 MP image would cost 288 MB)."""
-    _, h, w = image.shape
-    pad_h, pad_w = (-h) % multiple, (-w) % multiple
-    if pad_w:
-        image = torch.cat([image, image[:, :, -1:].expand(-1, -1, pad_w)], dim=2)
-    if pad_h:
-        image = torch.cat([image, image[:, -1:, :].expand(-1, pad_h, -1)], dim=1)
-    return image
