@@ -5,7 +5,9 @@ timestep t is drawn from [1, t(q)] (t(q): the rate point's start timestep, from 
 decoding measured on the validation images), and x_t = sqrt(ᾱ) · s + sqrt(1 − ᾱ) · ε with s = c (RDEIC's start
 from the compressed image) or s = x₀ (the later steps, which start from an estimate of it), half each. The
 denoiser predicts x̂₀ from (x_t, c, t); the loss is L1 + Laplacian-pyramid L1 and, ramped in from
-``gan_start``, a hinge PatchGAN term that makes the few-step output sharp instead of the posterior mean.
+``gan_start``, a hinge PatchGAN term that makes the few-step output sharp instead of the posterior mean. With
+``balanced_gan`` the GAN term's weight is ``gan_weight`` times VQGAN's adaptive ratio of gradient norms at the
+denoiser's last layer (:func:`~neuralcodec.training.losses.balanced_gan_weight`).
 """
 
 from __future__ import annotations
@@ -18,7 +20,13 @@ from torch import Tensor
 from neuralcodec.codecs.diffusion_net import alpha_bar
 from neuralcodec.codecs.registry import get_family
 from neuralcodec.training.checkpoints import lineage_of, load_state_dict_any
-from neuralcodec.training.losses import PatchDiscriminator, adversarial_step, laplacian_pyramid_l1, ramp
+from neuralcodec.training.losses import (
+    PatchDiscriminator,
+    adversarial_step,
+    balanced_gan_weight,
+    laplacian_pyramid_l1,
+    ramp,
+)
 from neuralcodec.training.recorded import RecordedModule
 
 
@@ -40,6 +48,7 @@ class DiffusionLitModule(RecordedModule):
         gan_weight: float = 0.05,
         gan_start: int = 0,
         gan_ramp: int = 1000,
+        balanced_gan: bool = False,
         init_from: str | None = None,
     ) -> None:
         super().__init__()
@@ -94,7 +103,11 @@ class DiffusionLitModule(RecordedModule):
         if self.disc is not None and self.global_step >= hp.gan_start:
             real, fake = (x + 1) / 2, (x0.clamp(-1, 1) + 1) / 2
             gen, logged["disc"] = adversarial_step(self, self.disc, disc_opt, real, fake, self.lr_at_step(hp.disc_lr))
-            loss = loss + hp.gan_weight * self.gan_factor() * gen
+            weight = hp.gan_weight * self.gan_factor()
+            if hp.balanced_gan:
+                weight = weight * balanced_gan_weight(loss, gen, self.net.out.weight)
+                logged["gan_weight"] = weight
+            loss = loss + weight * gen
             logged["gen"] = gen.detach()
         opt.zero_grad()
         self.manual_backward(loss)

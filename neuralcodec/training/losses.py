@@ -71,3 +71,13 @@ def adversarial_step(module: pl.LightningModule, disc: PatchDiscriminator, disc_
     for p in disc.parameters():
         p.requires_grad_(True)
     return gen, disc_loss.detach()
+
+
+def balanced_gan_weight(reconstruction: Tensor, generator: Tensor, last_layer: Tensor, limit: float = 1e4) -> Tensor:
+    """VQGAN's adaptive weight (Esser et al. 2021, eq. 7): ‖∇ reconstruction‖ / ‖∇ generator‖ at the generator's
+    last layer, detached, so that the adversarial term pulls as hard as the reconstruction terms whatever their
+    scales; a fixed weight either vanishes beside an L1 loss or swamps it."""
+    grad_rec = torch.autograd.grad(reconstruction, last_layer, retain_graph=True)[0]
+    grad_gen = torch.autograd.grad(generator, last_layer, retain_graph=True)[0]
+    return (grad_rec.norm() / (grad_gen.norm() + 1e-4)).clamp(0.0, limit).detach()
+
