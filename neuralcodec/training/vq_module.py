@@ -28,7 +28,13 @@ from neuralcodec.codecs.vq_grid import nearest_on_grid, vectors_on_grid
 from neuralcodec.codecs.vq_net import VQNet
 from neuralcodec.codecs.vq_restore import group_log_probs
 from neuralcodec.training.checkpoints import lineage_of, load_checkpoint, load_state_dict_any
-from neuralcodec.training.losses import PatchDiscriminator, adversarial_step, laplacian_pyramid_l1, ramp
+from neuralcodec.training.losses import (
+    PatchDiscriminator,
+    adversarial_step,
+    balanced_gan_weight,
+    laplacian_pyramid_l1,
+    ramp,
+)
 from neuralcodec.training.recorded import RecordedModule
 
 Stage = Literal["latent", "decoder", "restorer"]
@@ -57,6 +63,7 @@ class VQLitModule(RecordedModule):
         gan_weight: float = 0.05,
         gan_start: int = 0,
         gan_ramp: int = 1000,
+        balanced_gan: bool = False,
         mask_ratio: tuple[float, float] = (0.1, 0.6),
         init_from: str | None = None,
         init_transforms_from: str | None = None,
@@ -163,7 +170,11 @@ class VQLitModule(RecordedModule):
         out = self._reconstruction_loss(x_hat, x)
         if self.disc is not None and self.global_step >= hp.gan_start:
             gen, out["disc"] = adversarial_step(self, self.disc, disc_opt, x, x_hat, self.lr_at_step(hp.disc_lr))
-            out["loss"] = out["loss"] + hp.gan_weight * self.gan_factor() * gen
+            weight = hp.gan_weight * self.gan_factor()
+            if hp.balanced_gan:  # VQGAN's adaptive weight at the synthesis transform's last layer
+                weight = weight * balanced_gan_weight(out["loss"], gen, self.net.g_s[-1].weight)
+                out["gan_weight"] = weight
+            out["loss"] = out["loss"] + weight * gen
             out["gen"] = gen.detach()
         return out
 
