@@ -7,7 +7,9 @@ from the compressed image) or s = x₀ (the later steps, which start from an est
 denoiser predicts x̂₀ from (x_t, c, t); the loss is L1 + Laplacian-pyramid L1 and, ramped in from
 ``gan_start``, a hinge PatchGAN term that makes the few-step output sharp instead of the posterior mean. With
 ``balanced_gan`` the GAN term's weight is ``gan_weight`` times VQGAN's adaptive ratio of gradient norms at the
-denoiser's last layer (:func:`~neuralcodec.training.losses.balanced_gan_weight`).
+denoiser's last layer (:func:`~neuralcodec.training.losses.balanced_gan_weight`), at most ``balanced_gan_limit``:
+when the discriminator stops telling real from fake its gradient vanishes and the unbounded ratio would turn the
+adversarial term into noise.
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ class DiffusionLitModule(RecordedModule):
         gan_start: int = 0,
         gan_ramp: int = 1000,
         balanced_gan: bool = False,
+        balanced_gan_limit: float = 1e4,
         init_from: str | None = None,
     ) -> None:
         super().__init__()
@@ -105,7 +108,7 @@ class DiffusionLitModule(RecordedModule):
             gen, logged["disc"] = adversarial_step(self, self.disc, disc_opt, real, fake, self.lr_at_step(hp.disc_lr))
             weight = hp.gan_weight * self.gan_factor()
             if hp.balanced_gan:
-                weight = weight * balanced_gan_weight(loss, gen, self.net.out.weight)
+                weight = weight * balanced_gan_weight(loss, gen, self.net.out.weight, hp.balanced_gan_limit)
                 logged["gan_weight"] = weight
             loss = loss + weight * gen
             logged["gen"] = gen.detach()
