@@ -80,4 +80,3 @@ def balanced_gan_weight(reconstruction: Tensor, generator: Tensor, last_layer: T
     grad_rec = torch.autograd.grad(reconstruction, last_layer, retain_graph=True)[0]
     grad_gen = torch.autograd.grad(generator, last_layer, retain_graph=True)[0]
     return (grad_rec.norm() / (grad_gen.norm() + 1e-4)).clamp(0.0, limit).detach()
-

@@ -64,6 +64,7 @@ class VQLitModule(RecordedModule):
         gan_start: int = 0,
         gan_ramp: int = 1000,
         balanced_gan: bool = False,
+        balanced_gan_limit: float = 1e4,
         mask_ratio: tuple[float, float] = (0.1, 0.6),
         init_from: str | None = None,
         init_transforms_from: str | None = None,
@@ -172,7 +173,8 @@ class VQLitModule(RecordedModule):
             gen, out["disc"] = adversarial_step(self, self.disc, disc_opt, x, x_hat, self.lr_at_step(hp.disc_lr))
             weight = hp.gan_weight * self.gan_factor()
             if hp.balanced_gan:  # VQGAN's adaptive weight at the synthesis transform's last layer
-                weight = weight * balanced_gan_weight(out["loss"], gen, self.net.g_s[-1].weight)
+                weight = weight * balanced_gan_weight(out["loss"], gen, self.net.g_s[-1].weight,
+                                                      hp.balanced_gan_limit)
                 out["gan_weight"] = weight
             out["loss"] = out["loss"] + weight * gen
             out["gen"] = gen.detach()
