@@ -22,13 +22,7 @@ from torch import Tensor
 from neuralcodec.codecs.diffusion_net import alpha_bar
 from neuralcodec.codecs.registry import get_family
 from neuralcodec.training.checkpoints import lineage_of, load_state_dict_any
-from neuralcodec.training.losses import (
-    PatchDiscriminator,
-    adversarial_step,
-    balanced_gan_weight,
-    laplacian_pyramid_l1,
-    ramp,
-)
+from neuralcodec.training.losses import PatchDiscriminator, adversarial_step, adversarial_weight, laplacian_pyramid_l1
 from neuralcodec.training.recorded import RecordedModule
 
 
@@ -87,10 +81,6 @@ class DiffusionLitModule(RecordedModule):
         x_t = a.sqrt() * start + (1 - a).sqrt() * torch.randn_like(x)
         return x, c, x_t, t
 
-    def gan_factor(self) -> float:
-        """Weight share of the GAN term at this step (ramped in from ``gan_start``)."""
-        return ramp(self.global_step, self.hparams.gan_start, self.hparams.gan_ramp)
-
     def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
         hp = self.hparams
         opts = self.optimizers()
@@ -106,9 +96,8 @@ class DiffusionLitModule(RecordedModule):
         if self.disc is not None and self.global_step >= hp.gan_start:
             real, fake = (x + 1) / 2, (x0.clamp(-1, 1) + 1) / 2
             gen, logged["disc"] = adversarial_step(self, self.disc, disc_opt, real, fake, self.lr_at_step(hp.disc_lr))
-            weight = hp.gan_weight * self.gan_factor()
+            weight = adversarial_weight(self, loss, gen, self.net.out.weight)
             if hp.balanced_gan:
-                weight = weight * balanced_gan_weight(loss, gen, self.net.out.weight, hp.balanced_gan_limit)
                 logged["gan_weight"] = weight
             loss = loss + weight * gen
             logged["gen"] = gen.detach()

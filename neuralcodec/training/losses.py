@@ -80,3 +80,15 @@ def balanced_gan_weight(reconstruction: Tensor, generator: Tensor, last_layer: T
     grad_rec = torch.autograd.grad(reconstruction, last_layer, retain_graph=True)[0]
     grad_gen = torch.autograd.grad(generator, last_layer, retain_graph=True)[0]
     return (grad_rec.norm() / (grad_gen.norm() + 1e-4)).clamp(0.0, limit).detach()
+
+
+def adversarial_weight(module: pl.LightningModule, reconstruction: Tensor, generator: Tensor,
+                       last_layer: Tensor) -> Tensor | float:
+    """Weight of the generator's GAN term at this step, from ``module.hparams``: ``gan_weight``, ramped in from
+    ``gan_start`` over ``gan_ramp`` steps and, with ``balanced_gan``, times :func:`balanced_gan_weight` at
+    ``last_layer`` (at most ``balanced_gan_limit``)."""
+    hp = module.hparams
+    weight = hp.gan_weight * ramp(module.global_step, hp.gan_start, hp.gan_ramp)
+    if hp.balanced_gan:
+        weight = weight * balanced_gan_weight(reconstruction, generator, last_layer, hp.balanced_gan_limit)
+    return weight

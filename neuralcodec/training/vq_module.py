@@ -28,13 +28,7 @@ from neuralcodec.codecs.vq_grid import nearest_on_grid, vectors_on_grid
 from neuralcodec.codecs.vq_net import VQNet
 from neuralcodec.codecs.vq_restore import group_log_probs
 from neuralcodec.training.checkpoints import lineage_of, load_checkpoint, load_state_dict_any
-from neuralcodec.training.losses import (
-    PatchDiscriminator,
-    adversarial_step,
-    balanced_gan_weight,
-    laplacian_pyramid_l1,
-    ramp,
-)
+from neuralcodec.training.losses import PatchDiscriminator, adversarial_step, adversarial_weight, laplacian_pyramid_l1
 from neuralcodec.training.recorded import RecordedModule
 
 Stage = Literal["latent", "decoder", "restorer"]
@@ -98,10 +92,6 @@ class VQLitModule(RecordedModule):
             if disc:
                 self.disc.load_state_dict(disc)
         self.lineage = lineage_of(path)
-
-    def gan_factor(self) -> float:
-        """Weight share of the GAN term at this step (ramped in from ``gan_start``)."""
-        return ramp(self.global_step, self.hparams.gan_start, self.hparams.gan_ramp)
 
     # --- losses -------------------------------------------------------------------------------------------
     def _latent_loss(self, y: Tensor) -> dict[str, Tensor]:
@@ -171,10 +161,8 @@ class VQLitModule(RecordedModule):
         out = self._reconstruction_loss(x_hat, x)
         if self.disc is not None and self.global_step >= hp.gan_start:
             gen, out["disc"] = adversarial_step(self, self.disc, disc_opt, x, x_hat, self.lr_at_step(hp.disc_lr))
-            weight = hp.gan_weight * self.gan_factor()
-            if hp.balanced_gan:  # VQGAN's adaptive weight at the synthesis transform's last layer
-                weight = weight * balanced_gan_weight(out["loss"], gen, self.net.g_s[-1].weight,
-                                                      hp.balanced_gan_limit)
+            weight = adversarial_weight(self, out["loss"], gen, self.net.g_s[-1].weight)  # g_s's last layer
+            if hp.balanced_gan:
                 out["gan_weight"] = weight
             out["loss"] = out["loss"] + weight * gen
             out["gen"] = gen.detach()
