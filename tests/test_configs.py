@@ -29,7 +29,9 @@ def test_config_builds_model_data_and_trainer(config: Path, monkeypatch: pytest.
 
     monkeypatch.chdir(ROOT)  # configs name paths relative to the repository root
     model = yaml.safe_load(config.read_text()).get("model") or {}
-    own_module = "class_path" in model  # a family with its own LightningModule (vq): arguments under init_args
+    # a family with its own LightningModule (vq, diffusion): arguments under init_args (its class_path may be in
+    # the base.yaml beside it)
+    own_module = "class_path" in model or "init_args" in model
     declared = (model.get("init_args", {}) if own_module else model).get("init_from")
     # a later stage starts from an earlier stage's export under runs/, made by that stage's config: it is
     # checked by name here and not loaded
