@@ -32,15 +32,17 @@ def test_config_builds_model_data_and_trainer(config: Path, monkeypatch: pytest.
     # a family with its own LightningModule (vq, diffusion): arguments under init_args (its class_path may be in
     # the base.yaml beside it)
     own_module = "class_path" in model or "init_args" in model
-    declared = (model.get("init_args", {}) if own_module else model).get("init_from")
-    # a later stage starts from an earlier stage's export under runs/, made by that stage's config: it is
-    # checked by name here and not loaded
-    from_run = declared is not None and Path(declared).parts[0] == "runs"
-    if from_run:
-        stage = Path(declared).parts[1]
-        assert any(yaml.safe_load(p.read_text()).get("name") == stage for p in CONFIGS), f"no config makes {declared}"
-    key = "--model.init_args.init_from" if own_module else "--model.init_from"
-    overrides = [key, "null"] if from_run else []
+    args = model.get("init_args", {}) if own_module else model
+    # a later stage starts from an earlier stage's export under runs/ (init_from, and restorer_from of vq's top
+    # point), made by that stage's config: it is checked by name here and not loaded
+    overrides = []
+    for key in ("init_from", "restorer_from"):
+        declared = args.get(key)
+        if declared is not None and Path(declared).parts[0] == "runs":
+            stage = Path(declared).parts[1]
+            makers = [p for p in CONFIGS if yaml.safe_load(p.read_text()).get("name") == stage]
+            assert makers, f"no config makes {declared}"
+            overrides += [f"--model.init_args.{key}" if own_module else f"--model.{key}", "null"]
     cli = build_cli(["--config", str(config.relative_to(ROOT)), *overrides])
     assert isinstance(cli.model, (VQLitModule, DiffusionLitModule) if own_module else CodecLitModule)
     assert cli.trainer.max_steps > 0

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import yaml
 
 from neuralcodec.codecs.kmeans import kmeans
 from neuralcodec.codecs.model_file import BASE_KEY, load_model_file, save_model_file, weights_hash
@@ -21,6 +22,7 @@ from neuralcodec.codecs.vq_net import VQNet
 from neuralcodec.codecs.vq_restore import drop_mask, nearest_fill, restore
 from neuralcodec.coding import decode_bytes, encode_file
 from neuralcodec.image_io import read_image
+from neuralcodec.training.vq_module import VQLitModule
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY = ROOT / "tests" / "data" / "tiny-vq.yaml"
@@ -171,3 +173,22 @@ def test_codec_export_of_a_vq_checkpoint(models, tmp_path, run_cli):
     exported, trained = load_codec(model_file=out), load_codec(model_file=models["top"])
     assert exported.family.name == "vq" and exported.entries == trained.entries
     assert torch.equal(exported.codebook, trained.codebook)
+
+
+def test_restorer_stage_joins_a_decoder_trained_beside_it(models, tmp_path):
+    """``restorer_from``: the restorer of one file and everything else of another (configs/vq/top.yaml); at lr 0 the
+    joined file holds exactly the two parts, and the stage both share is counted once in its training history."""
+    joined = train(tmp_path / "join", "--model.init_args.stage", "restorer", "--model.init_args.lr", "0",
+                   "--model.init_args.init_from", str(models["decoder"]),
+                   "--model.init_args.restorer_from", str(models["top"]),
+                   *LATENT_DATA, "--data.init_args.source_model", str(models["decoder"]),
+                   "--data.init_args.cache_dir", str(tmp_path / "cache"))
+    blob, top, decoder = (load_model_file(p) for p in (joined, models["top"], models["decoder"]))
+    for key, value in blob["weights"].items():
+        assert torch.equal(value, (top if key.startswith("restorer.") else decoder)["weights"][key]), key
+    sources = [stage["source"] for stage in blob["meta"]["lineage"]]
+    assert str(models["top"]) in sources and len(sources) == len(set(sources))
+    other = train(tmp_path / "other", "--seed_everything", "2")  # another codebook: its restorer does not fit
+    arch = yaml.safe_load(TINY.read_text())["model"]["init_args"]["arch"]
+    with pytest.raises(ValueError, match="differ"):
+        VQLitModule(stage="restorer", arch=arch, init_from=str(models["decoder"]), restorer_from=str(other))

@@ -11,7 +11,9 @@ before and trains only its own part:
   PatchGAN loss (a GAN switched on at full weight early ruins reconstructions: taming-transformers issues
   #44, #129). With ``level`` > 0 it fine-tunes the decoder for a k-means sub-codebook. It also counts how
   often the training images use each entry: the index prior shipped in the model file;
-- ``restorer``: the lost-index transformer, on index grids of cached latents (masked-token prediction).
+- ``restorer``: the lost-index transformer, on index grids of cached latents (masked-token prediction). It
+  needs only the encoder, the codebook and the sub-codebooks, so it can start from the ``latent`` stage and train
+  beside the ``decoder`` stage; ``restorer_from`` then joins its restorer to the decoder stage's file.
 """
 
 from __future__ import annotations
@@ -62,6 +64,7 @@ class VQLitModule(RecordedModule):
         mask_ratio: tuple[float, float] = (0.1, 0.6),
         init_from: str | None = None,
         init_transforms_from: str | None = None,
+        restorer_from: str | None = None,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
@@ -77,6 +80,8 @@ class VQLitModule(RecordedModule):
             self._load_vq(init_from)
         if level_sizes and len(self.net.level_sizes) == 1:
             self.net.set_levels(list(level_sizes), kmeans_seed)
+        if restorer_from:
+            self._take_restorer(restorer_from)
         self.net.set_level(level)
         trained = {"latent": ("to_code.", "from_code."), "decoder": ("from_code.", "g_s."),
                    "restorer": ("restorer.",)}[stage]
@@ -92,6 +97,20 @@ class VQLitModule(RecordedModule):
             if disc:
                 self.disc.load_state_dict(disc)
         self.lineage = lineage_of(path)
+
+    def _take_restorer(self, path: str | Path) -> None:
+        """The restorer of another ``vq`` file of the same codebook and sub-codebooks. The restorer stage needs only
+        the encoder and the codebook, so it can train beside the decoder stage and be joined to it afterwards."""
+        other: VQNet = self.family.build_net(**(self.hparams.arch or {}))
+        other.load_state_dict(load_state_dict_any(path))
+        same = (torch.equal(other.quantizer.codebook, self.net.quantizer.codebook)
+                and other.level_sizes == self.net.level_sizes
+                and torch.equal(other.level_assign, self.net.level_assign))
+        if not same:
+            raise ValueError(f"{path}: its codebook or sub-codebooks differ from the model it would join")
+        self.net.restorer.load_state_dict(other.restorer.state_dict())
+        lineage = list(getattr(self, "lineage", []))
+        self.lineage = lineage + [s for s in lineage_of(path) if s not in lineage]
 
     # --- losses -------------------------------------------------------------------------------------------
     def _latent_loss(self, y: Tensor) -> dict[str, Tensor]:
