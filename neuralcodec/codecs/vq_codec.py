@@ -137,7 +137,7 @@ class VQCodec:
         self.meta = dict(blob.get("meta", {}))
         self.net = VQNet(**blob["arch"])
         self.net.load_state_dict(float_state_dict(blob))
-        self.net.eval()
+        self.net.eval().to(memory_format=torch.channels_last)  # faster oneDNN kernels on CPU, as the hyperprior
         self.level = self.net.level
         self.codebook = self.net.level_codebook().float()
         self.assign = self.net.level_assign[self.level].long()  # full code → this point's entry
@@ -238,7 +238,17 @@ class VQCodec:
         return self.synthesize(indices, height, width)
 
     def _pixels(self, vectors: Tensor) -> Tensor:
-        return self.net.decode_vectors(vectors).clamp_(0, 1).mul_(255.0).round_().to(torch.uint8)
+        # One thread: oneDNN splits some float32 convolutions of small grids differently with more threads, and
+        # from_code's output (unlike the hyperprior's integer latent) is not on a grid that absorbs the
+        # difference, so 1 and 2 threads decoded a few % of random crops differently. Pinned, every machine
+        # setting gives the same pixels.
+        vectors = vectors.contiguous(memory_format=torch.channels_last)
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            return self.net.decode_vectors(vectors).clamp_(0, 1).mul_(255.0).round_().to(torch.uint8)
+        finally:
+            torch.set_num_threads(threads)
 
     @torch.no_grad()
     def synthesize(self, indices: np.ndarray, height: int, width: int) -> Tensor:
