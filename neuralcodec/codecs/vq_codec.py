@@ -31,6 +31,7 @@ from neuralcodec.codecs.vq_net import DOWNSAMPLING, VQNet
 from neuralcodec.codecs.vq_restore import drop_mask, nearest_fill, restore
 from neuralcodec.entropy import IntegerTable, RansDecoder, RansEncoder, table_from_counts
 from neuralcodec.errors import DecodeError, ModelError
+from neuralcodec.threads import one_torch_thread
 
 # Tile margins: g_a sees ±61 input pixels and to_code ±2 blocks (so ±96 pixels); g_s ±3 blocks and from_code ±2
 # per residual block (see ``synthesize``).
@@ -238,26 +239,21 @@ class VQCodec:
         return self.synthesize(indices, height, width)
 
     def _pixels(self, vectors: Tensor) -> Tensor:
-        # One thread: oneDNN splits some float32 convolutions of small grids differently with more threads, and
-        # from_code's output (unlike the hyperprior's integer latent) is not on a grid that absorbs the
-        # difference, so 1 and 2 threads decoded a few % of random crops differently. Pinned, every machine
-        # setting gives the same pixels.
         vectors = vectors.contiguous(memory_format=torch.channels_last)
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)
-        try:
-            return self.net.decode_vectors(vectors).clamp_(0, 1).mul_(255.0).round_().to(torch.uint8)
-        finally:
-            torch.set_num_threads(threads)
+        return self.net.decode_vectors(vectors).clamp_(0, 1).mul_(255.0).round_().to(torch.uint8)
 
     @torch.no_grad()
     def synthesize(self, indices: np.ndarray, height: int, width: int) -> Tensor:
         """uint8 RGB (3, height, width) of an index grid; large images in tiles."""
         vectors = vectors_on_grid(torch.from_numpy(indices.astype(np.int64)), self.codebook)[None].contiguous()
-        if vectors.shape[2] * vectors.shape[3] * DOWNSAMPLING**2 <= self.whole_image_max_pixels:
-            out = self._pixels(vectors)
-        else:
-            margin = 2 * self.net.decoder_blocks + 4  # blocks: from_code's residual blocks, then g_s
-            out = tiled_apply(self._pixels, vectors, 3, self.tile_pixels // DOWNSAMPLING, margin,
-                              up=DOWNSAMPLING, out_dtype=torch.uint8)
+        # One thread: oneDNN splits some float32 convolutions of small grids differently with more threads, and
+        # from_code's output (unlike the hyperprior's integer latent) is not on a grid that absorbs the
+        # difference, so 1 and 2 threads decoded a few % of random crops differently.
+        with one_torch_thread():
+            if vectors.shape[2] * vectors.shape[3] * DOWNSAMPLING**2 <= self.whole_image_max_pixels:
+                out = self._pixels(vectors)
+            else:
+                margin = 2 * self.net.decoder_blocks + 4  # blocks: from_code's residual blocks, then g_s
+                out = tiled_apply(self._pixels, vectors, 3, self.tile_pixels // DOWNSAMPLING, margin,
+                                  up=DOWNSAMPLING, out_dtype=torch.uint8)
         return out[0, :, :height, :width]

@@ -19,6 +19,7 @@ from neuralcodec.errors import InputError, NeuralCodecError
 from neuralcodec.eval.anchors import anchor_by_name, anchors
 from neuralcodec.eval.metrics import PatchSwd, bpp_of, ms_ssim, ms_ssim_db, psnr_rgb, psnr_y
 from neuralcodec.image_io import ImageInfo, read_image
+from neuralcodec.threads import one_torch_thread
 
 METRIC_KEYS = ["bpp", "psnr-rgb", "psnr-y", "ms-ssim-rgb", "ms-ssim-db", "lpips", "swd", "encoding_time",
                "decoding_time"]
@@ -116,25 +117,13 @@ def codec_from_spec(spec: tuple[str, ...]) -> EvalCodec:
     return eval_codec(args[0], options) if kind == "codec" else model_files_eval_codec(list(args), options)
 
 
-@contextmanager
-def _one_torch_thread() -> Iterator[None]:
-    """Metrics run on one thread, here as in the workers: a float32 sum split over threads rounds differently,
-    and the numbers must not depend on ``jobs``."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
-
-
 def _measure_image(codec: EvalCodec, path: Path, image: Tensor, qualities: list[int], work_dir: Path,
                    lpips_model: Any, progress: Callable[[], None] | None,
                    stop: Callable[[], bool] = lambda: False) -> list[dict[str, Any]]:
     """One row per quality: the image coded to a file under ``work_dir``, decoded from it and measured."""
     from neuralcodec.eval.lpips_metric import lpips_distance
 
-    with _one_torch_thread():
+    with one_torch_thread():  # metrics must not depend on jobs (workers run one thread each)
         swd = PatchSwd(image)  # the original's side once, for every quality
     rows = []
     for q in qualities:
@@ -154,7 +143,7 @@ def _measure_image(codec: EvalCodec, path: Path, image: Tensor, qualities: list[
             raise
         except ValueError as exc:  # what the anchors' libraries raise for an image they cannot code (e.g. too big)
             raise InputError(f"{codec.name} cannot code {path.name} at quality {q}: {exc}") from None
-        with _one_torch_thread():
+        with one_torch_thread():
             ssim = ms_ssim(decoded, image)
             rows.append({
                 "image": path.name, "bytes": len(stored), "bpp": bpp_of(len(stored), image),

@@ -109,8 +109,7 @@ class VQLitModule(RecordedModule):
         if not same:
             raise ValueError(f"{path}: its codebook or sub-codebooks differ from the model it would join")
         self.net.restorer.load_state_dict(other.restorer.state_dict())
-        lineage = list(getattr(self, "lineage", []))
-        self.lineage = lineage + [s for s in lineage_of(path) if s not in lineage]
+        self.lineage += [stage for stage in lineage_of(path) if stage not in self.lineage]  # shared stages once
 
     # --- losses -------------------------------------------------------------------------------------------
     def _latent_loss(self, y: Tensor) -> dict[str, Tensor]:
