@@ -70,6 +70,8 @@ def test_stages_export_their_parts(models):
     assert len(top["prior"]) == 65 and len(low["prior"]) == 5  # entries + escape
     assert any(k.startswith("restorer.") for k in top["weights"])
     assert low["prior_counts"].sum() > 0  # the prior was counted on the training crops
+    kept = load_model_file(models["low"].parent / "exports" / "step-2.pt")  # ExportModel(keep_each=True)
+    assert kept["meta"]["steps"] == 2 and kept["quality"] == 1 and low["meta"]["steps"] == 3
     restorer_keys = [k for k in top["weights"] if k.startswith("restorer.")]
     decoder = load_model_file(models["decoder"])
     assert not all(torch.equal(top["weights"][k].float(), decoder["weights"][k].float()) for k in restorer_keys)

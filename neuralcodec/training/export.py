@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import platform
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -65,11 +66,13 @@ def export_checkpoint(ckpt: str | Path, path: str | Path, quality: int | None = 
 class ExportModel(pl.Callback):
     """Writes the model file at the end of training (and every ``every_n_steps`` if set).
 
-    The file is ``<run folder>/<family>-q<quality>.pt`` unless ``path`` is given.
+    The file is ``<run folder>/<family>-q<quality>.pt`` unless ``path`` is given. With ``keep_each`` every
+    periodic export is also kept as ``exports/step-<N>.pt`` beside it, so that a later export can be chosen on
+    validation images (GAN-trained decoders swing from one export to the next).
     """
 
-    def __init__(self, path: str | None = None, every_n_steps: int = 0) -> None:
-        self.path, self.every_n_steps = path, every_n_steps
+    def __init__(self, path: str | None = None, every_n_steps: int = 0, keep_each: bool = False) -> None:
+        self.path, self.every_n_steps, self.keep_each = path, every_n_steps, keep_each
 
     def target(self, trainer: pl.Trainer, module: pl.LightningModule) -> Path:
         """Where the model file goes."""
@@ -81,7 +84,11 @@ class ExportModel(pl.Callback):
     def on_train_batch_end(self, trainer: pl.Trainer, module: pl.LightningModule, *args: Any) -> None:
         step = trainer.global_step
         if self.every_n_steps and step % self.every_n_steps == 0 and trainer.is_global_zero:
-            export_module(module, self.target(trainer, module))
+            path = export_module(module, self.target(trainer, module))
+            if self.keep_each:
+                kept = path.parent / "exports" / f"step-{step}.pt"
+                kept.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(path, kept)
 
     def on_train_end(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
         if trainer.is_global_zero:
