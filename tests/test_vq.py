@@ -1,6 +1,6 @@
 """The ``vq`` family on a tiny model trained here from YAML through every stage: exact index round trips on real
-images, reproducible k-means sub-codebooks stored in the model file, lost-index recovery, the CLI's
-``--drop-rate``, and lower rate points stored as deltas on the top one."""
+images, reproducible k-means sub-codebooks stored in the model file, lost-index recovery, member drawing for the
+lower points, the CLI's ``--drop-rate``, and lower rate points stored as deltas on the top one."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from neuralcodec.codecs.kmeans import kmeans
 from neuralcodec.codecs.model_file import BASE_KEY, load_model_file, save_model_file, weights_hash
 from neuralcodec.codecs.registry import load_codec, read_model_file
 from neuralcodec.codecs.vq_codec import delta_on_top_point
+from neuralcodec.codecs.vq_members import draw_members
 from neuralcodec.codecs.vq_net import VQNet
 from neuralcodec.codecs.vq_restore import drop_mask, nearest_fill, restore
 from neuralcodec.coding import decode_bytes, encode_file
@@ -44,7 +45,8 @@ def train(root: Path, *extra: str) -> Path:
 
 @pytest.fixture(scope="module")
 def models(tmp_path_factory) -> dict[str, Path]:
-    """Decoder stage (top point, q3) → restorer stage → decoder fine-tune of sub-codebook level 2 (q1)."""
+    """Decoder stage (top point, q3) → restorer stage → decoder fine-tune of sub-codebook level 2 (q1), and the
+    members stage of sub-codebook level 1 (q2) on the top point."""
     tmp = tmp_path_factory.mktemp("vq")
     decoder = train(tmp / "decoder")
     top = train(tmp / "restorer", "--model.init_args.stage", "restorer", "--model.init_args.init_from", str(decoder),
@@ -52,7 +54,10 @@ def models(tmp_path_factory) -> dict[str, Path]:
                 "--data.init_args.cache_dir", str(tmp / "cache"))
     low = train(tmp / "q1", "--model.init_args.level", "2", "--model.init_args.quality", "1",
                 "--model.init_args.init_from", str(top))
-    return {"decoder": decoder, "top": top, "low": low}
+    members = train(tmp / "q2", "--model.init_args.stage", "members", "--model.init_args.level", "1",
+                    "--model.init_args.quality", "2", "--model.init_args.init_from", str(top),
+                    "--trainer.max_epochs", "1")
+    return {"decoder": decoder, "top": top, "low": low, "members": members}
 
 
 def odd_crops(sample_path: Path) -> list[tuple[torch.Tensor, int]]:
@@ -80,7 +85,7 @@ def test_stages_export_their_parts(models):
                                                                                         top["weights"][key])
 
 
-@pytest.mark.parametrize("which", ["top", "low"])
+@pytest.mark.parametrize("which", ["top", "low", "members"])
 def test_index_round_trip_is_bit_exact(models, sample_path, tmp_path, which):
     from neuralcodec.image_io import write_image
 
@@ -194,3 +199,42 @@ def test_restorer_stage_joins_a_decoder_trained_beside_it(models, tmp_path):
     arch = yaml.safe_load(TINY.read_text())["model"]["init_args"]["arch"]
     with pytest.raises(ValueError, match="differ"):
         VQLitModule(stage="restorer", arch=arch, init_from=str(models["decoder"]), restorer_from=str(other))
+
+
+def test_members_stage_trains_nothing_and_counts_the_prior(models, tmp_path):
+    top, members = load_model_file(models["top"]), load_model_file(models["members"])
+    assert members["level"] == 1 and members["quality"] == 2 and int(members["draw_members"]) == 1
+    assert "draw_members" not in top and "draw_members" not in load_model_file(models["low"])
+    for key, value in top["weights"].items():  # every weight as the top point's, the restorer included
+        assert torch.equal(members["weights"][key], value), key
+    counts = members["prior_counts"]
+    assert len(counts) == 16 and counts.sum() == 4 * 2 * (64 // 16) ** 2  # 4 batches of 2 crops of 4 × 4 indices
+    assert members["meta"]["steps"] == 0
+    weights = tmp_path / "weights"  # stored on the top point, the file is its level, prior and draw flag
+    weights.mkdir()
+    save_model_file(top, weights / "vq-q3.pt")
+    delta = delta_on_top_point(members, weights)
+    assert set(delta) - {"format", "family", "model_id", "quality", "arch", "meta", BASE_KEY} == {
+        "level", "prior", "prior_counts", "draw_members"}
+    save_model_file(delta, weights / "vq-q2.pt")
+    assert weights_hash(read_model_file(weights / "vq-q2.pt", weights_dir=weights)) == weights_hash(members)
+    with pytest.raises(ValueError, match="level > 0"):
+        VQLitModule(stage="members", arch=top["arch"], level=0, init_from=str(models["top"]))
+
+
+def test_drawn_members_belong_to_their_groups_and_are_seeded(models, sample_path):
+    codec = load_codec(model_file=models["members"])
+    assert codec.draws_members and not load_codec(model_file=models["low"]).draws_members
+    image, _ = read_image(sample_path)
+    image = image.repeat(1, 2, 2)  # a grid of several restorer windows (24 + margins) each way
+    groups = codec.indices(image)
+    assert min(groups.shape) > 36
+    args = (codec.net.restorer, groups, codec.codebook, codec.net.quantizer.codebook, codec.assign)
+    codes = draw_members(*args)
+    assert codes.shape == groups.shape and torch.equal(codec.assign[codes], torch.from_numpy(groups).long())
+    assert torch.equal(codes, draw_members(*args)) and not torch.equal(codes, draw_members(*args, seed=1))
+    assert len(torch.unique(codes)) > len(np.unique(groups))  # several members of a group drawn, not one per group
+    # synthesis decodes the drawn codes' full-codebook vectors, not the centroids
+    pixels = codec.synthesize(groups, image.shape[1], image.shape[2])
+    centroid_vectors = codec.codebook[torch.from_numpy(groups).long()].permute(2, 0, 1)[None]
+    assert not torch.equal(pixels, codec._pixels(centroid_vectors)[0])

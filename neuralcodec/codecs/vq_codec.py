@@ -3,13 +3,16 @@
 Data flow: pixels → ``g_a`` → ``to_code`` → nearest entry of the rate point's (sub-)codebook → one
 categorical symbol per 16×16 block, coded with the model file's integer table. The table is stored, not
 computed, so the decoder reads exactly the encoder's indices on any machine; the decoder then runs
-``from_code`` and ``g_s`` on the entries' vectors. With ``drop_rate`` > 0 the decoder simulates losing that
-share of the indices and restores them (:mod:`neuralcodec.codecs.vq_restore`).
+``from_code`` and ``g_s`` on the entries' vectors. A lower rate point whose file sets ``draw_members`` first
+draws, for each sub-codebook entry, one full-codebook code of its k-means group (:mod:`neuralcodec.codecs.vq_members`)
+and decodes those codes' vectors with the top point's decoder. With ``drop_rate`` > 0 the decoder simulates losing
+that share of the indices and restores them (:mod:`neuralcodec.codecs.vq_restore`).
 
 Model file (one per rate point; the lower points store only what differs from the top one, see
 :func:`delta_on_top_point`): fp16/fp32 network weights, the codebook and each code's training usage, the
 sub-codebooks (``level_sizes``, ``level_assign``: code → k-means group, ``level_centroids``), the point's
-``level`` and its integer ``prior`` (with the training counts it was made from).
+``level`` and its integer ``prior`` (with the training counts it was made from), and ``draw_members`` when the
+point decodes by member drawing (absent: from the centroids).
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from neuralcodec.codecs.stages import pad_amounts, pad_replicate
 from neuralcodec.codecs.tiling import tiled_apply
 from neuralcodec.codecs.vq import VectorQuantized
 from neuralcodec.codecs.vq_grid import nearest_on_grid, vectors_on_grid
+from neuralcodec.codecs.vq_members import draw_members
 from neuralcodec.codecs.vq_net import DOWNSAMPLING, VQNet
 from neuralcodec.codecs.vq_restore import drop_mask, nearest_fill, restore
 from neuralcodec.entropy import IntegerTable, RansDecoder, RansEncoder, table_from_counts
@@ -45,7 +49,7 @@ def export_model(net: nn.Module, quality: int, meta: dict[str, Any]) -> dict[str
     counts = net.prior_counts.double().numpy()
     if counts.sum() <= 0:  # never counted (a network straight from the latent stage): a uniform prior
         counts = np.ones(len(counts))
-    return {
+    blob = {
         "format": MODEL_FORMAT,
         "family": VectorQuantized.name,
         "model_id": 0,
@@ -64,6 +68,9 @@ def export_model(net: nn.Module, quality: int, meta: dict[str, Any]) -> dict[str
         "prior_counts": net.prior_counts.double().clone(),  # what the table was made from (later stages add)
         "meta": meta,
     }
+    if net.draw_members:  # only when set, so files of centroid-decoding points stay as they were
+        blob["draw_members"] = torch.tensor([1])
+    return blob
 
 
 def float_state_dict(blob: dict[str, Any]) -> dict[str, Tensor]:
@@ -77,6 +84,7 @@ def float_state_dict(blob: dict[str, Any]) -> dict[str, Tensor]:
         "level_centroids": [blob["level_centroids"][str(i)].float() for i in range(1, len(blob["level_sizes"]))],
         "level": int(blob["level"]),
         "prior_counts": blob["prior_counts"].double(),
+        "draw_members": bool(int(blob["draw_members"])) if "draw_members" in blob else False,
     }
     return state
 
@@ -147,6 +155,9 @@ class VQCodec:
         if self.table.num_values != len(self.codebook):
             raise ValueError("the prior does not match the sub-codebook")
         self.has_restorer = any(k.startswith("restorer.") for k in blob["weights"])
+        self.draws_members = self.level > 0 and self.net.draw_members
+        if self.draws_members and not self.has_restorer:
+            raise ValueError("a point that decodes by member drawing needs the restorer")
 
     @property
     def entries(self) -> int:
@@ -245,11 +256,16 @@ class VQCodec:
     @torch.no_grad()
     def synthesize(self, indices: np.ndarray, height: int, width: int) -> Tensor:
         """uint8 RGB (3, height, width) of an index grid; large images in tiles."""
-        vectors = vectors_on_grid(torch.from_numpy(indices.astype(np.int64)), self.codebook)[None].contiguous()
         # One thread: oneDNN splits some float32 convolutions of small grids differently with more threads, and
         # from_code's output (unlike the hyperprior's integer latent) is not on a grid that absorbs the
         # difference, so 1 and 2 threads decoded a few % of random crops differently.
         with one_torch_thread():
+            if self.draws_members:
+                codes = draw_members(self.net.restorer, indices, self.codebook, self.net.quantizer.codebook,
+                                     self.assign)
+                vectors = vectors_on_grid(codes, self.net.quantizer.codebook.float())[None].contiguous()
+            else:
+                vectors = vectors_on_grid(torch.from_numpy(indices.astype(np.int64)), self.codebook)[None].contiguous()
             if vectors.shape[2] * vectors.shape[3] * DOWNSAMPLING**2 <= self.whole_image_max_pixels:
                 out = self._pixels(vectors)
             else:

@@ -123,6 +123,9 @@ class VQNet(nn.Module):
         self.level_centroids: list[Tensor] = []
         self.level = 0
         self.prior_counts = torch.zeros(codebook_size, dtype=torch.float64)
+        # a lower point decodes each entry as a member of its group drawn by the restorer (vq_members), or
+        # from the group's centroid
+        self.draw_members = False
 
     # --- sub-codebooks ----------------------------------------------------------------------------------
     def set_levels(self, sizes: list[int], seed: int) -> None:
@@ -157,7 +160,7 @@ class VQNet(nn.Module):
     def get_extra_state(self) -> dict[str, Any]:
         return {"level_sizes": list(self.level_sizes), "level_assign": self.level_assign,
                 "level_centroids": list(self.level_centroids), "level": self.level,
-                "prior_counts": self.prior_counts}
+                "prior_counts": self.prior_counts, "draw_members": self.draw_members}
 
     def set_extra_state(self, state: dict[str, Any]) -> None:
         self.level_sizes = [int(k) for k in state["level_sizes"]]
@@ -165,6 +168,7 @@ class VQNet(nn.Module):
         self.level_centroids = list(state["level_centroids"])
         self.level = int(state["level"])
         self.prior_counts = state["prior_counts"]
+        self.draw_members = bool(state.get("draw_members", False))  # older checkpoints lack it
 
     def arch(self) -> dict[str, int]:
         """Constructor arguments (what a model file stores to rebuild the network)."""

@@ -76,7 +76,7 @@ def nearest_fill(indices: np.ndarray, lost: np.ndarray) -> np.ndarray:
     return indices[rows, cols]
 
 
-def _spans(size: int) -> list[tuple[int, int, int, int]]:
+def window_spans(size: int) -> list[tuple[int, int, int, int]]:
     """(start, stop) of each window's kept interior and of the window with its margins, along one axis."""
     if size <= RESTORE_WINDOW + 2 * RESTORE_MARGIN:
         return [(0, size, 0, size)]
@@ -92,8 +92,8 @@ def _predict(restorer: IndexRestorer, vectors: Tensor, lost: Tensor, assign: Ten
     _, h, w = vectors.shape
     best = torch.zeros(h, w, dtype=torch.int64)
     confidence = torch.zeros(h, w)
-    for r0, r1, a0, a1 in _spans(h):
-        for c0, c1, b0, b1 in _spans(w):
+    for r0, r1, a0, a1 in window_spans(h):
+        for c0, c1, b0, b1 in window_spans(w):
             logits = restorer(vectors[None, :, a0:a1, b0:b1], lost[None, a0:a1, b0:b1])[0]
             logp = group_log_probs(logits, assign, groups)
             value, arg = logp.max(-1)

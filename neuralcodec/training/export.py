@@ -73,6 +73,7 @@ class ExportModel(pl.Callback):
 
     def __init__(self, path: str | None = None, every_n_steps: int = 0, keep_each: bool = False) -> None:
         self.path, self.every_n_steps, self.keep_each = path, every_n_steps, keep_each
+        self._exported_step = 0  # a batch that steps no optimizer (or a second one) leaves the step where it was
 
     def target(self, trainer: pl.Trainer, module: pl.LightningModule) -> Path:
         """Where the model file goes."""
@@ -83,7 +84,10 @@ class ExportModel(pl.Callback):
 
     def on_train_batch_end(self, trainer: pl.Trainer, module: pl.LightningModule, *args: Any) -> None:
         step = trainer.global_step
-        if self.every_n_steps and step % self.every_n_steps == 0 and trainer.is_global_zero:
+        if not self.every_n_steps or step == self._exported_step or step % self.every_n_steps:
+            return
+        self._exported_step = step
+        if trainer.is_global_zero:
             path = export_module(module, self.target(trainer, module))
             if self.keep_each:
                 kept = path.parent / "exports" / f"step-{step}.pt"

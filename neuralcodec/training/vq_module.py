@@ -1,7 +1,7 @@
 """LightningModule of the ``vq`` family: it owns the VQ, reconstruction, perceptual and adversarial losses.
 
 One module, four stages (``stage``), each a config under ``configs/vq/``; each stage warm-starts from the one
-before and trains only its own part:
+before and trains only its own part (the last trains nothing):
 
 - ``latent``: ``to_code``, the codebook (EMA) and ``from_code`` on cached latents of a shipped hyperprior's
   frozen analysis transform: ``from_code`` learns to rebuild y from its code (MSE in y), a step costs no
@@ -13,7 +13,10 @@ before and trains only its own part:
   often the training images use each entry: the index prior shipped in the model file;
 - ``restorer``: the lost-index transformer, on index grids of cached latents (masked-token prediction). It
   needs only the encoder, the codebook and the sub-codebooks, so it can start from the ``latent`` stage and train
-  beside the ``decoder`` stage; ``restorer_from`` then joins its restorer to the decoder stage's file.
+  beside the ``decoder`` stage; ``restorer_from`` then joins its restorer to the decoder stage's file;
+- ``members``: a lower rate point (``level`` > 0) that decodes by member drawing
+  (:mod:`neuralcodec.codecs.vq_members`) with the top point's decoder and restorer as they are. No weight
+  changes: the pass over the training images only counts the sub-codebook's index prior.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ from neuralcodec.training.checkpoints import lineage_of, load_checkpoint, load_s
 from neuralcodec.training.losses import PatchDiscriminator, adversarial_step, adversarial_weight, laplacian_pyramid_l1
 from neuralcodec.training.recorded import RecordedModule
 
-Stage = Literal["latent", "decoder", "restorer"]
+Stage = Literal["latent", "decoder", "restorer", "members"]
 
 
 class VQLitModule(RecordedModule):
@@ -83,8 +86,12 @@ class VQLitModule(RecordedModule):
         if restorer_from:
             self._take_restorer(restorer_from)
         self.net.set_level(level)
+        if stage == "members":
+            if level == 0:
+                raise ValueError("the members stage makes a lower rate point: give it a level > 0")
+            self.net.draw_members = True
         trained = {"latent": ("to_code.", "from_code."), "decoder": ("from_code.", "g_s."),
-                   "restorer": ("restorer.",)}[stage]
+                   "restorer": ("restorer.",), "members": ()}[stage]
         for name, param in self.net.named_parameters():
             param.requires_grad_(name.startswith(trained))
 
@@ -151,8 +158,15 @@ class VQLitModule(RecordedModule):
         return {"loss": loss, "accuracy": accuracy}
 
     # --- steps ---------------------------------------------------------------------------------------------
-    def training_step(self, batch: Tensor | dict[str, Tensor], batch_idx: int) -> Tensor:
+    def _count_prior(self, indices: Tensor) -> None:
+        """The index prior: how often the training images use each entry of the sub-codebook."""
+        self.net.prior_counts += torch.bincount(indices.flatten(), minlength=len(self.net.prior_counts)).double()
+
+    def training_step(self, batch: Tensor | dict[str, Tensor], batch_idx: int) -> Tensor | None:
         hp = self.hparams
+        if hp.stage == "members":  # nothing to train: one pass that counts the prior
+            self._count_prior(self.quantized(batch)[1])
+            return None
         opts = self.optimizers()
         opt, disc_opt = (opts if isinstance(opts, list) else (opts, None))
         for group in opt.optimizer.param_groups:
@@ -173,8 +187,7 @@ class VQLitModule(RecordedModule):
     def _decoder_step(self, x: Tensor, disc_opt: Any) -> dict[str, Tensor]:
         hp = self.hparams
         q, indices = self.quantized(x)
-        with torch.no_grad():  # the index prior: usage of each entry on the training images
-            self.net.prior_counts += torch.bincount(indices.flatten(), minlength=len(self.net.prior_counts)).double()
+        self._count_prior(indices)
         x_hat = self.net.decode_vectors(q)
         out = self._reconstruction_loss(x_hat, x)
         if self.disc is not None and self.global_step >= hp.gan_start:
@@ -188,6 +201,8 @@ class VQLitModule(RecordedModule):
 
     def validation_step(self, batch: Tensor | dict[str, Tensor], batch_idx: int) -> None:
         hp = self.hparams
+        if hp.stage == "members":
+            return
         if hp.stage == "latent":
             out = self._latent_loss(batch["y"])
         elif hp.stage == "restorer":
@@ -202,6 +217,8 @@ class VQLitModule(RecordedModule):
         self.log_dict({f"val/{k}": v for k, v in out.items()}, prog_bar=True, on_epoch=True, batch_size=size)
 
     def configure_optimizers(self):
+        if self.hparams.stage == "members":
+            return None
         params = [p for p in self.net.parameters() if p.requires_grad]
         opt = torch.optim.Adam(params, lr=self.hparams.lr, betas=(0.5, 0.9) if self.disc is not None else (0.9, 0.999))
         if self.disc is None:
