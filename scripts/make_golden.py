@@ -8,7 +8,8 @@ users already hold. ``tests/test_golden.py`` decodes them all and compares, per 
 - ``symbols_sha256``: SHA-256 of the entropy-decoded symbols (int32, stream by stream) — exact on any machine;
 - ``pixels_sha256``: SHA-256 of the decoded image's pixels as the PNG stores them (uint8, H×W for a grey
   original, H×W×3 otherwise). The synthesis transform runs in float32, so these are exact for the CPU
-  capability recorded in ``cpu_capability`` (oneDNN picks its kernels by ISA).
+  kernel set recorded in ``cpu_capability`` (:func:`neuralcodec.cpu_kernels.cpu_kernels`: oneDNN picks its
+  kernels by ISA, AMX included).
 
 Video files (``"media": "video"``, container version 3): a short fit of each video family to a tiny real clip;
 ``frames_sha256`` is the SHA-256 of every decoded frame (uint8 T×3×H×W), exact on any machine (the whole
@@ -31,6 +32,7 @@ sys.path.insert(0, str(ROOT))
 
 from neuralcodec.codecs.registry import file_family_names, load_codec, shipped_qualities  # noqa: E402
 from neuralcodec.coding import decode_bytes, encode_tensor  # noqa: E402
+from neuralcodec.cpu_kernels import cpu_kernels  # noqa: E402
 from neuralcodec.image_io import read_image, to_pil  # noqa: E402
 
 GOLDEN = ROOT / "tests" / "data" / "golden"
@@ -102,7 +104,7 @@ def main() -> None:
                     "bin_sha256": hashlib.sha256(data).hexdigest(),
                     "symbols_sha256": decoded_symbols_sha256(data),
                     "pixels_sha256": pixels_sha256(decoded, header.channels),
-                    "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+                    "cpu_capability": cpu_kernels(),
                     "format_version": header.version,
                 }
                 print(f"wrote {name}: {len(data)} bytes")

@@ -30,7 +30,7 @@ from neuralcodec.codecs.stages import pad_amounts, pad_replicate
 from neuralcodec.codecs.tiling import tiled_apply
 from neuralcodec.codecs.vq import VectorQuantized
 from neuralcodec.codecs.vq_grid import nearest_on_grid, vectors_on_grid
-from neuralcodec.codecs.vq_members import draw_members
+from neuralcodec.codecs.vq_members import MEMBER_SEED, draw_members
 from neuralcodec.codecs.vq_net import DOWNSAMPLING, VQNet
 from neuralcodec.codecs.vq_restore import drop_mask, nearest_fill, restore
 from neuralcodec.entropy import IntegerTable, RansDecoder, RansEncoder, table_from_counts
@@ -254,15 +254,17 @@ class VQCodec:
         return self.net.decode_vectors(vectors).clamp_(0, 1).mul_(255.0).round_().to(torch.uint8)
 
     @torch.no_grad()
-    def synthesize(self, indices: np.ndarray, height: int, width: int) -> Tensor:
-        """uint8 RGB (3, height, width) of an index grid; large images in tiles."""
+    def synthesize(self, indices: np.ndarray, height: int, width: int, member_seed: int = MEMBER_SEED) -> Tensor:
+        """uint8 RGB (3, height, width) of an index grid; large images in tiles. ``member_seed``: the draw of a
+        point that decodes by member drawing (files always decode with the default; another seed shows how much
+        the draw matters)."""
         # One thread: oneDNN splits some float32 convolutions of small grids differently with more threads, and
         # from_code's output (unlike the hyperprior's integer latent) is not on a grid that absorbs the
         # difference, so 1 and 2 threads decoded a few % of random crops differently.
         with one_torch_thread():
             if self.draws_members:
                 codes = draw_members(self.net.restorer, indices, self.codebook, self.net.quantizer.codebook,
-                                     self.assign)
+                                     self.assign, member_seed)
                 vectors = vectors_on_grid(codes, self.net.quantizer.codebook.float())[None].contiguous()
             else:
                 vectors = vectors_on_grid(torch.from_numpy(indices.astype(np.int64)), self.codebook)[None].contiguous()
