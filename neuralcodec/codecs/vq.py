@@ -11,8 +11,11 @@ Departs from it where this project's constraints or our measurements say so:
   transforms (BSDS500) carry a 1024 × 32 codebook (EMA updates, dead-code restarts) between two small heads.
   The training is staged to fit a CPU (:mod:`neuralcodec.training.vq_module`).
 - **Sub-codebooks 1024 → 256, 64, 16** (four rate points), clustered with usage-weighted, seeded k-means; the
-  paper clusters 16384 into 8 … 2048 entries and fine-tunes the codebook, we keep the centroids and fine-tune
-  the decoder per sub-codebook instead.
+  paper clusters 16384 into 8 … 2048 entries and decodes from the cluster centroids. Here the
+  lower points decode by **member drawing** (:mod:`neuralcodec.codecs.vq_members`): the restorer draws one code of
+  each coded group, seeded, and the top point's decoder renders it. A decoder fine-tuned per sub-codebook
+  (``configs/vq/sub-decoder.yaml``) was trained and measured worse on BSDS500 val (patch-SWD 157 against 108 at
+  256 entries; ``docs/models.md``), so no lower point ships its own decoder.
 - **A learned index prior**: each point's index histogram on the training images, stored as an integer table,
   where the paper codes indices uniformly (log₂ K bits each).
 - **Restoration** by a 4-layer transformer over the whole grid (windows of 24 × 24 tokens on large images),
@@ -21,7 +24,8 @@ Departs from it where this project's constraints or our measurements say so:
   LPIPS (VGG weights).
 
 Network: :mod:`neuralcodec.codecs.vq_net`; runtime codec: :mod:`neuralcodec.codecs.vq_codec`; lost-index
-recovery: :mod:`neuralcodec.codecs.vq_restore`; training: :mod:`neuralcodec.training.vq_module`.
+recovery: :mod:`neuralcodec.codecs.vq_restore`; member drawing: :mod:`neuralcodec.codecs.vq_members`; training:
+:mod:`neuralcodec.training.vq_module`.
 """
 
 from __future__ import annotations
