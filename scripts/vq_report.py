@@ -46,6 +46,14 @@ def codebook_use(codec, files: list[Path]) -> dict[str, float]:
             "index_entropy_bits": float(entropy)}
 
 
+def measure(rows: dict[str, dict[str, list[float]]], key: str, decoded: torch.Tensor, image: torch.Tensor) -> None:
+    """Append the PSNR-RGB, MS-SSIM and patch-SWD of one decoding to ``rows[key]``."""
+    row = rows.setdefault(key, {"psnr": [], "ms_ssim": [], "swd": []})
+    row["psnr"].append(psnr_rgb(decoded, image))
+    row["ms_ssim"].append(ms_ssim(decoded, image))
+    row["swd"].append(patch_swd(image, decoded))
+
+
 def report(model: str, kodak: list[Path], val: list[Path], rates: list[float], member_seeds: list[int]) -> dict:
     codec = load_codec(model_file=model)
     out: dict = {"model": model, "quality": codec.quality, **codebook_use(codec, val)}
@@ -66,17 +74,11 @@ def report(model: str, kodak: list[Path], val: list[Path], rates: list[float], m
         for rate in rates:
             for method in ("transformer", "nearest") if rate > 0 else ("none",):
                 restored = codec.recover(indices, rate, seed=i, method=method)[0] if rate > 0 else indices
-                decoded = codec.synthesize(restored, image.shape[1], image.shape[2])
-                row = recovery.setdefault(f"{rate:g}/{method}", {"psnr": [], "ms_ssim": [], "swd": []})
-                row["psnr"].append(psnr_rgb(decoded, image))
-                row["ms_ssim"].append(ms_ssim(decoded, image))
-                row["swd"].append(patch_swd(image, decoded))
+                measure(recovery, f"{rate:g}/{method}", codec.synthesize(restored, image.shape[1], image.shape[2]),
+                        image)
         for seed in member_seeds if codec.draws_members else []:
-            decoded = codec.synthesize(indices, image.shape[1], image.shape[2], member_seed=seed)
-            row = recovery.setdefault(f"member seed {seed}", {"psnr": [], "ms_ssim": [], "swd": []})
-            row["psnr"].append(psnr_rgb(decoded, image))
-            row["ms_ssim"].append(ms_ssim(decoded, image))
-            row["swd"].append(patch_swd(image, decoded))
+            measure(recovery, f"member seed {seed}",
+                    codec.synthesize(indices, image.shape[1], image.shape[2], member_seed=seed), image)
         print(f"  {path.name}", flush=True)
     out.update({
         "bits_per_index": bits / count, "log2_entries": math.log2(codec.entries),

@@ -18,6 +18,7 @@ from neuralcodec.codecs.kmeans import kmeans
 from neuralcodec.codecs.model_file import BASE_KEY, load_model_file, save_model_file, weights_hash
 from neuralcodec.codecs.registry import load_codec, read_model_file
 from neuralcodec.codecs.vq_codec import delta_on_top_point
+from neuralcodec.codecs.vq_grid import vectors_on_grid
 from neuralcodec.codecs.vq_members import draw_members
 from neuralcodec.codecs.vq_net import VQNet
 from neuralcodec.codecs.vq_restore import drop_mask, nearest_fill, restore
@@ -236,5 +237,5 @@ def test_drawn_members_belong_to_their_groups_and_are_seeded(models, sample_path
     assert len(torch.unique(codes)) > len(np.unique(groups))  # several members of a group drawn, not one per group
     # synthesis decodes the drawn codes' full-codebook vectors, not the centroids
     pixels = codec.synthesize(groups, image.shape[1], image.shape[2])
-    centroid_vectors = codec.codebook[torch.from_numpy(groups).long()].permute(2, 0, 1)[None]
+    centroid_vectors = vectors_on_grid(torch.from_numpy(groups).long(), codec.codebook)[None]
     assert not torch.equal(pixels, codec._pixels(centroid_vectors)[0])

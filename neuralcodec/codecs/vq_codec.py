@@ -265,7 +265,7 @@ class VQCodec:
             if self.draws_members:
                 codes = draw_members(self.net.restorer, indices, self.codebook, self.net.quantizer.codebook,
                                      self.assign, member_seed)
-                vectors = vectors_on_grid(codes, self.net.quantizer.codebook.float())[None].contiguous()
+                vectors = vectors_on_grid(codes, self.net.quantizer.codebook)[None].contiguous()
             else:
                 vectors = vectors_on_grid(torch.from_numpy(indices.astype(np.int64)), self.codebook)[None].contiguous()
             if vectors.shape[2] * vectors.shape[3] * DOWNSAMPLING**2 <= self.whole_image_max_pixels:

@@ -19,7 +19,7 @@ import torch
 from torch import Tensor
 
 from neuralcodec.codecs.vq_grid import vectors_on_grid
-from neuralcodec.codecs.vq_restore import IndexRestorer, window_spans
+from neuralcodec.codecs.vq_restore import IndexRestorer, windowed_logits
 
 MEMBER_SEED = 0  # fixed: part of the format, a file's pixels must not depend on the caller
 
@@ -41,20 +41,16 @@ def draw_members(restorer: IndexRestorer, groups: np.ndarray, centroids: Tensor,
     h, w = grid.shape
     vectors = vectors_on_grid(grid, centroids).clone()
     codes = torch.zeros(h, w, dtype=torch.int64)
-    rows, cols = torch.meshgrid(torch.arange(h), torch.arange(w), indexing="ij")
+    checker = (torch.arange(h)[:, None] + torch.arange(w)[None, :]) % 2
     generator = torch.Generator().manual_seed(seed)
     for parity in (0, 1):
-        drawn = (rows + cols) % 2 == parity
-        for r0, r1, a0, a1 in window_spans(h):
-            for c0, c1, b0, b1 in window_spans(w):
-                logits = restorer(vectors[None, :, a0:a1, b0:b1], drawn[None, a0:a1, b0:b1])[0]
-                logits = logits[r0 - a0 : r1 - a0, c0 - b0 : c1 - b0].float()
-                inside = _members_mask(grid[r0:r1, c0:c1], assign)
-                probs = torch.softmax(logits.masked_fill(~inside, -torch.inf), dim=-1)
-                pick = torch.multinomial(probs.view(-1, probs.shape[-1]), 1, generator=generator)
-                window = codes[r0:r1, c0:c1]
-                here = drawn[r0:r1, c0:c1]
-                window[here] = pick.view(r1 - r0, c1 - c0)[here]
+        drawn = checker == parity
+        for rows, cols, logits in windowed_logits(restorer, vectors, drawn):
+            inside = _members_mask(grid[rows, cols], assign)
+            probs = torch.softmax(logits.float().masked_fill(~inside, -torch.inf), dim=-1)
+            pick = torch.multinomial(probs.reshape(-1, probs.shape[-1]), 1, generator=generator)
+            here = drawn[rows, cols]
+            codes[rows, cols][here] = pick.view(here.shape)[here]
         # the second pass sees the first pass's codes (their full-codebook vectors) instead of the centroids
         vectors[:, drawn] = codebook[codes[drawn]].T.to(vectors.dtype)
     return codes

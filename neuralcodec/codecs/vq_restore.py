@@ -12,6 +12,8 @@ number of tokens). ``nearest_fill`` is the baseline a decoder without the networ
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 import torch
 from scipy.ndimage import distance_transform_edt
@@ -76,7 +78,7 @@ def nearest_fill(indices: np.ndarray, lost: np.ndarray) -> np.ndarray:
     return indices[rows, cols]
 
 
-def window_spans(size: int) -> list[tuple[int, int, int, int]]:
+def _window_spans(size: int) -> list[tuple[int, int, int, int]]:
     """(start, stop) of each window's kept interior and of the window with its margins, along one axis."""
     if size <= RESTORE_WINDOW + 2 * RESTORE_MARGIN:
         return [(0, size, 0, size)]
@@ -86,19 +88,24 @@ def window_spans(size: int) -> list[tuple[int, int, int, int]]:
 
 
 @torch.no_grad()
+def windowed_logits(restorer: IndexRestorer, vectors: Tensor, lost: Tensor) -> Iterator[tuple[slice, slice, Tensor]]:
+    """The restorer over a (D, H, W) grid window by window, each window seeing its margins: (rows, columns,
+    logits (rows, columns, K)) of each window's interior; the interiors tile the grid."""
+    _, h, w = vectors.shape
+    for r0, r1, a0, a1 in _window_spans(h):
+        for c0, c1, b0, b1 in _window_spans(w):
+            logits = restorer(vectors[None, :, a0:a1, b0:b1], lost[None, a0:a1, b0:b1])[0]
+            yield slice(r0, r1), slice(c0, c1), logits[r0 - a0 : r1 - a0, c0 - b0 : c1 - b0]
+
+
 def _predict(restorer: IndexRestorer, vectors: Tensor, lost: Tensor, assign: Tensor,
              groups: int) -> tuple[Tensor, Tensor]:
-    """Best group and its log-probability at every position of a (D, H, W) grid, window by window."""
+    """Best group and its log-probability at every position of a (D, H, W) grid."""
     _, h, w = vectors.shape
     best = torch.zeros(h, w, dtype=torch.int64)
     confidence = torch.zeros(h, w)
-    for r0, r1, a0, a1 in window_spans(h):
-        for c0, c1, b0, b1 in window_spans(w):
-            logits = restorer(vectors[None, :, a0:a1, b0:b1], lost[None, a0:a1, b0:b1])[0]
-            logp = group_log_probs(logits, assign, groups)
-            value, arg = logp.max(-1)
-            best[r0:r1, c0:c1] = arg[r0 - a0 : r1 - a0, c0 - b0 : c1 - b0]
-            confidence[r0:r1, c0:c1] = value[r0 - a0 : r1 - a0, c0 - b0 : c1 - b0]
+    for rows, cols, logits in windowed_logits(restorer, vectors, lost):
+        confidence[rows, cols], best[rows, cols] = group_log_probs(logits, assign, groups).max(-1)
     return best, confidence
 
 
