@@ -1,6 +1,6 @@
 """Video ⇄ container bytes (the ``nerv`` family): what ``codec encode``/``decode`` do with a clip.
 
-Decoding imports only the exact runtime (:mod:`neuralcodec.codecs.nerv_codec`); encoding fits a network to the
+Decoding imports only the exact runtime (:mod:`neuralcodec.codecs.nerv.codec`); encoding fits a network to the
 clip and so imports :mod:`neuralcodec.training.nerv_fit` (Lightning) when called.
 """
 
@@ -50,8 +50,8 @@ def encode_frames(frames: np.ndarray, fps: Fraction, quality: int | None = None,
                   report: Callable[[dict[str, float]], None] | None = None, seed: int = 0,
                   trainer_args: dict[str, Any] | None = None) -> EncodedVideo:
     """Code uint8 (T, H, W, 3) frames: fit a network, quantize it, write its streams into a container."""
-    from neuralcodec.codecs.nerv_codec import quantized_layers, streams_hash, write_streams
-    from neuralcodec.codecs.nerv_net import arch_for
+    from neuralcodec.codecs.nerv.codec import quantized_layers, streams_hash, write_streams
+    from neuralcodec.codecs.nerv.net import arch_for
     from neuralcodec.training.nerv_fit import QUALITY_LAMBDAS, fit_clip
 
     family = get_family(DEFAULT_VIDEO_CODEC)
@@ -119,7 +119,7 @@ def video_decoder(data: bytes, max_pixels: int | None = None,
     if header.model_id != 0:
         raise DecodeError(f"{family.name} model id {header.model_id} is unknown to this build (it reads 0)")
     streams = family.streams_from_chunks(chunks)
-    from neuralcodec.codecs.nerv_codec import streams_hash
+    from neuralcodec.codecs.nerv.codec import streams_hash
 
     if streams_hash(streams) != header.weights_hash:
         raise DecodeError("video bitstream's weights hash does not match its streams")

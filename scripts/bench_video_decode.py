@@ -19,7 +19,7 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from neuralcodec.codecs.nerv_net import parameter_count  # noqa: E402
+from neuralcodec.codecs.nerv.net import parameter_count  # noqa: E402
 from neuralcodec.video_coding import video_decoder  # noqa: E402
 
 

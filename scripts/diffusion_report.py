@@ -21,8 +21,7 @@ from pathlib import Path
 
 import torch
 
-from neuralcodec.codecs import diffusion_decoder
-from neuralcodec.codecs.diffusion_decoder import TILE
+from neuralcodec.codecs.diffusion import decoder as diffusion_decoder
 from neuralcodec.codecs.registry import load_codec, load_decoder
 from neuralcodec.eval.metrics import ms_ssim, patch_swd, psnr_rgb
 from neuralcodec.image_io import read_image
@@ -74,9 +73,9 @@ def seams(decoder, images) -> dict:  # noqa: ANN001
     whole = decoder.refine(base, "hyperprior", 0, seed=0)
     diffusion_decoder.TILE = saved
     near = torch.zeros(big.shape[1:], dtype=torch.bool)
-    for border in range(TILE, big.shape[1], TILE):
+    for border in range(diffusion_decoder.TILE, big.shape[1], diffusion_decoder.TILE):
         near[border - 8 : border + 8, :] = True
-    for border in range(TILE, big.shape[2], TILE):
+    for border in range(diffusion_decoder.TILE, big.shape[2], diffusion_decoder.TILE):
         near[:, border - 8 : border + 8] = True
     err = (refined.float() - big.float()).pow(2).mean(0)
     psnr = lambda m: 10 * torch.log10(255.0**2 / err[m].mean()).item()  # noqa: E731

@@ -38,9 +38,9 @@ warnings.filterwarnings("ignore")
 # fixed_point is left uninstrumented: it is arithmetic, not parsing, and atheris' comparison hooks keep the tensors
 # that instrumented code compares alive (≈ 1.8 MB per model load: the RSS limit would measure the hooks, not us;
 # decoding the same cases uninstrumented keeps a flat RSS).
-with atheris.instrument_imports(include=["neuralcodec"], exclude=["neuralcodec.codecs.fixed_point"]):
+with atheris.instrument_imports(include=["neuralcodec"], exclude=["neuralcodec.codecs.stages.fixed_point"]):
     from neuralcodec.bitstream.container import encode_varint, unpack
-    from neuralcodec.codecs.nerv_codec import streams_hash
+    from neuralcodec.codecs.nerv.codec import streams_hash
     from neuralcodec.codecs.registry import file_family_names, load_codec, shipped_qualities
     from neuralcodec.coding import decode_bytes, encode_tensor
     from neuralcodec.errors import DecodeError, ModelError

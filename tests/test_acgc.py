@@ -21,13 +21,13 @@ from context_helpers import (
     random_crops,
 )
 
-import neuralcodec.codecs.fixed_point as fixed_point
+import neuralcodec.codecs.stages.fixed_point as fixed_point
 from neuralcodec.bitstream import unpack
-from neuralcodec.codecs.fixed_point import ACT_FRAC_BITS, exact_linear_attention
 from neuralcodec.codecs.model_file import load_model_file, save_model_file
 from neuralcodec.codecs.registry import get_family, load_codec, model_path
 from neuralcodec.codecs.stages.acgc import linear_attention, slice_sizes
 from neuralcodec.codecs.stages.checkerboard import anchor_mask
+from neuralcodec.codecs.stages.fixed_point import ACT_FRAC_BITS, exact_linear_attention
 from neuralcodec.coding import decode_bytes, encode_tensor
 from neuralcodec.image_io import ImageInfo
 

@@ -20,7 +20,7 @@ from context_helpers import (
     random_crops,
 )
 
-import neuralcodec.codecs.fixed_point as fixed_point
+import neuralcodec.codecs.stages.fixed_point as fixed_point
 from neuralcodec.bitstream import unpack
 from neuralcodec.codecs.model_file import load_model_file, save_model_file
 from neuralcodec.codecs.registry import get_family, load_codec

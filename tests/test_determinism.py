@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 
-import neuralcodec.codecs.fixed_point as fixed_point
+import neuralcodec.codecs.stages.fixed_point as fixed_point
 from neuralcodec.bitstream import unpack
 from neuralcodec.codecs.registry import file_family_names, load_codec, shipped_qualities
 from neuralcodec.coding import decode_bytes, encode_tensor

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from neuralcodec.codecs.diffusion_decoder import positional_noise
+from neuralcodec.codecs.diffusion.decoder import positional_noise
 from neuralcodec.codecs.model_file import load_model_file
 from neuralcodec.codecs.registry import load_decoder
 from neuralcodec.coding import decode_bytes
@@ -76,7 +76,7 @@ def test_what_it_cannot_decode_is_a_one_line_error(model, sample_path, tmp_path,
 
 
 def test_tiles_compute_what_the_whole_image_computes(model, sample_path, monkeypatch):
-    from neuralcodec.codecs import diffusion_decoder
+    from neuralcodec.codecs.diffusion import decoder as diffusion_decoder
     from neuralcodec.image_io import read_image
 
     image, _ = read_image(sample_path)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-import neuralcodec.codecs.fixed_point as fixed_point
-from neuralcodec.codecs.fixed_point import (
+import neuralcodec.codecs.stages.fixed_point as fixed_point
+from neuralcodec.codecs.stages.fixed_point import (
     FixedPointSequential,
     dequantize_sequential,
     exact_add,

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from neuralcodec.codecs.hyperprior_codec import float_state_dict
-from neuralcodec.codecs.hyperprior_net import MeanScaleHyperpriorNet
-from neuralcodec.codecs.hyperprior_transforms import HyperpriorTransforms
+from neuralcodec.codecs.hyperprior.codec import float_state_dict
+from neuralcodec.codecs.hyperprior.net import MeanScaleHyperpriorNet
+from neuralcodec.codecs.hyperprior.transforms import HyperpriorTransforms
 from neuralcodec.codecs.model_file import load_model_file
 from neuralcodec.codecs.registry import model_path, shipped_qualities
 from neuralcodec.image_io import read_image

@@ -16,7 +16,7 @@ import pytest
 import torch
 
 from neuralcodec.bitstream import pack, unpack
-from neuralcodec.codecs.nerv_net import EMBED_FRAC_BITS, NervNet, arch_for, time_embedding
+from neuralcodec.codecs.nerv.net import EMBED_FRAC_BITS, NervNet, arch_for, time_embedding
 from neuralcodec.entropy.geometric import DECAY_NUMERATORS, geometric_table, geometric_tables
 from neuralcodec.entropy.tables import TOTAL
 from neuralcodec.errors import DecodeError
@@ -95,7 +95,7 @@ def test_decoder_matches_the_quantized_training_network(fitted):
     enc, _ = fitted
     header, decoder = video_decoder(enc.data)
     net = NervNet(decoder.arch)
-    from neuralcodec.codecs.nerv_codec import read_streams
+    from neuralcodec.codecs.nerv.codec import read_streams
 
     _, layers = read_streams(dict(zip(("model", "weights"), unpack(enc.data)[1], strict=True)), 48, 64, 8)
     with torch.no_grad():
@@ -152,7 +152,7 @@ def test_damaged_streams_raise_only_decode_error(fitted):
             refused += 1
     assert refused == 150
     # with the hash made to match, the architecture and weight parsers see the damage themselves
-    from neuralcodec.codecs.nerv_codec import read_streams
+    from neuralcodec.codecs.nerv.codec import read_streams
 
     for _ in range(150):
         model = bytearray(chunks[0])
@@ -164,7 +164,7 @@ def test_damaged_streams_raise_only_decode_error(fitted):
 
 
 def test_arch_scales_with_quality_and_clip():
-    from neuralcodec.codecs.nerv_net import parameter_count
+    from neuralcodec.codecs.nerv.net import parameter_count
 
     counts = [parameter_count(arch_for(240, 416, 100, q)) for q in range(4)]
     assert counts == sorted(counts) and counts[-1] > 4 * counts[0]
@@ -257,7 +257,7 @@ def test_two_process_ddp_fit_through_the_cli(run_cli, tmp_path, clip):
 def _crafted(arch, layers) -> bytes:
     """A valid container around streams written from the given (possibly hostile) quantized layers."""
     from neuralcodec.bitstream import Header
-    from neuralcodec.codecs.nerv_codec import streams_hash, write_streams
+    from neuralcodec.codecs.nerv.codec import streams_hash, write_streams
 
     streams = write_streams(arch, layers)
     header = Header(family_id=4, model_id=0, rate_point=0, weights_hash=streams_hash(streams), height=arch.height,
@@ -266,7 +266,7 @@ def _crafted(arch, layers) -> bytes:
 
 
 def test_crafted_files_raise_only_decode_error():
-    from neuralcodec.codecs.nerv_codec import quantized_layers
+    from neuralcodec.codecs.nerv.codec import quantized_layers
 
     arch = arch_for(24, 32, 3, 0)
     base = quantized_layers(NervNet(arch))
@@ -282,7 +282,7 @@ def test_crafted_files_raise_only_decode_error():
     assert len(list(decode_video(_crafted(arch, layers))[1])) == 3
     # a weights stream that is not whole 32-bit words
     header, chunks = unpack(_crafted(arch, base))
-    from neuralcodec.codecs.nerv_codec import streams_hash
+    from neuralcodec.codecs.nerv.codec import streams_hash
 
     weights = chunks[1][:-1]
     damaged = _with_hash(header, streams_hash({"model": chunks[0], "weights": weights}))
@@ -298,8 +298,8 @@ def _with_hash(header, weights_hash):  # a Header with another weights hash
 
 def test_architectures_far_costlier_than_the_encoder_builds_are_refused():
     """A small file may not ask for a huge network per pixel (work and memory are bounded before decoding)."""
-    from neuralcodec.codecs.nerv_codec import check_work
-    from neuralcodec.codecs.nerv_net import NervArch, default_frequencies
+    from neuralcodec.codecs.nerv.codec import check_work
+    from neuralcodec.codecs.nerv.net import NervArch, default_frequencies
 
     wide = NervArch(height=1080, width=1920, frames=4, blocks=7, hidden=16, stem_channels=1, channels=(1,) * 6 + (512,),
                     frequencies=default_frequencies(4), weight_bits=6)

@@ -14,14 +14,14 @@ import pytest
 import torch
 import yaml
 
-from neuralcodec.codecs.kmeans import kmeans
 from neuralcodec.codecs.model_file import BASE_KEY, load_model_file, save_model_file, weights_hash
 from neuralcodec.codecs.registry import load_codec, read_model_file
-from neuralcodec.codecs.vq_codec import delta_on_top_point
-from neuralcodec.codecs.vq_grid import vectors_on_grid
-from neuralcodec.codecs.vq_members import draw_members
-from neuralcodec.codecs.vq_net import VQNet
-from neuralcodec.codecs.vq_restore import drop_mask, nearest_fill, restore
+from neuralcodec.codecs.vq.codec import delta_on_top_point
+from neuralcodec.codecs.vq.grid import vectors_on_grid
+from neuralcodec.codecs.vq.kmeans import kmeans
+from neuralcodec.codecs.vq.members import draw_members
+from neuralcodec.codecs.vq.net import VQNet
+from neuralcodec.codecs.vq.restore import drop_mask, nearest_fill, restore
 from neuralcodec.coding import decode_bytes, encode_file
 from neuralcodec.image_io import read_image
 from neuralcodec.training.vq_module import VQLitModule

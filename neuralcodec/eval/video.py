@@ -388,7 +388,7 @@ def _nerv(qualities: list[int], epochs: int | None, time_budget: float | None,
     from neuralcodec.video_coding import decode_video, encode_frames
 
     def prepare(quality: int) -> None:  # Lightning and the decoder runtime import in seconds: not coding time
-        import neuralcodec.codecs.nerv_codec  # noqa: F401
+        import neuralcodec.codecs.nerv.codec  # noqa: F401
         import neuralcodec.training.nerv_fit  # noqa: F401
 
     def encode(clip: Clip, quality: int) -> Coded:

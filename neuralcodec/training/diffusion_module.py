@@ -19,7 +19,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from neuralcodec.codecs.diffusion_net import alpha_bar
+from neuralcodec.codecs.diffusion.net import alpha_bar
 from neuralcodec.codecs.registry import get_family
 from neuralcodec.training.checkpoints import lineage_of, load_state_dict_any
 from neuralcodec.training.losses import PatchDiscriminator, adversarial_step, adversarial_weight, laplacian_pyramid_l1

@@ -4,7 +4,7 @@ The schedule runs on *progress* p ∈ [0, 1], the larger of epochs done / ``epoc
 ``time_budget``, so a time budget ends the fit on schedule: learning rate with a short warm-up then cosine
 decay; from p = ``QAT_START`` the weights go through fake quantization (straight-through rounding, the
 bitstream's exact integer grid) and the loss gains a rate term, ``MSE + bpp / (λ · 255²)``, with bpp estimated
-from the integer weights (:func:`neuralcodec.codecs.nerv_net.laplace_bits`).
+from the integer weights (:func:`neuralcodec.codecs.nerv.net.laplace_bits`).
 
 It runs through Lightning, so a long clip can be fitted on GPUs or several processes
 (``accelerator``/``devices``/``strategy`` are Lightning's); a checkpoint beside the output (``checkpoint``)
@@ -25,7 +25,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
-from neuralcodec.codecs.nerv_net import NervArch, NervNet
+from neuralcodec.codecs.nerv.net import NervArch, NervNet
 
 QAT_START = 0.8  # progress at which quantization-aware fitting (and the rate term) starts
 WARMUP = 0.05

@@ -15,7 +15,7 @@ before and trains only its own part (the last trains nothing):
   needs only the encoder, the codebook and the sub-codebooks, so it can start from the ``latent`` stage and train
   beside the ``decoder`` stage; ``restorer_from`` then joins its restorer to the decoder stage's file;
 - ``members``: a lower rate point (``level`` > 0) that decodes by member drawing
-  (:mod:`neuralcodec.codecs.vq_members`) with the top point's decoder and restorer as they are. No weight
+  (:mod:`neuralcodec.codecs.vq.members`) with the top point's decoder and restorer as they are. No weight
   changes: the pass over the training images only counts the sub-codebook's index prior.
 """
 
@@ -29,9 +29,9 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from neuralcodec.codecs.registry import get_family
-from neuralcodec.codecs.vq_grid import nearest_on_grid, vectors_on_grid
-from neuralcodec.codecs.vq_net import VQNet
-from neuralcodec.codecs.vq_restore import group_log_probs
+from neuralcodec.codecs.vq.grid import nearest_on_grid, vectors_on_grid
+from neuralcodec.codecs.vq.net import VQNet
+from neuralcodec.codecs.vq.restore import group_log_probs
 from neuralcodec.training.checkpoints import lineage_of, load_checkpoint, load_state_dict_any
 from neuralcodec.training.losses import PatchDiscriminator, adversarial_step, adversarial_weight, laplacian_pyramid_l1
 from neuralcodec.training.recorded import RecordedModule

@@ -11,7 +11,7 @@ slice. Its (scales, means) are a correction of the hyper-synthesis output P_i fo
 - ``channel_context[i]`` (i ≥ 1): 3×3 then 1×1 convolutions over the decoded earlier slices ŷ_<i (→ 2C_i);
 - ``global_context[i]`` (i ≥ 1): a 1×1 projection of cat(P_i, ŷ_<i) to queries, keys and values
   (:data:`ATTENTION_DIM` each) and a linear attention over all positions of the latent
-  (:func:`linear_attention`; exactly: :func:`neuralcodec.codecs.fixed_point.exact_linear_attention`);
+  (:func:`linear_attention`; exactly: :func:`neuralcodec.codecs.stages.fixed_point.exact_linear_attention`);
 - ``slice_parameters[i]``: 1×1 convolutions whose last layer starts at zero, so an untrained model codes as the
   hyperprior it was warm-started from.
 
@@ -23,9 +23,9 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from neuralcodec.codecs.fixed_point import ATTN_EPSILON_BITS, ATTN_FRAC_BITS, ATTN_LIMIT
-from neuralcodec.codecs.layers import LEAKY_SLOPE
 from neuralcodec.codecs.stages.checkerboard import CheckerboardContextConv
+from neuralcodec.codecs.stages.fixed_point import ATTN_EPSILON_BITS, ATTN_FRAC_BITS, ATTN_LIMIT
+from neuralcodec.codecs.stages.layers import LEAKY_SLOPE
 
 ATTENTION_DIM = 32  # query/key and value channels of each slice's global attention (≤ fixed_point.ATTN_MAX_DIM)
 SLICE_TWELFTHS = (1, 1, 2, 4, 4)  # slice sizes in twelfths of M: (16, 16, 32, 64, 64) for M = 192
@@ -92,7 +92,7 @@ def exact_network_names(M: int) -> tuple[str, ...]:
 
 
 def linear_attention(q: Tensor, k: Tensor, v: Tensor) -> Tensor:
-    """Float twin of :func:`~neuralcodec.codecs.fixed_point.exact_linear_attention` for training (batched):
+    """Float twin of :func:`~neuralcodec.codecs.stages.fixed_point.exact_linear_attention` for training (batched):
     ``out_p = q_p·S̄ / (q_p·s̄ + 2**-12)`` with ``S̄ = mean_j k_j v_jᵀ``, ``s̄ = mean_j k_j`` per image,
     queries and keys clamped to [0, 16], values to [-16, 16] (the exact version's grid, without its rounding)."""
     limit = ATTN_LIMIT / (1 << ATTN_FRAC_BITS)

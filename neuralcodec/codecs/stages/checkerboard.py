@@ -14,8 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from neuralcodec.codecs.layers import LEAKY_SLOPE
-from neuralcodec.codecs.tiling import tile_spans
+from neuralcodec.codecs.stages.layers import LEAKY_SLOPE
+from neuralcodec.codecs.stages.tiling import tile_spans
 
 
 def anchor_mask(height: int, width: int) -> Tensor:

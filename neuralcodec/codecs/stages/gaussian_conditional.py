@@ -2,7 +2,7 @@
 
 Symbols are ``round(y − μ)``; each is coded with the integer Gaussian table whose index
 :class:`~neuralcodec.entropy.GaussianScaleTables` derives from the scale σ. μ and σ come from a
-:class:`~neuralcodec.codecs.fixed_point.FixedPointSequential` (or any exact network), so the decoder derives
+:class:`~neuralcodec.codecs.stages.fixed_point.FixedPointSequential` (or any exact network), so the decoder derives
 exactly the encoder's indexes and means. :meth:`GaussianConditionalLatent.parameters` runs that network
 on overlapping tiles (exact, so tiling changes nothing) to bound memory.
 """
@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from neuralcodec.codecs.tiling import tile_spans
+from neuralcodec.codecs.stages.tiling import tile_spans
 from neuralcodec.entropy import (
     GaussianScaleTables,
     RansDecoder,

@@ -1,6 +1,6 @@
 """Training network of the mean-scale hyperprior (Minnen, Ballé, Toderici, NeurIPS 2018, without context model).
 
-The transforms are :class:`~neuralcodec.codecs.hyperprior_transforms.HyperpriorTransforms` with CompressAI's
+The transforms are :class:`~neuralcodec.codecs.hyperprior.transforms.HyperpriorTransforms` with CompressAI's
 trainable GDN; CompressAI's entropy models give the training-time likelihoods.
 """
 
@@ -12,7 +12,7 @@ from compressai.layers import GDN
 from compressai.ops import quantize_ste
 from torch import Tensor
 
-from neuralcodec.codecs.hyperprior_transforms import HyperpriorTransforms
+from neuralcodec.codecs.hyperprior.transforms import HyperpriorTransforms
 
 # Lower bound on Gaussian scales (CompressAI's default); also the first entry of the scale table.
 SCALE_MIN = 0.11
@@ -23,8 +23,8 @@ class MeanScaleHyperpriorNet(HyperpriorTransforms):
 
     ``forward`` is the differentiable training pass (additive noise for the rate terms, straight-through
     rounding for the synthesis input, as in Minnen & Singh 2020). Real coding lives in
-    :class:`neuralcodec.codecs.hyperprior_codec.HyperpriorCodec`, on
-    :class:`~neuralcodec.codecs.hyperprior_transforms.HyperpriorTransforms` with the same weights.
+    :class:`neuralcodec.codecs.hyperprior.codec.HyperpriorCodec`, on
+    :class:`~neuralcodec.codecs.hyperprior.transforms.HyperpriorTransforms` with the same weights.
     """
 
     def __init__(self, N: int = 128, M: int = 192) -> None:

@@ -13,7 +13,7 @@ import torch
 from compressai.ops import quantize_ste
 from torch import Tensor, nn
 
-from neuralcodec.codecs.checkerboard_net import TwoPassContextNet
+from neuralcodec.codecs.checkerboard.net import TwoPassContextNet
 from neuralcodec.codecs.stages.acgc import acgc_networks, linear_attention, slice_bounds, slice_hyper
 from neuralcodec.codecs.stages.checkerboard import (
     ANCHOR_PHASES,

@@ -2,14 +2,14 @@
 
 Layer for layer CompressAI's ``MeanScaleHyperprior`` (so speed comparisons are like for like), except that
 the hyper-synthesis uses LeakyReLU slope 1/128 instead of 0.01 (exact fixed point). The training network
-(:mod:`neuralcodec.codecs.hyperprior_net`) builds the same modules with CompressAI's trainable GDN.
+(:mod:`neuralcodec.codecs.hyperprior.net`) builds the same modules with CompressAI's trainable GDN.
 """
 
 from __future__ import annotations
 
 from torch import nn
 
-from neuralcodec.codecs.layers import GDN, LEAKY_SLOPE, conv, deconv
+from neuralcodec.codecs.stages.layers import GDN, LEAKY_SLOPE, conv, deconv
 
 
 class HyperpriorTransforms(nn.Module):

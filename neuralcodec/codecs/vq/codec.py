@@ -4,9 +4,9 @@ Data flow: pixels → ``g_a`` → ``to_code`` → nearest entry of the rate poin
 categorical symbol per 16×16 block, coded with the model file's integer table. The table is stored, not
 computed, so the decoder reads exactly the encoder's indices on any machine; the decoder then runs
 ``from_code`` and ``g_s`` on the entries' vectors. A lower rate point whose file sets ``draw_members`` first
-draws, for each sub-codebook entry, one full-codebook code of its k-means group (:mod:`neuralcodec.codecs.vq_members`)
+draws, for each sub-codebook entry, one full-codebook code of its k-means group (:mod:`neuralcodec.codecs.vq.members`)
 and decodes those codes' vectors with the top point's decoder. With ``drop_rate`` > 0 the decoder simulates losing
-that share of the indices and restores them (:mod:`neuralcodec.codecs.vq_restore`).
+that share of the indices and restores them (:mod:`neuralcodec.codecs.vq.restore`).
 
 Model file (one per rate point; the lower points store only what differs from the top one, see
 :func:`delta_on_top_point`): fp16/fp32 network weights, the codebook and each code's training usage, the
@@ -25,14 +25,14 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from neuralcodec.codecs.family import CodecFamily
 from neuralcodec.codecs.model_file import MODEL_FORMAT, compact_state_dict, load_model_file, weights_hash
 from neuralcodec.codecs.stages import pad_amounts, pad_replicate
-from neuralcodec.codecs.tiling import tiled_apply
-from neuralcodec.codecs.vq import VectorQuantized
-from neuralcodec.codecs.vq_grid import nearest_on_grid, vectors_on_grid
-from neuralcodec.codecs.vq_members import MEMBER_SEED, draw_members
-from neuralcodec.codecs.vq_net import DOWNSAMPLING, VQNet
-from neuralcodec.codecs.vq_restore import drop_mask, nearest_fill, restore
+from neuralcodec.codecs.stages.tiling import tiled_apply
+from neuralcodec.codecs.vq.grid import nearest_on_grid, vectors_on_grid
+from neuralcodec.codecs.vq.members import MEMBER_SEED, draw_members
+from neuralcodec.codecs.vq.net import DOWNSAMPLING, VQNet
+from neuralcodec.codecs.vq.restore import drop_mask, nearest_fill, restore
 from neuralcodec.entropy import IntegerTable, RansDecoder, RansEncoder, table_from_counts
 from neuralcodec.errors import DecodeError, ModelError
 from neuralcodec.threads import one_torch_thread
@@ -43,7 +43,7 @@ G_A_MARGIN, ANALYSIS_MARGIN = 64, 96  # input pixels: g_a alone, g_a and to_code
 RECOVERY_METHODS = ("transformer", "nearest")
 
 
-def export_model(net: nn.Module, quality: int, meta: dict[str, Any]) -> dict[str, Any]:
+def export_model(net: nn.Module, quality: int, meta: dict[str, Any], family: type[CodecFamily]) -> dict[str, Any]:
     """The model-file dict of a trained :class:`VQNet` decoding sub-codebook ``net.level``."""
     state = {k: v for k, v in net.state_dict().items() if not k.startswith("quantizer.") and k != "_extra_state"}
     counts = net.prior_counts.double().numpy()
@@ -51,7 +51,7 @@ def export_model(net: nn.Module, quality: int, meta: dict[str, Any]) -> dict[str
         counts = np.ones(len(counts))
     blob = {
         "format": MODEL_FORMAT,
-        "family": VectorQuantized.name,
+        "family": family.name,
         "model_id": 0,
         "quality": int(quality),
         "arch": net.arch(),
@@ -109,15 +109,16 @@ def _difference(blob: dict[str, Any], base: dict[str, Any]) -> dict[str, Any] | 
     return out if all(k in blob for k in base) else None
 
 
-def delta_on_top_point(blob: dict[str, Any], weights_dir: Path | None = None) -> dict[str, Any]:
+def delta_on_top_point(blob: dict[str, Any], family: type[CodecFamily], weights_dir: Path | None = None
+                       ) -> dict[str, Any]:
     """A lower rate point stored as what differs from the shipped top point (same encoder, codebook and
     restorer; its own decoder, sub-codebook and prior); the top point itself, or any file whose top point is
     not installed, is stored whole."""
     from neuralcodec.codecs.model_file import BASE_KEY
     from neuralcodec.codecs.registry import model_path
 
-    top = VectorQuantized.top_quality
-    path = model_path(VectorQuantized.name, top, weights_dir)
+    top = family.top_quality
+    path = model_path(family.name, top, weights_dir)
     if int(blob["quality"]) == top or not path.is_file():
         return blob
     base = load_model_file(path)
@@ -126,7 +127,7 @@ def delta_on_top_point(blob: dict[str, Any], weights_dir: Path | None = None) ->
                        {k: v for k, v in base.items() if k not in identity})
     if diff is None or base.get("arch") != blob.get("arch"):
         return blob
-    ref = {"family": VectorQuantized.name, "model_id": int(base["model_id"]), "quality": top,
+    ref = {"family": family.name, "model_id": int(base["model_id"]), "quality": top,
            "weights_hash": weights_hash(base).hex()}
     return {**{k: blob[k] for k in identity if k in blob}, **diff, BASE_KEY: ref}
 
@@ -134,12 +135,12 @@ def delta_on_top_point(blob: dict[str, Any], weights_dir: Path | None = None) ->
 class VQCodec:
     """One rate point (one sub-codebook) of the ``vq`` family, loaded from a model-file dict."""
 
-    family = VectorQuantized
     decode_options = ("drop_rate", "seed", "recovery")
     whole_image_max_pixels = 1 << 20  # larger images run the transforms in tiles (the output is the same)
     tile_pixels = 512
 
-    def __init__(self, blob: dict[str, Any]) -> None:
+    def __init__(self, blob: dict[str, Any], family: type[CodecFamily]) -> None:
+        self.family = family  # the declaration that loaded it
         self.quality = int(blob["quality"])
         self.model_id = int(blob["model_id"])
         self.weights_hash = weights_hash(blob)

@@ -10,7 +10,7 @@ Streams (``docs/bitstream.md``, "NeRV streams"):
   (:mod:`neuralcodec.entropy.geometric`), then its integer biases.
 
 The clip's size and frame count come from the container header. Decoding runs the network in the exact
-fixed-point arithmetic of :mod:`neuralcodec.codecs.fixed_point` (int8-range weights with power-of-two steps,
+fixed-point arithmetic of :mod:`neuralcodec.codecs.stages.fixed_point` (int8-range weights with power-of-two steps,
 integer activations, convolutions whose every sum is an integer below 2**53, the affine modulation in int64),
 so every frame is bit-identical on any machine, thread count or BLAS. Nothing here trains: fitting lives in
 :mod:`neuralcodec.training.nerv_fit`.
@@ -28,8 +28,7 @@ from torch import Tensor
 from torch.nn.functional import pixel_shuffle
 
 from neuralcodec.bitstream.container import ByteReader, encode_varint
-from neuralcodec.codecs.fixed_point import ACT_FRAC_BITS, ACT_LIMIT, IntLayer
-from neuralcodec.codecs.nerv_net import (
+from neuralcodec.codecs.nerv.net import (
     BIAS_BITS,
     EMBED_FRAC_BITS,
     EXP_RANGE,
@@ -43,6 +42,7 @@ from neuralcodec.codecs.nerv_net import (
     quantize_weight,
     time_embedding,
 )
+from neuralcodec.codecs.stages.fixed_point import ACT_FRAC_BITS, ACT_LIMIT, IntLayer
 from neuralcodec.entropy import RansDecoder, RansEncoder, decode_indexed, encode_indexed
 from neuralcodec.entropy.geometric import code_lengths, geometric_tables
 from neuralcodec.errors import DecodeError

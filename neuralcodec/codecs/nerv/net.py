@@ -22,7 +22,7 @@ Where it departs, and why:
   (:func:`time_embedding`), not sin/cos at frequencies 1.25ⁱ·π: it is computed with integers, so the decoder
   derives exactly the encoder's input on every machine;
 - LeakyReLU with slope 2⁻⁷ instead of GELU, because it has an exact integer form
-  (:mod:`neuralcodec.codecs.fixed_point`): the decoder runs this network in exact fixed point;
+  (:mod:`neuralcodec.codecs.stages.fixed_point`): the decoder runs this network in exact fixed point;
 - MSE loss (PSNR is what is reported), and a quantization-aware last phase with a rate term (bits of the
   weights) instead of post-training pruning and Huffman coding;
 - weights are quantized per output channel to at most 8 bits with a power-of-two step (the fixed-point

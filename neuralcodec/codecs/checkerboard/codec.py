@@ -4,7 +4,7 @@ Data flow: image → g_a → y → h_a → z (factorized stage, stream ``z``); �
 (fixed point). Pass 1, anchors: (σ, μ) = P + entropy_parameters(P, 0) → symbols round(y − μ), the first set
 of stream ``y``. Pass 2, non-anchors: the exact context network on the decoded anchors gives C, then
 (σ, μ) = P + entropy_parameters(P, C) → the second set of stream ``y``. Every network on the way from ẑ and
-the anchors to (σ, μ) runs in :mod:`neuralcodec.codecs.fixed_point`, so the decoder derives the encoder's
+the anchors to (σ, μ) runs in :mod:`neuralcodec.codecs.stages.fixed_point`, so the decoder derives the encoder's
 tables bit for bit on any machine. On large latents both passes run in bands of rows (a halo for the 5×5
 context), which changes no bit and bounds memory. The declaration is :mod:`neuralcodec.codecs.checkerboard`.
 """
@@ -17,9 +17,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from neuralcodec.codecs.checkerboard import Checkerboard
-from neuralcodec.codecs.fixed_point import ACT_FRAC_BITS, FixedPointSequential, exact_add, to_fixed_point
-from neuralcodec.codecs.hyperprior_codec import (
+from neuralcodec.codecs.family import CodecFamily
+from neuralcodec.codecs.hyperprior.codec import (
     HYPER_MARGIN,
     HYPER_TILE,
     QUANTIZED_TRANSFORMS,
@@ -27,7 +26,7 @@ from neuralcodec.codecs.hyperprior_codec import (
     Latents,
     export_model,
 )
-from neuralcodec.codecs.hyperprior_transforms import HyperpriorTransforms
+from neuralcodec.codecs.hyperprior.transforms import HyperpriorTransforms
 from neuralcodec.codecs.stages.checkerboard import (
     anchor_mask,
     banded_pass,
@@ -36,7 +35,8 @@ from neuralcodec.codecs.stages.checkerboard import (
     keep,
     scatter,
 )
-from neuralcodec.codecs.tiling import CONTEXT_BAND_ELEMENTS, band_rows, tiled_apply
+from neuralcodec.codecs.stages.fixed_point import ACT_FRAC_BITS, FixedPointSequential, exact_add, to_fixed_point
+from neuralcodec.codecs.stages.tiling import CONTEXT_BAND_ELEMENTS, band_rows, tiled_apply
 from neuralcodec.entropy import RansDecoder, RansEncoder
 
 CONTEXT_TRANSFORMS = ("context_prediction", "entropy_parameters")
@@ -51,20 +51,20 @@ class CheckerboardTransforms(HyperpriorTransforms):
         self.context_prediction, self.entropy_parameters = context_networks(M)
 
 
-def export_checkerboard(net: torch.nn.Module, quality: int, meta: dict[str, Any]) -> dict[str, Any]:
+def export_checkerboard(net: torch.nn.Module, quality: int, meta: dict[str, Any], family: type[CodecFamily]
+                        ) -> dict[str, Any]:
     """The hyperprior's model file plus the int8 context and entropy-parameter networks."""
-    return export_model(net, quality, meta, family=Checkerboard, quantized=QUANTIZED_TRANSFORMS + CONTEXT_TRANSFORMS)
+    return export_model(net, quality, meta, family=family, quantized=QUANTIZED_TRANSFORMS + CONTEXT_TRANSFORMS)
 
 
 class CheckerboardCodec(HyperpriorCodec):
     """One rate point of the checkerboard context model, loaded from a model-file dict."""
 
-    family = Checkerboard
     transforms = CheckerboardTransforms
     context_band_elements = CONTEXT_BAND_ELEMENTS  # see :func:`band_rows` (tests force several bands)
 
-    def __init__(self, blob: dict[str, Any]) -> None:
-        super().__init__(blob)
+    def __init__(self, blob: dict[str, Any], family: type[CodecFamily]) -> None:
+        super().__init__(blob, family)
         q, exp, weights = blob["hyper_q"], blob["hyper_exp"], blob["weights"]
         self.context = FixedPointSequential(self.net.context_prediction, "context_prediction", q, exp, weights)
         self.entropy_params = FixedPointSequential(self.net.entropy_parameters, "entropy_parameters", q, exp, weights)

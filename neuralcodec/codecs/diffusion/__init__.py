@@ -2,8 +2,8 @@
 
 Decoding starts from the base codec's own decoding, noised to a timestep chosen from the file's rate point, and
 runs one to four denoising steps (RDEIC's compressed-feature initialisation; OSCAR's rate → pseudo-timestep
-mapping, so one model serves every rate point). Network: :mod:`neuralcodec.codecs.diffusion_net`; runtime:
-:mod:`neuralcodec.codecs.diffusion_decoder`; training: :mod:`neuralcodec.training.diffusion_module`.
+mapping, so one model serves every rate point). Network: :mod:`neuralcodec.codecs.diffusion.net`; runtime:
+:mod:`neuralcodec.codecs.diffusion.decoder`; training: :mod:`neuralcodec.training.diffusion_module`.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from neuralcodec.codecs.family import CodecFamily, register_family
 if TYPE_CHECKING:
     from torch import Tensor, nn
 
-    from neuralcodec.codecs.diffusion_decoder import DiffusionDecoder
+    from neuralcodec.codecs.diffusion.decoder import DiffusionDecoder
 
 
 @register_family
@@ -30,24 +30,24 @@ class Diffusion(CodecFamily):
 
     @classmethod
     def build_net(cls, widths: tuple[int, ...] | list[int] = (48, 96, 128), **_: Any) -> nn.Module:
-        from neuralcodec.codecs.diffusion_net import Denoiser
+        from neuralcodec.codecs.diffusion.net import Denoiser
 
         return Denoiser(tuple(widths))
 
     @classmethod
     def export(cls, net: nn.Module, quality: int, meta: dict[str, Any]) -> dict[str, Any]:
-        from neuralcodec.codecs.diffusion_decoder import export_model
+        from neuralcodec.codecs.diffusion.decoder import export_model
 
-        return export_model(net, quality, meta)
+        return export_model(net, quality, meta, cls)
 
     @classmethod
     def load(cls, blob: dict[str, Any]) -> DiffusionDecoder:
-        from neuralcodec.codecs.diffusion_decoder import DiffusionDecoder
+        from neuralcodec.codecs.diffusion.decoder import DiffusionDecoder
 
-        return DiffusionDecoder(blob)
+        return DiffusionDecoder(blob, cls)
 
     @classmethod
     def float_state_dict(cls, blob: dict[str, Any]) -> dict[str, Tensor]:
-        from neuralcodec.codecs.diffusion_decoder import float_state_dict
+        from neuralcodec.codecs.diffusion.decoder import float_state_dict
 
         return float_state_dict(blob)

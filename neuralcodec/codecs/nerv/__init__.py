@@ -1,9 +1,9 @@
 """The ``nerv`` video family (NeRV with a conditional decoder): its declaration.
 
 The model is the bitstream: a clip is coded as the quantized weights of a network fitted to it
-(:mod:`neuralcodec.codecs.nerv_net`), so there are no model files and no shipped rate points — a quality
-picks the network's size and weight precision (:func:`neuralcodec.codecs.nerv_net.arch_for`). Runtime:
-:mod:`neuralcodec.codecs.nerv_codec`; fitting (the encoder): :mod:`neuralcodec.training.nerv_fit`, through
+(:mod:`neuralcodec.codecs.nerv.net`), so there are no model files and no shipped rate points — a quality
+picks the network's size and weight precision (:func:`neuralcodec.codecs.nerv.net.arch_for`). Runtime:
+:mod:`neuralcodec.codecs.nerv.codec`; fitting (the encoder): :mod:`neuralcodec.training.nerv_fit`, through
 :func:`neuralcodec.video_coding.encode_video`.
 """
 
@@ -16,7 +16,7 @@ from neuralcodec.codecs.family import CodecFamily, register_family
 if TYPE_CHECKING:
     from torch import nn
 
-    from neuralcodec.codecs.nerv_codec import NervDecoder
+    from neuralcodec.codecs.nerv.codec import NervDecoder
 
 
 @register_family
@@ -33,13 +33,13 @@ class Nerv(CodecFamily):
 
     @classmethod
     def build_net(cls, height: int = 64, width: int = 64, frames: int = 8, quality: int = 1, **_: Any) -> nn.Module:
-        from neuralcodec.codecs.nerv_net import NervNet, arch_for
+        from neuralcodec.codecs.nerv.net import NervNet, arch_for
 
         return NervNet(arch_for(int(height), int(width), int(frames), int(quality)))
 
     @classmethod
     def load_streams(cls, streams: dict[str, bytes], height: int, width: int, frames: int) -> NervDecoder:
         """The exact decoder of a bitstream's streams (the clip's size and length come from its header)."""
-        from neuralcodec.codecs.nerv_codec import NervDecoder
+        from neuralcodec.codecs.nerv.codec import NervDecoder
 
         return NervDecoder.from_streams(streams, height, width, frames)

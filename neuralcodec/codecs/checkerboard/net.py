@@ -18,7 +18,7 @@ import torch
 from compressai.ops import quantize_ste
 from torch import Tensor
 
-from neuralcodec.codecs.hyperprior_net import MeanScaleHyperpriorNet
+from neuralcodec.codecs.hyperprior.net import MeanScaleHyperpriorNet
 from neuralcodec.codecs.stages.checkerboard import (
     ANCHOR_PHASES,
     NON_ANCHOR_PHASES,

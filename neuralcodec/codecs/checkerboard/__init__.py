@@ -1,6 +1,6 @@
 """The checkerboard context model family (He et al., CVPR 2021) on the mean-scale hyperprior: its declaration.
 
-Network: :mod:`neuralcodec.codecs.checkerboard_net`. Runtime codec: :mod:`neuralcodec.codecs.checkerboard_codec`.
+Network: :mod:`neuralcodec.codecs.checkerboard.net`. Runtime codec: :mod:`neuralcodec.codecs.checkerboard.codec`.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from neuralcodec.codecs.family import CodecFamily, register_family
 if TYPE_CHECKING:
     from torch import Tensor, nn
 
-    from neuralcodec.codecs.checkerboard_codec import CheckerboardCodec
+    from neuralcodec.codecs.checkerboard.codec import CheckerboardCodec
 
 
 @register_family
@@ -28,15 +28,15 @@ class Checkerboard(CodecFamily):
 
     @classmethod
     def build_net(cls, N: int = 128, M: int = 192, **_: Any) -> nn.Module:
-        from neuralcodec.codecs.checkerboard_net import CheckerboardHyperpriorNet
+        from neuralcodec.codecs.checkerboard.net import CheckerboardHyperpriorNet
 
         return CheckerboardHyperpriorNet(int(N), int(M))
 
     @classmethod
     def export(cls, net: nn.Module, quality: int, meta: dict[str, Any]) -> dict[str, Any]:
-        from neuralcodec.codecs.checkerboard_codec import export_checkerboard
+        from neuralcodec.codecs.checkerboard.codec import export_checkerboard
 
-        return export_checkerboard(net, quality, meta)
+        return export_checkerboard(net, quality, meta, cls)
 
     @classmethod
     def file_blob(cls, blob: dict[str, Any]) -> dict[str, Any]:
@@ -49,12 +49,12 @@ class Checkerboard(CodecFamily):
 
     @classmethod
     def load(cls, blob: dict[str, Any]) -> CheckerboardCodec:
-        from neuralcodec.codecs.checkerboard_codec import CheckerboardCodec
+        from neuralcodec.codecs.checkerboard.codec import CheckerboardCodec
 
-        return CheckerboardCodec(blob)
+        return CheckerboardCodec(blob, cls)
 
     @classmethod
     def float_state_dict(cls, blob: dict[str, Any]) -> dict[str, Tensor]:
-        from neuralcodec.codecs.hyperprior_codec import float_state_dict
+        from neuralcodec.codecs.hyperprior.codec import float_state_dict
 
         return float_state_dict(blob, cls.build_net(**blob["arch"]))

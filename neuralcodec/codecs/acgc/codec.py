@@ -8,7 +8,7 @@ the decoded earlier slices ŷ_<i (once per slice); pass 1, anchors:
 spatial context of the slice's decoded anchors, then (σ, μ) = P_i + slice_parameters[i](P_i, spatial, channel,
 global) → the next set. Stream ``y`` thus holds 2 sets per slice (10 for M = 192), in decoding order.
 
-Every network and the attention run in :mod:`neuralcodec.codecs.fixed_point`, so the decoder derives the
+Every network and the attention run in :mod:`neuralcodec.codecs.stages.fixed_point`, so the decoder derives the
 encoder's tables and means bit for bit on any machine. On large latents they run in bands of rows (halos for the
 convolutions; the attention's integer sums accumulated over all bands first), which changes no bit and bounds
 memory. The declaration is :mod:`neuralcodec.codecs.acgc`.
@@ -23,17 +23,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from neuralcodec.codecs.acgc import Acgc
-from neuralcodec.codecs.fixed_point import (
-    ACT_FRAC_BITS,
-    ACT_LIMIT,
-    FixedPointSequential,
-    attention_apply,
-    attention_means,
-    attention_sums,
-    to_fixed_point,
-)
-from neuralcodec.codecs.hyperprior_codec import (
+from neuralcodec.codecs.family import CodecFamily
+from neuralcodec.codecs.hyperprior.codec import (
     HYPER_MARGIN,
     HYPER_TILE,
     QUANTIZED_TRANSFORMS,
@@ -41,7 +32,7 @@ from neuralcodec.codecs.hyperprior_codec import (
     Latents,
     export_model,
 )
-from neuralcodec.codecs.hyperprior_transforms import HyperpriorTransforms
+from neuralcodec.codecs.hyperprior.transforms import HyperpriorTransforms
 from neuralcodec.codecs.stages.acgc import (
     ATTENTION_DIM,
     acgc_networks,
@@ -50,7 +41,16 @@ from neuralcodec.codecs.stages.acgc import (
     slice_hyper,
 )
 from neuralcodec.codecs.stages.checkerboard import anchor_mask, banded_pass, gather, keep, scatter
-from neuralcodec.codecs.tiling import CONTEXT_BAND_ELEMENTS, band_rows, tile_spans, tiled_apply
+from neuralcodec.codecs.stages.fixed_point import (
+    ACT_FRAC_BITS,
+    ACT_LIMIT,
+    FixedPointSequential,
+    attention_apply,
+    attention_means,
+    attention_sums,
+    to_fixed_point,
+)
+from neuralcodec.codecs.stages.tiling import CONTEXT_BAND_ELEMENTS, band_rows, tile_spans, tiled_apply
 from neuralcodec.entropy import RansDecoder, RansEncoder
 
 # step(slice index, positions, table indexes, means) → the symbols of that pass (coded or decoded)
@@ -69,20 +69,19 @@ class AcgcTransforms(HyperpriorTransforms):
             setattr(self, name, module)
 
 
-def export_acgc(net: torch.nn.Module, quality: int, meta: dict[str, Any]) -> dict[str, Any]:
+def export_acgc(net: torch.nn.Module, quality: int, meta: dict[str, Any], family: type[CodecFamily]) -> dict[str, Any]:
     """The hyperprior's model file plus the int8 context networks of every slice."""
-    return export_model(net, quality, meta, family=Acgc, quantized=QUANTIZED_TRANSFORMS + exact_network_names(net.M))
+    return export_model(net, quality, meta, family=family, quantized=QUANTIZED_TRANSFORMS + exact_network_names(net.M))
 
 
 class AcgcCodec(HyperpriorCodec):
     """One rate point of the ACGC entropy model, loaded from a model-file dict."""
 
-    family = Acgc
     transforms = AcgcTransforms
     context_band_elements = CONTEXT_BAND_ELEMENTS  # see :func:`band_rows` (tests force several bands)
 
-    def __init__(self, blob: dict[str, Any]) -> None:
-        super().__init__(blob)
+    def __init__(self, blob: dict[str, Any], family: type[CodecFamily]) -> None:
+        super().__init__(blob, family)
         self.bounds = slice_bounds(self.net.M)
         q, exp, weights = blob["hyper_q"], blob["hyper_exp"], blob["weights"]
 

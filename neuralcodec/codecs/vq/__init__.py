@@ -12,7 +12,7 @@ Departs from it where this project's constraints or our measurements say so:
   The training is staged to fit a CPU (:mod:`neuralcodec.training.vq_module`).
 - **Sub-codebooks 1024 → 256, 64, 16** (four rate points), clustered with usage-weighted, seeded k-means; the
   paper clusters 16384 into 8 … 2048 entries and decodes from the cluster centroids. Here the
-  lower points decode by **member drawing** (:mod:`neuralcodec.codecs.vq_members`): the restorer draws one code of
+  lower points decode by **member drawing** (:mod:`neuralcodec.codecs.vq.members`): the restorer draws one code of
   each coded group, seeded, and the top point's decoder renders it. A decoder fine-tuned per sub-codebook
   (``configs/vq/sub-decoder.yaml``) was trained and measured worse on BSDS500 val (patch-SWD 157 against 108 at
   256 entries; ``docs/models.md``), so no lower point ships its own decoder.
@@ -23,8 +23,8 @@ Departs from it where this project's constraints or our measurements say so:
 - **Losses without downloaded weights**: L1 + MSE + Laplacian-pyramid L1 + hinge PatchGAN, where VQGAN uses
   LPIPS (VGG weights).
 
-Network: :mod:`neuralcodec.codecs.vq_net`; runtime codec: :mod:`neuralcodec.codecs.vq_codec`; lost-index
-recovery: :mod:`neuralcodec.codecs.vq_restore`; member drawing: :mod:`neuralcodec.codecs.vq_members`; training:
+Network: :mod:`neuralcodec.codecs.vq.net`; runtime codec: :mod:`neuralcodec.codecs.vq.codec`; lost-index
+recovery: :mod:`neuralcodec.codecs.vq.restore`; member drawing: :mod:`neuralcodec.codecs.vq.members`; training:
 :mod:`neuralcodec.training.vq_module`.
 """
 
@@ -37,7 +37,7 @@ from neuralcodec.codecs.family import CodecFamily, register_family
 if TYPE_CHECKING:
     from torch import Tensor, nn
 
-    from neuralcodec.codecs.vq_codec import VQCodec
+    from neuralcodec.codecs.vq.codec import VQCodec
 
 
 @register_family
@@ -55,30 +55,30 @@ class VectorQuantized(CodecFamily):
     def build_net(cls, **arch: Any) -> nn.Module:
         from compressai.layers import GDN  # trainable (the runtime codec uses our inference GDN)
 
-        from neuralcodec.codecs.vq_net import VQNet
+        from neuralcodec.codecs.vq.net import VQNet
 
         return VQNet(**arch, gdn=GDN)
 
     @classmethod
     def export(cls, net: nn.Module, quality: int, meta: dict[str, Any]) -> dict[str, Any]:
-        from neuralcodec.codecs.vq_codec import export_model
+        from neuralcodec.codecs.vq.codec import export_model
 
-        return export_model(net, quality, meta)
+        return export_model(net, quality, meta, cls)
 
     @classmethod
     def file_blob(cls, blob: dict[str, Any]) -> dict[str, Any]:
-        from neuralcodec.codecs.vq_codec import delta_on_top_point
+        from neuralcodec.codecs.vq.codec import delta_on_top_point
 
-        return delta_on_top_point(blob)
+        return delta_on_top_point(blob, cls)
 
     @classmethod
     def load(cls, blob: dict[str, Any]) -> VQCodec:
-        from neuralcodec.codecs.vq_codec import VQCodec
+        from neuralcodec.codecs.vq.codec import VQCodec
 
-        return VQCodec(blob)
+        return VQCodec(blob, cls)
 
     @classmethod
     def float_state_dict(cls, blob: dict[str, Any]) -> dict[str, Tensor]:
-        from neuralcodec.codecs.vq_codec import float_state_dict
+        from neuralcodec.codecs.vq.codec import float_state_dict
 
         return float_state_dict(blob)

@@ -21,10 +21,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from neuralcodec.codecs.kmeans import kmeans
-from neuralcodec.codecs.layers import GDN, conv, deconv
-from neuralcodec.codecs.vq_grid import nearest_code, vectors_on_grid
-from neuralcodec.codecs.vq_restore import IndexRestorer
+from neuralcodec.codecs.stages.layers import GDN, conv, deconv
+from neuralcodec.codecs.vq.grid import nearest_code, vectors_on_grid
+from neuralcodec.codecs.vq.kmeans import kmeans
+from neuralcodec.codecs.vq.restore import IndexRestorer
 
 DOWNSAMPLING = 16
 

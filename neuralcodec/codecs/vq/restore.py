@@ -19,7 +19,7 @@ import torch
 from scipy.ndimage import distance_transform_edt
 from torch import Tensor, nn
 
-from neuralcodec.codecs.vq_grid import vectors_on_grid
+from neuralcodec.codecs.vq.grid import vectors_on_grid
 
 RESTORE_WINDOW, RESTORE_MARGIN = 24, 6  # tokens
 RESTORE_ITERATIONS = 4

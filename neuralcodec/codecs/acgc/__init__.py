@@ -1,7 +1,7 @@
 """The ACGC entropy model of S2LIC (Wang et al. 2024) on the mean-scale hyperprior: its declaration.
 
-Networks: :mod:`neuralcodec.codecs.stages.acgc`. Training network: :mod:`neuralcodec.codecs.acgc_net`. Runtime
-codec: :mod:`neuralcodec.codecs.acgc_codec`.
+Networks: :mod:`neuralcodec.codecs.stages.acgc`. Training network: :mod:`neuralcodec.codecs.acgc.net`. Runtime
+codec: :mod:`neuralcodec.codecs.acgc.codec`.
 
 Where it follows S2LIC ("S2LIC: Learned Image Compression with the SwinV2 Block, Adaptive Channel-wise and
 Global-inter Attention Context", arXiv 2403.14471, and its public code):
@@ -24,7 +24,7 @@ Where it departs:
   ``out_p = Σ_j (q_p·k_j) v_j / (Σ_j q_p·k_j + ε)`` over all positions (the linear-complexity global context of
   MLIC++, whose softmax decomposition is replaced by the ReLU kernel: no exponential has an exact integer form).
   Queries, keys and values are 1×1 projections of (the slice's hyper parameters, the decoded earlier slices).
-  It runs exactly on integers (:func:`neuralcodec.codecs.fixed_point.exact_linear_attention`; the bit budget is
+  It runs exactly on integers (:func:`neuralcodec.codecs.stages.fixed_point.exact_linear_attention`; the bit budget is
   in its docstring): linear in the number of positions, unlike a deformable attention, and no sampling offsets.
 - Channel-wise context: S2LIC's adaptive channel-wise attention block is replaced by a 3×3 then 1×1 convolution
   over the decoded earlier slices (exact in fixed point; attention over channels needs a softmax).
@@ -52,7 +52,7 @@ from neuralcodec.codecs.family import CodecFamily, register_family
 if TYPE_CHECKING:
     from torch import Tensor, nn
 
-    from neuralcodec.codecs.acgc_codec import AcgcCodec
+    from neuralcodec.codecs.acgc.codec import AcgcCodec
 
 
 @register_family
@@ -68,15 +68,15 @@ class Acgc(CodecFamily):
 
     @classmethod
     def build_net(cls, N: int = 128, M: int = 192, **_: Any) -> nn.Module:
-        from neuralcodec.codecs.acgc_net import AcgcNet
+        from neuralcodec.codecs.acgc.net import AcgcNet
 
         return AcgcNet(int(N), int(M))
 
     @classmethod
     def export(cls, net: nn.Module, quality: int, meta: dict[str, Any]) -> dict[str, Any]:
-        from neuralcodec.codecs.acgc_codec import export_acgc
+        from neuralcodec.codecs.acgc.codec import export_acgc
 
-        return export_acgc(net, quality, meta)
+        return export_acgc(net, quality, meta, cls)
 
     @classmethod
     def file_blob(cls, blob: dict[str, Any]) -> dict[str, Any]:
@@ -88,12 +88,12 @@ class Acgc(CodecFamily):
 
     @classmethod
     def load(cls, blob: dict[str, Any]) -> AcgcCodec:
-        from neuralcodec.codecs.acgc_codec import AcgcCodec
+        from neuralcodec.codecs.acgc.codec import AcgcCodec
 
-        return AcgcCodec(blob)
+        return AcgcCodec(blob, cls)
 
     @classmethod
     def float_state_dict(cls, blob: dict[str, Any]) -> dict[str, Tensor]:
-        from neuralcodec.codecs.hyperprior_codec import float_state_dict
+        from neuralcodec.codecs.hyperprior.codec import float_state_dict
 
         return float_state_dict(blob, cls.build_net(**blob["arch"]))

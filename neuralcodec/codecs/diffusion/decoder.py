@@ -23,11 +23,11 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from neuralcodec.codecs.diffusion import Diffusion
-from neuralcodec.codecs.diffusion_net import RECEPTIVE_FIELD, Denoiser, alpha_bar
+from neuralcodec.codecs.diffusion.net import RECEPTIVE_FIELD, Denoiser, alpha_bar
+from neuralcodec.codecs.family import CodecFamily
 from neuralcodec.codecs.model_file import MODEL_FORMAT, compact_state_dict, weights_hash
 from neuralcodec.codecs.stages import pad_replicate
-from neuralcodec.codecs.tiling import tile_spans
+from neuralcodec.codecs.stages.tiling import tile_spans
 from neuralcodec.errors import DecodeError
 
 NOISE_BLOCK = 64
@@ -40,13 +40,13 @@ MAX_STEPS = 4
 DEFAULT_STEPS, DEFAULT_STRENGTH = 2, 1.0
 
 
-def export_model(net: nn.Module, quality: int, meta: dict[str, Any]) -> dict[str, Any]:
+def export_model(net: nn.Module, quality: int, meta: dict[str, Any], family: type[CodecFamily]) -> dict[str, Any]:
     """Model-file dict: fp16 denoiser weights, each supported family's per-rate-point error variance σ²(q) (in
     [-1, 1] units) and the noise scale."""
     net = copy.deepcopy(net).float().eval()
     state = {k: v for k, v in net.state_dict().items() if k != "_extra_state"}
     return {
-        "format": MODEL_FORMAT, "family": Diffusion.name, "model_id": 0, "quality": int(quality),
+        "format": MODEL_FORMAT, "family": family.name, "model_id": 0, "quality": int(quality),
         "arch": {"widths": list(net.widths)},
         "weights": compact_state_dict(state),
         "error_variance": {family: torch.tensor(values, dtype=torch.float64)
@@ -92,9 +92,9 @@ def positional_noise(seed: int, step: int, top: int, left: int, height: int, wid
 class DiffusionDecoder:
     """The denoiser of a model file and its rate → timestep table."""
 
-    family = Diffusion
 
-    def __init__(self, blob: dict[str, Any]) -> None:
+    def __init__(self, blob: dict[str, Any], family: type[CodecFamily]) -> None:
+        self.family = family  # the declaration that loaded it
         self.quality = int(blob["quality"])
         self.model_id = int(blob["model_id"])
         self.weights_hash = weights_hash(blob)

@@ -18,8 +18,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from neuralcodec.codecs.vq_grid import vectors_on_grid
-from neuralcodec.codecs.vq_restore import IndexRestorer, windowed_logits
+from neuralcodec.codecs.vq.grid import vectors_on_grid
+from neuralcodec.codecs.vq.restore import IndexRestorer, windowed_logits
 
 MEMBER_SEED = 0  # fixed: part of the format, a file's pixels must not depend on the caller
 

@@ -1,6 +1,6 @@
 """The mean-scale hyperprior family (Minnen, Ballé, Toderici 2018, without context model): its declaration.
 
-Network: :mod:`neuralcodec.codecs.hyperprior_net`. Runtime codec: :mod:`neuralcodec.codecs.hyperprior_codec`.
+Network: :mod:`neuralcodec.codecs.hyperprior.net`. Runtime codec: :mod:`neuralcodec.codecs.hyperprior.codec`.
 Both are imported only when a network is built or a model file loaded.
 """
 
@@ -13,7 +13,7 @@ from neuralcodec.codecs.family import CodecFamily, register_family
 if TYPE_CHECKING:
     from torch import Tensor, nn
 
-    from neuralcodec.codecs.hyperprior_codec import HyperpriorCodec
+    from neuralcodec.codecs.hyperprior.codec import HyperpriorCodec
 
 
 @register_family
@@ -27,24 +27,24 @@ class Hyperprior(CodecFamily):
 
     @classmethod
     def build_net(cls, N: int = 128, M: int = 192, **_: Any) -> nn.Module:
-        from neuralcodec.codecs.hyperprior_net import MeanScaleHyperpriorNet
+        from neuralcodec.codecs.hyperprior.net import MeanScaleHyperpriorNet
 
         return MeanScaleHyperpriorNet(int(N), int(M))
 
     @classmethod
     def export(cls, net: nn.Module, quality: int, meta: dict[str, Any]) -> dict[str, Any]:
-        from neuralcodec.codecs.hyperprior_codec import export_model
+        from neuralcodec.codecs.hyperprior.codec import export_model
 
-        return export_model(net, quality, meta)
+        return export_model(net, quality, meta, cls)
 
     @classmethod
     def load(cls, blob: dict[str, Any]) -> HyperpriorCodec:
-        from neuralcodec.codecs.hyperprior_codec import HyperpriorCodec
+        from neuralcodec.codecs.hyperprior.codec import HyperpriorCodec
 
-        return HyperpriorCodec(blob)
+        return HyperpriorCodec(blob, cls)
 
     @classmethod
     def float_state_dict(cls, blob: dict[str, Any]) -> dict[str, Tensor]:
-        from neuralcodec.codecs.hyperprior_codec import float_state_dict
+        from neuralcodec.codecs.hyperprior.codec import float_state_dict
 
         return float_state_dict(blob, cls.build_net(**blob["arch"]))

@@ -15,12 +15,12 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from neuralcodec.codecs.fixed_point import FixedPointSequential, dequantize_sequential, quantize_sequential
-from neuralcodec.codecs.hyperprior import Hyperprior
-from neuralcodec.codecs.hyperprior_transforms import HyperpriorTransforms
+from neuralcodec.codecs.family import CodecFamily
+from neuralcodec.codecs.hyperprior.transforms import HyperpriorTransforms
 from neuralcodec.codecs.model_file import MODEL_FORMAT, compact_state_dict, weights_hash
 from neuralcodec.codecs.stages import FactorizedLatent, GaussianConditionalLatent, pad_amounts, pad_replicate
-from neuralcodec.codecs.tiling import tiled_apply
+from neuralcodec.codecs.stages.fixed_point import FixedPointSequential, dequantize_sequential, quantize_sequential
+from neuralcodec.codecs.stages.tiling import tiled_apply
 from neuralcodec.entropy import RansDecoder, RansEncoder
 from neuralcodec.errors import DecodeError
 
@@ -33,7 +33,7 @@ HYPER_TILE, HYPER_MARGIN = 24, 3  # hyper-latent pixels (the exact receptive fie
 QUANTIZED_TRANSFORMS = ("h_a", "h_s")
 
 
-def export_model(net: nn.Module, quality: int, meta: dict[str, Any], family: type = Hyperprior,
+def export_model(net: nn.Module, quality: int, meta: dict[str, Any], family: type[CodecFamily],
                  quantized: tuple[str, ...] = QUANTIZED_TRANSFORMS) -> dict[str, Any]:
     """The compact model-file dict: fp16 transforms, int8 ``quantized`` transforms, integer tables.
 
@@ -84,14 +84,14 @@ class Latents:
 class HyperpriorCodec:
     """One rate point of the mean-scale hyperprior, loaded from a model-file dict."""
 
-    family = Hyperprior
     transforms: type[nn.Module] = HyperpriorTransforms  # the runtime network (no entropy models, no CompressAI)
     # Images of more pixels than this (after padding) are transformed in overlapping tiles of
     # ``tile_pixels`` a side, to bound memory; the bitstream does not depend on either. Multiple of 64.
     whole_image_max_pixels = 1 << 20
     tile_pixels = 512
 
-    def __init__(self, blob: dict[str, Any]) -> None:
+    def __init__(self, blob: dict[str, Any], family: type[CodecFamily]) -> None:
+        self.family = family  # the declaration that loaded it
         self.quality = int(blob["quality"])
         self.model_id = int(blob["model_id"])
         self.weights_hash = weights_hash(blob)

@@ -1,0 +1,111 @@
+"""The ``codec`` command line: one module per command. The only package that prints or exits.
+
+Each command module has ``add_parser(sub)`` (its flags and help) and ``run(args) -> int``; this module
+builds the parser from them, runs the chosen command and turns every error into one line and an exit status.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import warnings
+from pathlib import Path
+
+from neuralcodec import __version__
+from neuralcodec.cli import compare, decode, encode, eval_video, evaluate, export, info, listing, plot
+from neuralcodec.errors import InputError, NeuralCodecError
+
+COMMANDS = (encode, decode, info, listing, export, evaluate, eval_video, compare, plot)
+
+EPILOG = """examples:
+  codec encode photo.png -o photo.bin            # default codec and rate point
+  codec encode photo.png -o photo.bin --quality 5
+  codec decode photo.bin -o photo_decoded.png
+  codec encode - -o - < photo.png > photo.bin    # '-': stdin / stdout (status line on stderr)
+  codec encode photo.png -o bins/                # into a folder: bins/photo.bin
+  codec info photo.bin                           # every header field
+  codec encode clip.y4m -o clip.bin --quality 1 --time-budget 600   # a video: fits a network to the clip
+  codec decode clip.bin -o clip_decoded.y4m      # or .mp4, .yuv, or frames/ (PNG frames)
+  codec list                                     # codecs, rate points, measured Kodak bpp / PSNR
+  codec train --config configs/hyperprior/q3.yaml   # train or resume a rate point
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="codec", description="neuralcodec: learned image compression with real bitstreams.",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"neuralcodec {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for command in COMMANDS:
+        command.add_parser(sub)
+    sub.add_parser("train", help="train or resume a rate point from a LightningCLI YAML "
+                   "(codec train --config configs/hyperprior/q3.yaml; 'codec train --help' for all options)",
+                   add_help=False)
+    return parser
+
+
+def _fail(message: str, code: int = 1) -> int:
+    print(f"codec: error: {message}", file=sys.stderr)
+    return code
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _train(argv: list[str]) -> int:
+    for i, arg in enumerate(argv[:-1]):
+        if arg == "--config" and not Path(argv[i + 1]).is_file():
+            return _fail(f"config file not found: {argv[i + 1]}")
+    from neuralcodec.training.cli import train_main
+
+    train_main(argv)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    # Dependencies' deprecation chatter (e.g. torch.jit.script inside compressai) is not for our users.
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["train"]:
+        return _train(argv[1:])
+    try:
+        trainer_args, argv = encode.split_trainer_args(argv) if argv[:1] == ["encode"] else ({}, argv)
+    except InputError as exc:
+        return _fail(str(exc))
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if argv[:1] == ["encode"]:
+        args.trainer_args = trainer_args
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+
+    def show_warning(message, category, *_args, **_kwargs) -> None:  # noqa: ANN001 - warnings' signature
+        print(f"codec: warning: {message}", file=sys.stderr)
+
+    warnings.showwarning = show_warning
+    warnings.simplefilter("always", UserWarning)
+    # SIGTERM unwinds like Ctrl-C, so temporary files are removed and no partial output is left.
+    signal.signal(signal.SIGTERM, _terminate)
+    try:
+        return args.func(args)
+    except NeuralCodecError as exc:
+        return _fail(str(exc))
+    except BrokenPipeError:  # the reader left (e.g. '| head'): end quietly like other Unix tools
+        try:  # and keep Python from complaining again when it flushes stdout at exit
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except (OSError, ValueError):
+            pass
+        return 128 + signal.SIGPIPE
+    except PermissionError as exc:
+        return _fail(f"permission denied: {exc.filename or exc}")
+    except OSError as exc:
+        return _fail(f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": "))
+    except KeyboardInterrupt:
+        return _fail("interrupted", 130)
+

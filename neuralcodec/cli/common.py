@@ -1,0 +1,231 @@
+"""Helpers every command shares: paths and standard streams, argument types, batches of files."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from neuralcodec.errors import InputError, NeuralCodecError
+
+
+def same_file(a: Path, b: Path) -> bool:
+    try:
+        return a.resolve() == b.resolve()
+    except OSError:
+        return False
+
+
+def check_output(dst: Path) -> None:
+    if not dst.parent.is_dir():
+        raise InputError(f"output folder does not exist: {dst.parent}")
+    if dst.is_dir():
+        raise InputError(f"output is a folder: {dst}")
+
+
+# ``-`` as input or output (None in the per-file functions below) is standard input / output
+STDIN_NAME, STDOUT_NAME = "<stdin>", "<stdout>"
+
+
+def read_stdin(what: str) -> bytes:
+    """All of standard input (binary); refuses a terminal (it would wait for typed bytes) and no data."""
+    if sys.stdin is None or sys.stdin.isatty():
+        raise InputError(f"standard input is a terminal: pipe or redirect {what} into 'codec ... -'")
+    data = sys.stdin.buffer.read()
+    if not data:
+        raise InputError(f"input is empty: {STDIN_NAME}")
+    return data
+
+
+def check_stdout() -> None:
+    if sys.stdout.isatty():
+        raise InputError("refusing to write binary data to a terminal: redirect or pipe the output of '-o -'")
+
+
+def write_stdout(data: bytes) -> None:
+    """All of ``data`` to standard output, at the end of the work: a failure before leaves stdout empty."""
+    sys.stdout.buffer.write(data)
+    sys.stdout.buffer.flush()
+
+
+def check_bitstream_name(dst: Path) -> None:
+    """A bitstream written under an image suffix (``-o out.png``) is a mistake: encode writes no images."""
+    from PIL import Image
+
+    suffix = dst.suffix.lower()
+    if suffix in Image.registered_extensions():
+        raise InputError(f"encode writes a bitstream, not a {suffix} image: {dst.name} (use .bin; "
+                         "'codec decode' writes images)")
+
+
+def run_batch(pairs: list[tuple[Path, Path]], one, args: argparse.Namespace, verb: str) -> int:
+    """Process every pair; a failure is reported and skipped; non-zero exit if any failed."""
+    from tqdm import tqdm
+
+    from neuralcodec.image_io import remove_stale_temporaries
+
+    out_dir = pairs[0][1].parent
+    out_dir.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(out_dir)
+    failures, written, skipped = [], 0, 0
+    try:
+        for src, dst in tqdm(pairs, desc=verb, unit="file", file=sys.stderr, disable=args.quiet):
+            if args.skip_existing and dst.exists():
+                skipped += 1
+                continue
+            try:
+                one(src, dst, args)
+                written += 1
+            except (NeuralCodecError, OSError) as exc:
+                failures.append(f"{src}: {exc}")
+                tqdm.write(f"codec: skipped {src}: {exc}", file=sys.stderr)
+    finally:  # also when interrupted (Ctrl-C, SIGTERM): say how far the batch got
+        print(f"{verb}: {written} of {len(pairs)} files written to {out_dir}"
+              + (f", {skipped} already there" if skipped else "")
+              + (f", {len(failures)} failed" if failures else ""))
+    return 1 if failures else 0
+
+
+def make_folder(folder: Path) -> list[Path]:
+    """Create ``folder`` and its missing parents (like ``mkdir -p``); returns those created, deepest first."""
+    created, p = [], folder
+    while not p.exists() and p != p.parent:
+        created.append(p)
+        p = p.parent
+    if not p.is_dir():
+        raise InputError(f"cannot create output folder {folder}: {p} is not a folder")
+    folder.mkdir(parents=True, exist_ok=True)
+    return created
+
+
+def dispatch(args: argparse.Namespace, one, suffixes: set[str], out_suffix: str, verb: str) -> int:
+    from neuralcodec.batch import STDIO, expand_inputs, is_batch_spec, names_folder, plan_outputs
+
+    if is_batch_spec(args.input):
+        if args.output == STDIO:
+            raise InputError(f"'-o -' takes one input, but {args.input} names a batch: give an output folder")
+        pairs = plan_outputs(expand_inputs(args.input, suffixes), Path(args.output), out_suffix)
+        return run_batch(pairs, one, args, verb)
+    src = None if args.input == STDIO else Path(args.input)
+    dst = None if args.output == STDIO else Path(args.output)
+    created: list[Path] = []
+    if names_folder(args.output):  # 'out/' or an existing folder: the input's name with the output suffix
+        if src is None:
+            raise InputError(f"reading standard input, the output needs a file name, not a folder: {args.output}")
+        created = [] if dst.is_dir() else make_folder(dst)
+        dst = dst / (src.stem + out_suffix)
+    try:
+        status = one(src, dst, args)
+    except BaseException:
+        for folder in created:  # a failed run leaves no empty folder behind
+            try:
+                folder.rmdir()
+            except OSError:
+                break
+        raise
+    print(status, file=sys.stderr if dst is None else sys.stdout)  # stdout may carry the output's bytes
+    return 0
+
+
+def check_fit_args(args: argparse.Namespace) -> None:
+    """--epochs, --frames and --time-budget of a video encode or evaluation, before anything loads."""
+    for name in ("epochs", "frames"):
+        if getattr(args, name) is not None and getattr(args, name) < 1:
+            raise InputError(f"--{name} must be at least 1")
+    if args.time_budget is not None and args.time_budget <= 0:
+        raise InputError("--time-budget must be positive")
+
+
+def is_video_codec(name: str | None) -> bool:
+    from neuralcodec.codecs.registry import get_family
+
+    return name is not None and get_family(name).media == "video"
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    try:
+        width, height = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"size must be WIDTHxHEIGHT, e.g. 1920x1080 (got {text!r})") from None
+    if width < 1 or height < 1:
+        raise argparse.ArgumentTypeError(f"size must be positive (got {text!r})")
+    return width, height
+
+
+def cores() -> int:
+    """Cores this process may run on (a container or taskset can allow fewer than the machine has)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def seed(text: str) -> int:
+    """argparse type of --seed: a non-negative whole number."""
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"must be a non-negative whole number, not {text!r}")
+    return int(text)
+
+
+def drop_rate(text: str) -> float:
+    """argparse type of --drop-rate: a share in [0, 1)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0.0 <= value < 1.0:
+        raise argparse.ArgumentTypeError(f"must be a number in [0, 1), not {text!r}")
+    return value
+
+
+def pixel_count(text: str) -> int:
+    """argparse type of --max-pixels: a positive whole number."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive number of pixels, got {text!r}")
+    return value
+
+
+def decode_options(args: argparse.Namespace) -> dict:
+    """The family decoder options given on the command line (only those set)."""
+    names = ("drop_rate", "seed", "recovery", "decoder", "steps", "strength", "decoder_model")
+    return {name: getattr(args, name) for name in names if getattr(args, name, None) is not None}
+
+
+def add_decoder_arguments(p: argparse.ArgumentParser) -> None:
+    """Options of how a file is decoded (``codec decode`` and ``codec eval``)."""
+    p.add_argument("--drop-rate", type=drop_rate, default=None, metavar="R",
+                   help="vq files: simulate losing this share of the codebook indices (e.g. 0.2) and restore them "
+                   "before decoding")
+    p.add_argument("--decoder", choices=("mse", "diffusion"), default=None,
+                   help="mse: the file's own decoder (default); diffusion: a few-step generative decoder that starts "
+                   "from that decoding (hyperprior, checkerboard, acgc and vq files): more realistic texture, "
+                   "lower PSNR")
+    p.add_argument("--steps", type=int, default=None, help="diffusion decoder: denoising steps, 1…4 (default 2)")
+    p.add_argument("--strength", type=float, default=None,
+                   help="diffusion decoder: 0 keeps the MSE decoding, 1 (default) starts from the noise level matched "
+                   "to the file's rate point; in between trades fidelity for realism")
+    p.add_argument("--decoder-model", default=None, metavar="FILE",
+                   help="diffusion decoder model file (default: the installed one)")
+    p.add_argument("--seed", type=seed, default=None,
+                   help="seed of the decoder's randomness: the diffusion decoder's noise, and which indices "
+                   "--drop-rate loses (default 0); the same seed gives the same image")
+    p.add_argument("--recovery", choices=("transformer", "nearest"), default=None,
+                   help="vq files: how lost indices are restored: the masked-token transformer (default) or a copy "
+                   "of the nearest kept index")
+
+
+def load_curves(specs: list[str]) -> list:
+    from neuralcodec.eval.curves import load_curve
+
+    try:
+        return [load_curve(spec) for spec in specs]
+    except (KeyError, ValueError) as exc:  # JSON without the schema's keys, or not JSON at all
+        raise InputError(f"not an RD curve file: {exc}") from None
+
+
+def two_point_curves(curves: list, specs: list[str]) -> None:
+    for curve, spec in zip(curves, specs, strict=True):
+        if len(curve.bpp) < 2:
+            raise InputError(f"{spec} has {len(curve.bpp)} RD point(s): a curve needs at least 2")

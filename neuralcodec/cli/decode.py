@@ -1,0 +1,138 @@
+"""``codec decode``: image bitstreams (one, a batch, or stdin) and video bitstreams."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+from neuralcodec.bitstream import MAX_PIXELS
+from neuralcodec.cli.common import (
+    STDIN_NAME,
+    STDOUT_NAME,
+    add_decoder_arguments,
+    check_output,
+    check_stdout,
+    decode_options,
+    dispatch,
+    pixel_count,
+    read_stdin,
+    same_file,
+    write_stdout,
+)
+from neuralcodec.errors import InputError
+
+
+def _decode_one(src: Path | None, dst: Path | None, args: argparse.Namespace) -> str:
+    from neuralcodec.bitstream import unpack
+    from neuralcodec.image_io import check_input_file, output_format
+
+    data = read_stdin("a bitstream") if src is None else None
+    if src is not None:
+        check_input_file(src, "a bitstream")
+    if dst is None:
+        check_stdout()
+        out_name = f"{STDOUT_NAME}.{args.format}"  # '-o -' writes --format (PNG by default)
+    else:
+        check_output(dst)
+        if src is not None and same_file(src, dst):
+            raise InputError("output would overwrite the input")
+        out_name = str(dst)
+    output_format(out_name)  # an unwritable suffix fails before any decoding
+    if data is None:
+        data = src.read_bytes()
+    unpack(data)  # a malformed container fails before torch and the model load
+    from neuralcodec.coding import decode_bytes
+    from neuralcodec.image_io import encode_image_bytes, to_pil, write_image
+
+    t0 = time.perf_counter()
+    image, header = decode_bytes(data, args.model, args.max_pixels, decode_options(args))
+    seconds = time.perf_counter() - t0
+    if dst is None:
+        write_stdout(encode_image_bytes(to_pil(image, header.channels, header.icc_profile), out_name))
+    else:
+        write_image(image, dst, header.channels, header.icc_profile)
+    return (f"{STDIN_NAME if src is None else src} -> {STDOUT_NAME if dst is None else dst}: "
+            f"{header.width}x{header.height}, {seconds:.2f} s")
+
+
+VIDEO_OUTPUT_HINT = ".y4m, .yuv, .mp4, .mkv, .webm, .avi, .mov, or a folder for PNG frames"
+
+
+def _decode_video(src: Path, data: bytes, args: argparse.Namespace) -> int:
+    """``codec decode CLIP.bin -o out.y4m`` (or .yuv, .mp4, ... or a folder of PNG frames)."""
+    from fractions import Fraction
+
+    from neuralcodec.batch import names_folder
+    from neuralcodec.video_coding import video_decoder
+    from neuralcodec.video_io import VIDEO_SUFFIXES, open_writer
+
+    if args.output == "-":
+        raise InputError(f"this bitstream is a video: give an output file ({VIDEO_OUTPUT_HINT})")
+    if args.model is not None:
+        raise InputError("--model is for image codecs: a video bitstream carries its own network")
+    if decode_options(args):
+        from neuralcodec.coding import option_flags
+
+        raise InputError(f"{option_flags(list(decode_options(args)))}: not an option of video bitstreams")
+    dst = Path(args.output)
+    folder = names_folder(args.output)  # 'frames.v1/' is a folder of PNG frames whatever its dots
+    suffix = "" if folder else dst.suffix.lower()
+    if suffix and suffix not in VIDEO_SUFFIXES:
+        raise InputError(f"this bitstream is a video: {dst.name} is not a video output ({VIDEO_OUTPUT_HINT})")
+    if not dst.parent.is_dir():
+        raise InputError(f"output folder does not exist: {dst.parent}")
+    if same_file(src, dst):
+        raise InputError("output would overwrite the input")
+    t0 = time.perf_counter()
+    header, decoder = video_decoder(data, max_pixels=args.max_pixels)
+    fps = Fraction(header.fps_num, header.fps_den)
+    with open_writer(str(dst) + ("/" if folder else ""), header.width, header.height, fps) as writer:
+        for frame in decoder.frames():
+            writer.write_rgb(frame.permute(1, 2, 0).numpy())
+    seconds = time.perf_counter() - t0
+    print(f"{src} -> {dst}: {header.frames} frames of {header.width}x{header.height}, {seconds:.2f} s "
+          f"({header.frames / seconds:.1f} frames/s)")
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    from neuralcodec.batch import BITSTREAM_SUFFIX, STDIO, is_batch_spec
+    from neuralcodec.image_io import output_format
+
+    if args.input != STDIO and not is_batch_spec(args.input) and Path(args.input).is_file():
+        from neuralcodec.bitstream import unpack
+
+        data = Path(args.input).read_bytes()
+        if unpack(data)[0].is_video:
+            return _decode_video(Path(args.input), data, args)
+    output_format(f"image.{args.format}")
+
+    return dispatch(args, _decode_one, {BITSTREAM_SUFFIX}, f".{args.format}", "decode")
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("decode", help="decompress a .bin to an image (or video) file",
+                       description="Decode a neuralcodec bitstream. The output format follows the file "
+                       "suffix (PNG by default); a video bitstream is written as .y4m, .yuv, .mp4, .mkv, .webm, "
+                       ".avi, .mov, or PNG frames into a folder (an output without a suffix). The model that "
+                       "encoded the file must be installed. '-' reads "
+                       "the bitstream from stdin / writes the image to stdout (the status line then goes to "
+                       "stderr).")
+    p.add_argument("input", help="bitstream file, '-' for stdin, folder of .bin files, or quoted glob (a path that "
+                   "exists is taken literally, even with [ ? * in its name)")
+    p.add_argument("-o", "--output", required=True,
+                   help="image file to write (its suffix picks the format; an unwritable one is an error), '-' for "
+                   "stdout, or a folder: an existing one or one ending in '/' (created if missing) gets INPUT's "
+                   "name with the --format suffix; the output folder in batch mode (outputs are replaced atomically)")
+    p.add_argument("--max-pixels", type=pixel_count, default=None, metavar="N",
+                   help="refuse files that claim more than N pixels (after padding) before decoding (for untrusted "
+                   f"input; default: the format's limit, {MAX_PIXELS} = 2^26 pixels)")
+    p.add_argument("--format", default="png",
+                   help="image format (file suffix) of batch outputs, of '-o -' and of '-o FOLDER/'; default png")
+    p.add_argument("--quiet", action="store_true", help="no progress bar in batch mode")
+    p.add_argument("--model", default=None, help="model file to decode with (must be the one that encoded it)")
+    p.add_argument("--skip-existing", action="store_true",
+                   help="batch mode: leave outputs that already exist alone (resume a large batch)")
+    add_decoder_arguments(p)
+    p.set_defaults(func=run)

@@ -1,0 +1,263 @@
+"""``codec encode``: images (one, a batch, or stdin) and videos (a fitted network per clip)."""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import sys
+import time
+import warnings
+from pathlib import Path
+
+from neuralcodec.bitstream import MAX_PIXELS
+from neuralcodec.cli.common import (
+    STDIN_NAME,
+    STDOUT_NAME,
+    check_bitstream_name,
+    check_fit_args,
+    check_output,
+    check_stdout,
+    dispatch,
+    is_video_codec,
+    parse_size,
+    pixel_count,
+    read_stdin,
+    same_file,
+    write_stdout,
+)
+from neuralcodec.codecs.registry import DEFAULT_CODEC, DEFAULT_QUALITY
+from neuralcodec.errors import InputError
+
+
+def _check_pixel_limit(source: Path | bytes, name: str, max_pixels: int | None) -> None:
+    """``--max-pixels`` from the image header alone, before the pixels are decoded and torch loads; an
+    unreadable image is left to the full read, which reports it."""
+    if max_pixels is None:
+        return
+    import io
+
+    from PIL import Image
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # Pillow's decompression-bomb warning: the full read gives it
+            with Image.open(io.BytesIO(source) if isinstance(source, bytes) else source) as img:
+                width, height = img.size
+    except Exception:  # noqa: BLE001 - any reader failure is reported by the full read
+        return
+    if width * height > max_pixels:
+        raise InputError(f"{name}: image of {width}×{height} ({width * height} pixels) exceeds "
+                         f"--max-pixels {max_pixels}")
+
+
+def _encode_one(src: Path | None, dst: Path | None, args: argparse.Namespace) -> str:
+    from neuralcodec.image_io import check_input_file
+
+    # what is wrong with the arguments shows before torch and the model load (seconds)
+    data = read_stdin("an image") if src is None else None
+    if src is not None:
+        check_input_file(src)
+    if dst is None:
+        check_stdout()
+    else:
+        check_output(dst)
+        check_bitstream_name(dst)
+        if src is not None and same_file(src, dst):
+            raise InputError("output would overwrite the input")
+    name = STDIN_NAME if src is None else str(src)
+    _check_pixel_limit(src if data is None else data, name, args.max_pixels)
+    from neuralcodec.codecs.registry import family_name_of_id
+    from neuralcodec.coding import encode_file
+    from neuralcodec.image_io import atomic_write
+
+    t0 = time.perf_counter()
+    enc = encode_file(src if data is None else data, args.codec, args.quality, args.model,
+                      max_pixels=args.max_pixels)
+    seconds = time.perf_counter() - t0
+    if dst is None:
+        write_stdout(enc.data)
+    else:
+        atomic_write(dst, enc.data)
+    h = enc.header
+    bpp = 8 * len(enc.data) / (h.width * h.height)
+    return (f"{name} -> {STDOUT_NAME if dst is None else dst}: {h.width}x{h.height}, {len(enc.data)} bytes, "
+            f"{bpp:.4f} bpp, {family_name_of_id(h.family_id)} q{h.rate_point}, {seconds:.2f} s")
+
+
+class _FitProgress:
+    """The fit's progress bar: epoch, PSNR of the last batch and an estimate of the time left."""
+
+    def __init__(self, epochs: int, quiet: bool) -> None:
+        self.epochs, self.quiet, self.bar = epochs, quiet, None
+
+    def __call__(self, state: dict[str, float]) -> None:
+        if self.bar is None:  # created at the first report: a failure before the fit shows no bar
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=self.epochs, desc="fitting", unit="epoch", file=sys.stderr, disable=self.quiet,
+                            bar_format="{desc}: {n_fmt}/{total_fmt} epochs |{bar}|{postfix}")
+        self.bar.n = min(int(state["epoch"]), self.bar.total)
+        progress = max(state.get("progress", 0.0), 1e-9)
+        left = state["elapsed"] * (1 - progress) / progress
+        phase = "quantized" if state.get("qat") else "float"
+        self.bar.set_postfix_str(f"PSNR {state.get('psnr', 0):.2f} dB ({phase}), {left:.0f} s left")
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _encode_video(args: argparse.Namespace) -> int:
+    """``codec encode CLIP -o CLIP.bin --codec nerv``: fit, quantize, write; resumable from a checkpoint."""
+    from neuralcodec.codecs.registry import get_family
+    from neuralcodec.image_io import atomic_write
+    from neuralcodec.video_coding import DEFAULT_EPOCHS, encode_video
+    from neuralcodec.video_io import VIDEO_SUFFIXES, open_video
+
+    if args.input == "-" or args.output == "-":
+        raise InputError("video encoding reads and writes files: '-' (stdin/stdout) is for images")
+    src, dst = Path(args.input), Path(args.output)
+    if not src.exists():
+        raise InputError(f"input not found: {src}")
+    check_output(dst)
+    check_bitstream_name(dst)
+    if dst.suffix.lower() in VIDEO_SUFFIXES:
+        raise InputError(f"encode writes a bitstream, not a {dst.suffix.lower()} video: {dst.name} (use .bin; "
+                         "'codec decode' writes videos)")
+    if same_file(src, dst):
+        raise InputError("output would overwrite the input")
+    if args.model is not None:
+        raise InputError("--model is for image codecs: a video bitstream carries its own network")
+    trainer_args = getattr(args, "trainer_args", None) or {}
+    if trainer_args:
+        import inspect
+
+        import pytorch_lightning as pl
+
+        known = set(inspect.signature(pl.Trainer).parameters)
+        unknown = sorted(set(trainer_args) - known)
+        if unknown:
+            raise InputError(f"--trainer.{unknown[0]} is not a Lightning Trainer argument")
+    family = get_family(args.codec)
+    if args.quality is not None and args.quality not in family.qualities:
+        raise InputError(f"{family.name} quality must be one of {', '.join(map(str, family.qualities))} "
+                         f"(got {args.quality})")
+    check_fit_args(args)
+    with open_video(src, size=args.size, fps=args.fps, max_frames=args.frames) as reader:
+        info = reader.info  # a bad header or size fails here, before torch loads
+    checkpoint = dst.with_name(dst.name + ".fit.ckpt")
+    epochs = args.epochs or DEFAULT_EPOCHS
+    bar = _FitProgress(epochs, args.quiet)
+    t0 = time.perf_counter()
+    try:
+        enc = encode_video(src, quality=args.quality, epochs=epochs, time_budget=args.time_budget, size=args.size,
+                           fps=args.fps, max_frames=args.frames, checkpoint=checkpoint, report=bar,
+                           trainer_args=trainer_args or None)
+    finally:
+        bar.close()
+    if not enc.is_global_zero:  # another process of a multi-process fit: the first one writes the file
+        return 0
+    atomic_write(dst, enc.data)
+    checkpoint.unlink(missing_ok=True)
+    h = enc.header
+    bpp = 8 * len(enc.data) / (h.width * h.height * h.frames)
+    print(f"{src} -> {dst}: {h.frames} frames of {h.width}x{h.height} at {h.fps_num / h.fps_den:g} fps "
+          f"({info.source_format}), {len(enc.data)} bytes, {bpp:.4f} bpp, nerv q{h.rate_point}, "
+          f"fitted in {enc.fit_seconds:.1f} s ({time.perf_counter() - t0:.1f} s in all)")
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    from neuralcodec.batch import BITSTREAM_SUFFIX, image_suffixes
+    from neuralcodec.video_io import is_video_path
+
+    video_input = args.input != "-" and Path(args.input).suffix.lower() != "" and is_video_path(args.input)
+    if args.codec is None:
+        args.codec = "nerv" if video_input else DEFAULT_CODEC
+    if is_video_codec(args.codec):
+        return _encode_video(args)
+    if video_input:
+        raise InputError(f"{args.input} is a video, but {args.codec} codes images (use --codec nerv)")
+    for name in ("epochs", "time_budget", "size", "fps", "frames"):
+        if getattr(args, name) is not None:
+            raise InputError(f"--{name.replace('_', '-')} is for video codecs (--codec nerv)")
+    if args.model is not None and args.quality is not None:
+        raise InputError("--quality and --model exclude each other: a model file is one rate point")
+
+    return dispatch(args, _encode_one, image_suffixes(), BITSTREAM_SUFFIX, "encode")
+
+
+def _shipped_range() -> str:
+    """The shipped rate points of the default family, e.g. ``0–7`` (a folder listing: no torch)."""
+    from neuralcodec.codecs.registry import shipped_qualities
+
+    qualities = shipped_qualities(DEFAULT_CODEC)
+    return f"{DEFAULT_CODEC} {qualities[0]}–{qualities[-1]}" if qualities else "none"
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("encode", help="compress image files (PNG, JPEG, PPM, BMP, TIFF, WebP) to .bin",
+                       description="Compress an image into a neuralcodec bitstream. Grayscale is coded as "
+                       "R=G=B and decoded as grayscale; alpha is not coded; 16-bit input is reduced to 8 bits. "
+                       "Batch mode: give a folder or a quoted glob and an output folder; bad files are skipped "
+                       "and reported, the exit status is 1 if any failed, every output is written atomically. "
+                       "'-' reads the image from stdin / writes the bitstream to stdout (the status line then "
+                       "goes to stderr).")
+    p.add_argument("input", help="image file, '-' for stdin, folder, or quoted glob such as 'photos/*.jpg' (a path "
+                   "that exists is taken literally, even with [ ? * in its name)")
+    p.add_argument("-o", "--output", required=True,
+                   help="bitstream file to write (not with an image suffix such as .png), '-' for stdout, or a "
+                   "folder: an existing one or one ending in '/' (created if missing) gets INPUT's name with .bin; "
+                   "the output folder in batch mode (outputs are replaced atomically)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar in batch mode")
+    p.add_argument("--codec", default=None, help="codec family (see 'codec list'; default: "
+                   f"{DEFAULT_CODEC} for images, nerv for videos)")
+    p.add_argument("--quality", type=int, default=None, help="rate point; higher = more bits, better quality "
+                   f"(shipped: {_shipped_range()}; default {DEFAULT_QUALITY})")
+    p.add_argument("--model", default=None,
+                   help="use this model file instead of a shipped rate point (not with --quality)")
+    p.add_argument("--max-pixels", type=pixel_count, default=None, metavar="N",
+                   help="refuse images of more than N pixels (width × height), before the model loads (for "
+                   f"untrusted input; default: the format's limit, {MAX_PIXELS} = 2^26 pixels)")
+    p.add_argument("--skip-existing", action="store_true",
+                   help="batch mode: leave outputs that already exist alone (resume a large batch)")
+    v = p.add_argument_group("video (--codec nerv; INPUT: .y4m, raw .yuv, .mp4/.mkv/.webm/..., or a folder of PNG "
+                             "frames). Encoding fits a network to the clip: minutes, with a progress bar; if "
+                             "interrupted, running the same command again resumes from OUTPUT.fit.ckpt")
+    v.add_argument("--epochs", type=int, default=None, help="passes over the clip (default 300)")
+    v.add_argument("--time-budget", type=float, default=None, metavar="SECONDS",
+                   help="end the fit (on schedule: learning rate and quantization phase) after this many seconds")
+    v.add_argument("--size", type=parse_size, default=None, metavar="WxH",
+                   help="frame size of a raw .yuv whose name does not say it (UVG names such as "
+                   "Beauty_1920x1080_120fps_420_8bit_YUV.yuv do)")
+    v.add_argument("--fps", type=float, default=None, help="frame rate of a raw .yuv or PNG folder (default 30)")
+    v.add_argument("--frames", type=int, default=None, metavar="N", help="code only the first N frames")
+    v.add_argument("--trainer.KEY", metavar="VALUE", dest="_trainer_doc", default=None,
+                   help="a Lightning Trainer argument of the fit, e.g. --trainer.accelerator gpu --trainer.devices 2 "
+                   "(several GPUs or processes: --trainer.strategy ddp)")
+    p.set_defaults(func=run)
+
+
+def split_trainer_args(argv: list[str]) -> tuple[dict[str, object], list[str]]:
+    """``--trainer.KEY VALUE`` pairs of a video encode (Lightning Trainer arguments of the fit, e.g.
+    ``--trainer.accelerator gpu --trainer.devices 2``), and the remaining arguments."""
+    trainer: dict[str, object] = {}
+    rest, i = [], 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg.startswith("--trainer."):
+            key, eq, value = arg[len("--trainer."):].partition("=")
+            if not eq:
+                if i + 1 >= len(argv) or argv[i + 1].startswith("-"):
+                    raise InputError(f"{arg} needs a value")
+                value, i = argv[i + 1], i + 1
+            if not key or not value:
+                raise InputError(f"{arg} needs a key and a value, e.g. --trainer.devices 2")
+            try:  # numbers, true/false, None; anything else stays a string (e.g. 'gpu', 'ddp')
+                trainer[key] = ast.literal_eval({"true": "True", "false": "False"}.get(value.lower(), value))
+            except (ValueError, SyntaxError):
+                trainer[key] = value
+        else:
+            rest.append(arg)
+        i += 1
+    return trainer, rest
