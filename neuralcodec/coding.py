@@ -9,7 +9,7 @@ from typing import Any
 from torch import Tensor
 
 from neuralcodec.bitstream import Header, pack, unpack
-from neuralcodec.codecs.family import ImageCodec
+from neuralcodec.codecs.family import OWN_DECODER, ImageCodec, ImageFamily
 from neuralcodec.codecs.registry import DEFAULT_CODEC, family_of_id, load_codec, model_file_name
 from neuralcodec.errors import DecodeError, InputError, ModelError
 from neuralcodec.image_io import ImageInfo, read_image, read_image_bytes
@@ -97,47 +97,48 @@ def decode_bytes(data: bytes, model_file: str | Path | None = None, max_pixels: 
     if max_pixels is not None and work > max_pixels:
         raise DecodeError(f"image of {header.width}×{header.height} ({work} pixels after padding) exceeds "
                           f"the limit of {max_pixels} pixels")
-    options = dict(options or {})
-    family_options = getattr(codec, "decode_options", ())
-    refiner, refine_options = _generative_decoder(options, family.name, header.rate_point, family_options)
-    unknown = sorted(set(options) - set(family_options))
-    if unknown:
-        raise DecodeError(f"{option_flags(unknown)}: not an option of {family.name} files")
+    options, refiner, refine_options = _split_options(dict(options or {}), family, header.rate_point)
     image = codec.decompress(streams, header.height, header.width, **options)
     if refiner is not None:
         image = refiner.refine(image, family.name, header.rate_point, **refine_options)
     return image, header
 
 
-DECODERS = ("mse", "diffusion")
-
-
 def option_flags(names: list[str]) -> str:
-    """Decoder option names as the command line spells them: ``drop_rate`` → ``--drop-rate``."""
+    """Option names as the command line spells them: ``drop_rate`` → ``--drop-rate``."""
     return ", ".join("--" + name.replace("_", "-") for name in names)
 
 
-def _generative_decoder(options: dict[str, Any], family: str, quality: int,
-                        family_options: tuple[str, ...]) -> tuple[Any, dict[str, Any]]:
-    """Take the generative-decoder options out of ``options``: (decoder or None, its refine options).
+def _split_options(options: dict[str, Any], family: type[ImageFamily], quality: int
+                   ) -> tuple[dict[str, Any], Any, dict[str, Any]]:
+    """(the file family's own options, the refining decoder or None, its options) from the options given.
 
-    ``decoder`` is ``"mse"`` (the family's own decoder, the default) or ``"diffusion"``; ``steps``, ``strength``
-    and ``seed`` go to the diffusion decoder (``seed`` stays for the family too when it has one, e.g. ``vq``),
-    ``decoder_model`` names its model file (default: the shipped one)."""
-    from neuralcodec.codecs.registry import load_decoder
+    ``decoder`` is :data:`OWN_DECODER` (the default) or a refining decoder's name, ``decoder_model`` its model
+    file (default: the installed one). An option both declare (e.g. ``seed``) goes to both; one that neither the
+    file's family nor the chosen decoder declares is a ``DecodeError``."""
+    from neuralcodec.codecs.registry import family_names, load_decoder, refining_decoder
 
-    decoder = options.pop("decoder", "mse")
-    refine = {k: options.pop(k) for k in ("steps", "strength") if k in options}
+    decoder = options.pop("decoder", OWN_DECODER)
     model = options.pop("decoder_model", None)
-    if decoder not in DECODERS:
-        raise DecodeError(f"unknown decoder {decoder!r} (known: {', '.join(DECODERS)})")
-    if decoder == "mse":
-        if refine or model:
-            raise DecodeError("--steps, --strength and --decoder-model need --decoder diffusion")
-        return None, {}
-    if "seed" in options:
-        refine["seed"] = options["seed"] if "seed" in family_options else options.pop("seed")
-    refiner = load_decoder(decoder, family, model)
-    if not refiner.supports(family, quality):
-        raise DecodeError(f"the {decoder} decoder has no timestep for {family} rate point {quality}")
-    return refiner, refine
+    own = {option.name for option in family.decode_options}
+    refiners = family_names("refiner")
+    if decoder == OWN_DECODER:
+        stray = sorted(set(options) - own) + (["decoder_model"] if model else [])
+        if stray:
+            theirs = {option.name for name in refiners for option in refining_decoder(name).decode_options}
+            if set(stray) <= theirs | {"decoder_model"}:
+                raise DecodeError(f"{option_flags(stray)} need --decoder {' or '.join(refiners)}")
+            raise DecodeError(f"{option_flags(stray)}: not an option of {family.name} files")
+        return options, None, {}
+    if decoder not in refiners:
+        raise DecodeError(f"unknown decoder {decoder!r} (known: {', '.join([OWN_DECODER, *refiners])})")
+    theirs = {option.name for option in refining_decoder(decoder).decode_options}
+    refine = {name: options[name] for name in options if name in theirs}
+    options = {name: value for name, value in options.items() if name in own or name not in theirs}
+    unknown = sorted(set(options) - own)
+    if unknown:
+        raise DecodeError(f"{option_flags(unknown)}: not an option of {family.name} files")
+    refiner = load_decoder(decoder, family.name, model)
+    if not refiner.supports(family.name, quality):
+        raise DecodeError(f"the {decoder} decoder has no timestep for {family.name} rate point {quality}")
+    return options, refiner, refine

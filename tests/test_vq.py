@@ -16,6 +16,7 @@ import yaml
 
 from neuralcodec.codecs.model_file import BASE_KEY, load_model_file, save_model_file, weights_hash
 from neuralcodec.codecs.registry import load_codec, read_model_file
+from neuralcodec.codecs.vq import VectorQuantized
 from neuralcodec.codecs.vq.codec import delta_on_top_point
 from neuralcodec.codecs.vq.grid import vectors_on_grid
 from neuralcodec.codecs.vq.kmeans import kmeans
@@ -163,14 +164,14 @@ def test_lower_point_is_stored_as_a_delta_on_the_top_point(models, tmp_path):
     weights.mkdir()
     save_model_file(load_model_file(models["top"]), weights / "vq-q3.pt")
     full = load_model_file(models["low"])
-    delta = delta_on_top_point(full, weights)
+    delta = delta_on_top_point(full, VectorQuantized, weights)
     assert BASE_KEY in delta and "codebook" not in delta and "restorer.head.weight" not in delta["weights"]
     save_model_file(delta, weights / "vq-q1.pt")
     assert (weights / "vq-q1.pt").stat().st_size < 0.8 * models["low"].stat().st_size
     merged = read_model_file(weights / "vq-q1.pt", weights_dir=weights)
     assert weights_hash(merged) == weights_hash(full)
-    assert delta_on_top_point(load_model_file(models["top"]), weights) is not None  # the top point: whole
-    assert BASE_KEY not in delta_on_top_point(load_model_file(models["top"]), weights)
+    assert delta_on_top_point(load_model_file(models["top"]), VectorQuantized, weights) is not None  # the top point: whole
+    assert BASE_KEY not in delta_on_top_point(load_model_file(models["top"]), VectorQuantized, weights)
 
 
 def test_codec_export_of_a_vq_checkpoint(models, tmp_path, run_cli):
@@ -214,7 +215,7 @@ def test_members_stage_trains_nothing_and_counts_the_prior(models, tmp_path):
     weights = tmp_path / "weights"  # stored on the top point, the file is its level, prior and draw flag
     weights.mkdir()
     save_model_file(top, weights / "vq-q3.pt")
-    delta = delta_on_top_point(members, weights)
+    delta = delta_on_top_point(members, VectorQuantized, weights)
     assert set(delta) - {"format", "family", "model_id", "quality", "arch", "meta", BASE_KEY} == {
         "level", "prior", "prior_counts", "draw_members"}
     save_model_file(delta, weights / "vq-q2.pt")

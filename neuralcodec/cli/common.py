@@ -5,8 +5,11 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
+from neuralcodec.codecs.family import OWN_DECODER, Option
+from neuralcodec.codecs.registry import family_names
 from neuralcodec.errors import InputError, NeuralCodecError
 
 
@@ -158,24 +161,6 @@ def cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
-def seed(text: str) -> int:
-    """argparse type of --seed: a non-negative whole number."""
-    if not text.isdigit():
-        raise argparse.ArgumentTypeError(f"must be a non-negative whole number, not {text!r}")
-    return int(text)
-
-
-def drop_rate(text: str) -> float:
-    """argparse type of --drop-rate: a share in [0, 1)."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not 0.0 <= value < 1.0:
-        raise argparse.ArgumentTypeError(f"must be a number in [0, 1), not {text!r}")
-    return value
-
-
 def pixel_count(text: str) -> int:
     """argparse type of --max-pixels: a positive whole number."""
     try:
@@ -187,33 +172,59 @@ def pixel_count(text: str) -> int:
     return value
 
 
-def decode_options(args: argparse.Namespace) -> dict:
-    """The family decoder options given on the command line (only those set)."""
-    names = ("drop_rate", "seed", "recovery", "decoder", "steps", "strength", "decoder_model")
-    return {name: getattr(args, name) for name in names if getattr(args, name, None) is not None}
+def _argparse_type(parse: Callable[[str], object]) -> Callable[[str], object]:
+    """An option parser as an argparse type: its ``ValueError`` message becomes argparse's one-line error."""
+    def parse_argument(text: str) -> object:
+        try:
+            return parse(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    parse_argument.__name__ = getattr(parse, "__name__", "value")
+    return parse_argument
+
+
+def family_options(direction: str, kinds: tuple[str, ...]) -> dict[str, list[tuple[str, Option]]]:
+    """Options declared by the families of these kinds (``direction``: ``"encode"`` or ``"decode"``), by name:
+    every (family name, option) that declares it, so a shared name (``seed``) becomes one flag."""
+    from neuralcodec.codecs.registry import get_family
+
+    found: dict[str, list[tuple[str, Option]]] = {}
+    for kind in kinds:
+        for name in family_names(kind):
+            for option in getattr(get_family(name), f"{direction}_options"):
+                found.setdefault(option.name, []).append((name, option))
+    return found
+
+
+def add_options(group: argparse._ArgumentGroup | argparse.ArgumentParser, options: dict[str, list]) -> None:
+    """One flag per declared option; its help names each family that takes it."""
+    for declared in options.values():
+        first = declared[0][1]
+        text = "; ".join(f"{family}: {option.help}" for family, option in declared)
+        group.add_argument(first.flag, dest=first.name, type=_argparse_type(first.parse), choices=first.choices,
+                           metavar=first.metavar, default=None, help=text)
 
 
 def add_decoder_arguments(p: argparse.ArgumentParser) -> None:
-    """Options of how a file is decoded (``codec decode`` and ``codec eval``)."""
-    p.add_argument("--drop-rate", type=drop_rate, default=None, metavar="R",
-                   help="vq files: simulate losing this share of the codebook indices (e.g. 0.2) and restore them "
-                   "before decoding")
-    p.add_argument("--decoder", choices=("mse", "diffusion"), default=None,
-                   help="mse: the file's own decoder (default); diffusion: a few-step generative decoder that starts "
-                   "from that decoding (hyperprior, checkerboard, acgc and vq files): more realistic texture, "
-                   "lower PSNR")
-    p.add_argument("--steps", type=int, default=None, help="diffusion decoder: denoising steps, 1…4 (default 2)")
-    p.add_argument("--strength", type=float, default=None,
-                   help="diffusion decoder: 0 keeps the MSE decoding, 1 (default) starts from the noise level matched "
-                   "to the file's rate point; in between trades fidelity for realism")
-    p.add_argument("--decoder-model", default=None, metavar="FILE",
-                   help="diffusion decoder model file (default: the installed one)")
-    p.add_argument("--seed", type=seed, default=None,
-                   help="seed of the decoder's randomness: the diffusion decoder's noise, and which indices "
-                   "--drop-rate loses (default 0); the same seed gives the same image")
-    p.add_argument("--recovery", choices=("transformer", "nearest"), default=None,
-                   help="vq files: how lost indices are restored: the masked-token transformer (default) or a copy "
-                   "of the nearest kept index")
+    """How a file is decoded (``codec decode`` and ``codec eval``): the refining decoders and every decoder
+    option the families declare."""
+    from neuralcodec.codecs.registry import refining_decoder
+
+    refiners = {name: refining_decoder(name) for name in family_names("refiner")}
+    g = p.add_argument_group("decoding options (each for the families named)")
+    g.add_argument("--decoder", choices=(OWN_DECODER, *refiners), default=None,
+                   help=f"{OWN_DECODER}: the file's own decoder (default); " + "; ".join(
+                       f"{name}: {r.summary} ({', '.join(r.decodes_families)} files)" for name, r in refiners.items()))
+    g.add_argument("--decoder-model", default=None, metavar="FILE",
+                   help="model file of the --decoder (default: the installed one)")
+    add_options(g, family_options("decode", ("image", "fitted", "refiner")))
+
+
+def decode_options(args: argparse.Namespace) -> dict:
+    """The decoder options given on the command line (only those set)."""
+    names = ["decoder", "decoder_model", *family_options("decode", ("image", "fitted", "refiner"))]
+    return {name: getattr(args, name) for name in names if getattr(args, name, None) is not None}
 
 
 def load_curves(specs: list[str]) -> list:

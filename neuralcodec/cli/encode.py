@@ -13,11 +13,13 @@ from neuralcodec.bitstream import MAX_PIXELS
 from neuralcodec.cli.common import (
     STDIN_NAME,
     STDOUT_NAME,
+    add_options,
     check_bitstream_name,
     check_fit_args,
     check_output,
     check_stdout,
     dispatch,
+    family_options,
     is_video_codec,
     parse_size,
     pixel_count,
@@ -25,7 +27,7 @@ from neuralcodec.cli.common import (
     same_file,
     write_stdout,
 )
-from neuralcodec.codecs.registry import DEFAULT_CODEC, DEFAULT_QUALITY
+from neuralcodec.codecs.registry import DEFAULT_CODEC, DEFAULT_QUALITY, DEFAULT_VIDEO_CODEC
 from neuralcodec.errors import InputError
 
 
@@ -108,8 +110,8 @@ class _FitProgress:
 
 
 def _encode_video(args: argparse.Namespace) -> int:
-    """``codec encode CLIP -o CLIP.bin --codec nerv``: fit, quantize, write; resumable from a checkpoint."""
-    from neuralcodec.codecs.registry import get_family
+    """``codec encode CLIP -o CLIP.bin``: fit a video family, quantize, write; resumable from a checkpoint."""
+    from neuralcodec.codecs.registry import family_name_of_id, get_family
     from neuralcodec.image_io import atomic_write
     from neuralcodec.video_coding import DEFAULT_EPOCHS, encode_video
     from neuralcodec.video_io import VIDEO_SUFFIXES, open_video
@@ -162,7 +164,8 @@ def _encode_video(args: argparse.Namespace) -> int:
     h = enc.header
     bpp = 8 * len(enc.data) / (h.width * h.height * h.frames)
     print(f"{src} -> {dst}: {h.frames} frames of {h.width}x{h.height} at {h.fps_num / h.fps_den:g} fps "
-          f"({info.source_format}), {len(enc.data)} bytes, {bpp:.4f} bpp, nerv q{h.rate_point}, "
+          f"({info.source_format}), {len(enc.data)} bytes, {bpp:.4f} bpp, "
+          f"{family_name_of_id(h.family_id)} q{h.rate_point}, "
           f"fitted in {enc.fit_seconds:.1f} s ({time.perf_counter() - t0:.1f} s in all)")
     return 0
 
@@ -173,18 +176,31 @@ def run(args: argparse.Namespace) -> int:
 
     video_input = args.input != "-" and Path(args.input).suffix.lower() != "" and is_video_path(args.input)
     if args.codec is None:
-        args.codec = "nerv" if video_input else DEFAULT_CODEC
+        args.codec = DEFAULT_VIDEO_CODEC if video_input else DEFAULT_CODEC
+    _check_encode_options(args)
     if is_video_codec(args.codec):
         return _encode_video(args)
     if video_input:
-        raise InputError(f"{args.input} is a video, but {args.codec} codes images (use --codec nerv)")
-    for name in ("epochs", "time_budget", "size", "fps", "frames"):
+        raise InputError(f"{args.input} is a video, but {args.codec} codes images (use --codec {DEFAULT_VIDEO_CODEC})")
+    for name in ("size", "fps", "frames"):
         if getattr(args, name) is not None:
-            raise InputError(f"--{name.replace('_', '-')} is for video codecs (--codec nerv)")
+            raise InputError(f"--{name} is for video input (--codec {DEFAULT_VIDEO_CODEC})")
     if args.model is not None and args.quality is not None:
         raise InputError("--quality and --model exclude each other: a model file is one rate point")
 
     return dispatch(args, _encode_one, image_suffixes(), BITSTREAM_SUFFIX, "encode")
+
+
+def _check_encode_options(args: argparse.Namespace) -> None:
+    """Every family encoder option given must be one the chosen family declares."""
+    from neuralcodec.codecs.registry import get_family
+
+    family = get_family(args.codec)
+    own = {option.name for option in family.encode_options}
+    for name, declared in family_options("encode", ("image", "fitted")).items():
+        if getattr(args, name, None) is not None and name not in own:
+            raise InputError(f"{declared[0][1].flag} is an option of {', '.join(f for f, _ in declared)}, "
+                             f"not of {family.name}")
 
 
 def _shipped_range() -> str:
@@ -211,7 +227,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    "the output folder in batch mode (outputs are replaced atomically)")
     p.add_argument("--quiet", action="store_true", help="no progress bar in batch mode")
     p.add_argument("--codec", default=None, help="codec family (see 'codec list'; default: "
-                   f"{DEFAULT_CODEC} for images, nerv for videos)")
+                   f"{DEFAULT_CODEC} for images, {DEFAULT_VIDEO_CODEC} for videos)")
     p.add_argument("--quality", type=int, default=None, help="rate point; higher = more bits, better quality "
                    f"(shipped: {_shipped_range()}; default {DEFAULT_QUALITY})")
     p.add_argument("--model", default=None,
@@ -221,18 +237,17 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    f"untrusted input; default: the format's limit, {MAX_PIXELS} = 2^26 pixels)")
     p.add_argument("--skip-existing", action="store_true",
                    help="batch mode: leave outputs that already exist alone (resume a large batch)")
-    v = p.add_argument_group("video (--codec nerv; INPUT: .y4m, raw .yuv, .mp4/.mkv/.webm/..., or a folder of PNG "
-                             "frames). Encoding fits a network to the clip: minutes, with a progress bar; if "
-                             "interrupted, running the same command again resumes from OUTPUT.fit.ckpt")
-    v.add_argument("--epochs", type=int, default=None, help="passes over the clip (default 300)")
-    v.add_argument("--time-budget", type=float, default=None, metavar="SECONDS",
-                   help="end the fit (on schedule: learning rate and quantization phase) after this many seconds")
+    f = p.add_argument_group("fitted codecs (a model fitted to each input at encode time: minutes, with a progress "
+                             "bar; if interrupted, running the same command again resumes from OUTPUT.fit.ckpt)")
+    add_options(f, family_options("encode", ("image", "fitted")))
+    v = p.add_argument_group(f"video input (--codec {DEFAULT_VIDEO_CODEC} by default; INPUT: .y4m, raw .yuv, "
+                             ".mp4/.mkv/.webm/..., or a folder of PNG frames)")
     v.add_argument("--size", type=parse_size, default=None, metavar="WxH",
                    help="frame size of a raw .yuv whose name does not say it (UVG names such as "
                    "Beauty_1920x1080_120fps_420_8bit_YUV.yuv do)")
     v.add_argument("--fps", type=float, default=None, help="frame rate of a raw .yuv or PNG folder (default 30)")
     v.add_argument("--frames", type=int, default=None, metavar="N", help="code only the first N frames")
-    v.add_argument("--trainer.KEY", metavar="VALUE", dest="_trainer_doc", default=None,
+    f.add_argument("--trainer.KEY", metavar="VALUE", dest="_trainer_doc", default=None,
                    help="a Lightning Trainer argument of the fit, e.g. --trainer.accelerator gpu --trainer.devices 2 "
                    "(several GPUs or processes: --trainer.strategy ddp)")
     p.set_defaults(func=run)

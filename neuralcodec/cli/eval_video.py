@@ -11,6 +11,7 @@ from neuralcodec.cli.common import (
     make_folder,
     parse_size,
 )
+from neuralcodec.codecs.registry import DEFAULT_VIDEO_CODEC
 from neuralcodec.errors import InputError
 
 
@@ -28,7 +29,7 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"unknown video codec '{unknown[0] if unknown else args.codecs}' (known: "
                          f"{', '.join(VIDEO_CODECS)})")
     check_fit_args(args)
-    points = {"nerv": args.qualities and parse_int_list(args.qualities, "--qualities"),
+    points = {DEFAULT_VIDEO_CODEC: args.qualities and parse_int_list(args.qualities, "--qualities"),
               "hyperprior-intra": args.hyperprior_qualities and parse_int_list(args.hyperprior_qualities,
                                                                                "--hyperprior-qualities")}
     crfs = args.crfs and parse_int_list(args.crfs, "--crfs")

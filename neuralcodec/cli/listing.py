@@ -7,31 +7,24 @@ import argparse
 from neuralcodec.codecs.registry import DEFAULT_CODEC, DEFAULT_QUALITY
 
 
+def _row(family: str, quality: str, notes: str, bpp: str = "-", psnr: str = "-", ms_ssim: str = "-") -> None:
+    print(f"{family:<12} {quality:>7} {bpp:>10} {psnr:>8} {ms_ssim:>8}  {notes}")
+
+
 def run(args: argparse.Namespace) -> int:
     from neuralcodec.codecs.registry import (
         family_names,
-        get_family,
+        fitted_family,
+        refining_decoder,
         shipped_index,
         shipped_qualities,
     )
 
     index = shipped_index()
     print(f"{'codec':<12} {'quality':>7} {'Kodak bpp':>10} {'PSNR dB':>8} {'MS-SSIM':>8}  notes")
-    for family in family_names():
-        if get_family(family).media == "video":
-            qualities = ", ".join(map(str, get_family(family).qualities))
-            print(f"{family:<12} {qualities:>7} {'-':>10} {'-':>8} {'-':>8}  video: fits a network per clip "
-                  "(no model files); see 'codec eval-video'")
-            continue
-        decodes = get_family(family).decodes_families
-        if decodes:
-            shipped = "installed" if shipped_qualities(family) else "not installed: --decoder-model FILE"
-            print(f"{family:<12} {'-':>7} {'-':>10} {'-':>8} {'-':>8}  decoder for {', '.join(decodes)} files "
-                  f"(codec decode --decoder {family}; {shipped})")
-            continue
+    for family in family_names("image"):
         if not shipped_qualities(family):
-            print(f"{family:<12} {'-':>7} {'-':>10} {'-':>8} {'-':>8}  no shipped rate points: use --model FILE "
-                  f"(train one with configs/{family}/)")
+            _row(family, "-", f"no shipped rate points: use --model FILE (train one with configs/{family}/)")
         for q in shipped_qualities(family):
             rec = index.get(f"{family}-q{q}", {})
 
@@ -39,8 +32,17 @@ def run(args: argparse.Namespace) -> int:
                 return format(rec[key], spec) if key in rec else "-"
 
             note = "default" if (family, q) == (DEFAULT_CODEC, DEFAULT_QUALITY) else ""
-            print(f"{family:<12} {q:>7} {fmt('bpp', '.4f'):>10} {fmt('psnr', '.2f'):>8} "
-                  f"{fmt('ms_ssim', '.4f'):>8}  {note}")
+            _row(family, str(q), note, fmt("bpp", ".4f"), fmt("psnr", ".2f"), fmt("ms_ssim", ".4f"))
+    for family in family_names("fitted"):
+        declared = fitted_family(family)
+        what = "a network fitted to each clip" if declared.media == "video" else "a model fitted to each image"
+        _row(family, ", ".join(map(str, declared.qualities)),
+             f"{declared.media}: {what}, stored in the file (no model files)")
+    for family in family_names("refiner"):
+        decoder = refining_decoder(family)
+        shipped = "installed" if shipped_qualities(family) else "not installed: --decoder-model FILE"
+        _row(family, "-", f"decoder for {', '.join(decoder.decodes_families)} files "
+             f"(codec decode --decoder {family}; {shipped})")
     return 0
 
 

@@ -1,29 +1,20 @@
-"""The codec-family contract: what every family (image or video) provides, and its registry.
+"""The codec-family contract: three kinds of family, each with only what it needs, and a registry per kind.
 
-A family is a class derived from :class:`CodecFamily` and decorated with :func:`register_family`, in a
-module listed in :data:`neuralcodec.codecs.registry.FAMILY_MODULES`. It declares:
+A family is a package ``neuralcodec/codecs/<name>/`` whose ``__init__`` declares a class of one of the kinds
+below, decorated with :func:`register_family`, and is listed in :data:`neuralcodec.codecs.registry.FAMILY_MODULES`.
+Every kind has ``name`` (what users type: ``--codec NAME``), ``family_id`` (the byte stored in every bitstream;
+never reused) and the :class:`Option` s its encoder and decoder take (``encode_options``, ``decode_options``):
+the command line and :mod:`neuralcodec.coding` build their flags, help and checks from those declarations.
 
-- ``name`` (what users type: ``--codec NAME``), ``family_id`` (the byte stored in every bitstream; never
-  reused), ``media`` (``"image"`` or ``"video"``) and ``stream_names`` (the named entropy-coded streams of
-  its bitstreams, stored as the container's chunks in this order);
-- ``build_net(**arch)``: the training network. Its ``forward(x, autocast_bf16=False)`` returns
-  ``{"x_hat": ..., "likelihoods": {name: tensor}}`` and ``aux_loss()`` a scalar (parameters named
-  ``*.quantiles`` are trained by the aux loss only, CompressAI's convention);
-- ``export(net, quality, meta)``: the compact model-file dict of a trained network; ``file_blob(blob)`` what
-  of it is written to disk (all, unless the family stores a difference to a shipped model it extends);
-- ``load(blob)``: the runtime codec (an :class:`ImageCodec`) from a model-file dict;
-- ``float_state_dict(blob)``: the training network's float32 state from a model file (warm starts);
-  ``warm_start_missing`` names the parts a warm start from another family may lack (e.g. a context model
-  warm-started from a hyperprior of the same λ).
-
-Two variants are declared, not yet used by a shipped family:
-
-- ``model_in_bitstream = True``: the model is coded inside each bitstream (an INR video codec such as
-  NeRV): there is no model file, ``load`` is given the decoded model stream instead;
-- ``decodes_families = ("other", …)``: an alternative decoder for other families' bitstreams (the diffusion
-  decoder for hyperprior files, chosen with ``--decoder``); it never writes files of its own, so its
-  ``family_id`` is only used for the registry and its model files, and its ``load`` returns a decoder that
-  refines the base family's decoding instead of an :class:`ImageCodec`.
+- :class:`ImageFamily`: an image codec with trained, shipped model files (hyperprior, checkerboard, acgc, vq).
+  ``build_net(**arch)`` is the training network (``forward(x)`` returns ``{"x_hat", "likelihoods"}``,
+  ``aux_loss()`` a scalar); ``export`` / ``file_blob`` write a model file, ``load`` reads one into an
+  :class:`ImageCodec`, ``float_state_dict`` gives the float weights back (warm starts).
+- :class:`FittedFamily`: a codec whose model travels in the bitstream, fitted to each input at encode time
+  (nerv; the overfitted image and video codecs): ``qualities`` are settings of the fit, not model files, and
+  ``load_streams`` builds the exact decoder from a bitstream's streams.
+- :class:`RefiningDecoder`: another decoding of other families' files (diffusion): it writes no files,
+  ``decodes_families`` names whose files it refines, ``load`` returns the refiner of a model file.
 
 The classes are light (no torch import at module level): the registry can answer "which family is id 1"
 without loading any network code.
@@ -31,6 +22,8 @@ without loading any network code.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol
 
 if TYPE_CHECKING:
@@ -40,6 +33,26 @@ if TYPE_CHECKING:
 from neuralcodec.errors import DecodeError
 
 MediaKind = Literal["image", "video"]
+FamilyKind = Literal["image", "fitted", "refiner"]
+OWN_DECODER = "mse"  # ``--decoder`` value of a file's own decoder (the refining decoders are the others)
+
+
+@dataclass(frozen=True)
+class Option:
+    """An option a family's encoder or decoder takes, e.g. vq's ``drop_rate`` (``--drop-rate 0.2``).
+
+    ``parse`` turns the command line's text into the value (``ValueError`` with a message when it cannot);
+    ``choices`` restricts it. Several families may declare the same name: the CLI shows one flag."""
+
+    name: str
+    help: str
+    parse: Callable[[str], Any] = str
+    choices: tuple[str, ...] | None = None
+    metavar: str | None = None
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.name.replace("_", "-")
 
 
 class ImageCodec(Protocol):
@@ -70,14 +83,34 @@ class ImageCodec(Protocol):
 
 
 class CodecFamily:
-    """Base class of codec families; see the module docstring for the contract."""
+    """What every kind declares; see the module docstring."""
 
+    kind: ClassVar[FamilyKind]
     name: ClassVar[str]
     family_id: ClassVar[int]
     media: ClassVar[MediaKind] = "image"
-    stream_names: ClassVar[tuple[str, ...]]
-    model_in_bitstream: ClassVar[bool] = False
-    decodes_families: ClassVar[tuple[str, ...]] = ()
+    stream_names: ClassVar[tuple[str, ...]] = ()
+    encode_options: ClassVar[tuple[Option, ...]] = ()
+    decode_options: ClassVar[tuple[Option, ...]] = ()
+
+    # --- streams ⇄ container chunks -------------------------------------------------------------------
+    @classmethod
+    def streams_from_chunks(cls, chunks: list[bytes]) -> dict[str, bytes]:
+        """Name the container's chunks; ``DecodeError`` if their count is not the family's."""
+        if len(chunks) != len(cls.stream_names):
+            raise DecodeError(f"{cls.name} bitstream needs {len(cls.stream_names)} chunks, found {len(chunks)}")
+        return dict(zip(cls.stream_names, chunks, strict=True))
+
+    @classmethod
+    def chunks_from_streams(cls, streams: dict[str, bytes]) -> list[bytes]:
+        """The container's chunks, in ``stream_names`` order."""
+        return [streams[name] for name in cls.stream_names]
+
+
+class ImageFamily(CodecFamily):
+    """An image codec with trained model files (one per rate point)."""
+
+    kind: ClassVar[FamilyKind] = "image"
     # key prefixes of the training network that a warm start may lack (networks this family adds to the
     # family it is usually warm-started from); every other key must be present
     warm_start_missing: ClassVar[tuple[str, ...]] = ()
@@ -105,32 +138,114 @@ class CodecFamily:
     def float_state_dict(cls, blob: dict[str, Any]) -> dict[str, Tensor]:
         raise NotImplementedError
 
-    # --- streams ⇄ container chunks -------------------------------------------------------------------
-    @classmethod
-    def streams_from_chunks(cls, chunks: list[bytes]) -> dict[str, bytes]:
-        """Name the container's chunks; ``DecodeError`` if their count is not the family's."""
-        if len(chunks) != len(cls.stream_names):
-            raise DecodeError(f"{cls.name} bitstream needs {len(cls.stream_names)} chunks, found {len(chunks)}")
-        return dict(zip(cls.stream_names, chunks, strict=True))
+
+class FittedFamily(CodecFamily):
+    """A codec whose model is fitted to each input at encode time and stored in its bitstream."""
+
+    kind: ClassVar[FamilyKind] = "fitted"
+    qualities: ClassVar[tuple[int, ...]]
+    default_quality: ClassVar[int]
 
     @classmethod
-    def chunks_from_streams(cls, streams: dict[str, bytes]) -> list[bytes]:
-        """The container's chunks, in ``stream_names`` order."""
-        return [streams[name] for name in cls.stream_names]
+    def build_net(cls, **arch: Any) -> nn.Module:
+        raise NotImplementedError
+
+    @classmethod
+    def load_streams(cls, streams: dict[str, bytes], height: int, width: int, frames: int) -> Any:
+        """The exact decoder of a bitstream's streams (size and length come from its header)."""
+        raise NotImplementedError
 
 
-FAMILIES: dict[str, type[CodecFamily]] = {}
+class RefiningDecoder(CodecFamily):
+    """Another decoding of other families' files; writes no files of its own (``family_id`` names its models)."""
+
+    kind: ClassVar[FamilyKind] = "refiner"
+    decodes_families: ClassVar[tuple[str, ...]]
+    summary: ClassVar[str]  # what it does, for --decoder's help
+
+    @classmethod
+    def build_net(cls, **arch: Any) -> nn.Module:
+        raise NotImplementedError
+
+    @classmethod
+    def export(cls, net: nn.Module, quality: int, meta: dict[str, Any]) -> dict[str, Any]:
+        raise NotImplementedError
+
+    @classmethod
+    def file_blob(cls, blob: dict[str, Any]) -> dict[str, Any]:
+        return blob
+
+    @classmethod
+    def load(cls, blob: dict[str, Any]) -> Any:
+        raise NotImplementedError
+
+    @classmethod
+    def float_state_dict(cls, blob: dict[str, Any]) -> dict[str, Tensor]:
+        raise NotImplementedError
+
+
+def whole_number(text: str) -> int:
+    """Option parser: a non-negative whole number."""
+    if not text.strip().isdigit():
+        raise ValueError(f"must be a non-negative whole number, not {text!r}")
+    return int(text)
+
+
+def share(text: str) -> float:
+    """Option parser: a share in [0, 1)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0.0 <= value < 1.0:
+        raise ValueError(f"must be a number in [0, 1), not {text!r}")
+    return value
+
+
+def fraction(text: str) -> float:
+    """Option parser: a number in [0, 1]."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(f"must be a number in [0, 1], not {text!r}")
+    return value
+
+
+def positive_number(text: str) -> float:
+    """Option parser: a number above 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not value > 0.0:
+        raise ValueError(f"must be a positive number, not {text!r}")
+    return value
+
+
+def positive_whole_number(text: str) -> int:
+    """Option parser: a whole number of at least 1."""
+    value = whole_number(text)
+    if value < 1:
+        raise ValueError(f"must be at least 1, not {text!r}")
+    return value
+
+
+# One registry per kind; bitstream ids are unique across all of them.
+REGISTRIES: dict[FamilyKind, dict[str, type[CodecFamily]]] = {"image": {}, "fitted": {}, "refiner": {}}
 
 
 def register_family(cls: type[CodecFamily]) -> type[CodecFamily]:
-    """Class decorator: add a family to the registry (names and bitstream ids must be unique)."""
-    for attr in ("name", "family_id", "stream_names"):
+    """Class decorator: add a family to its kind's registry (names and bitstream ids must be unique)."""
+    for attr in ("kind", "name", "family_id"):
         if not hasattr(cls, attr):
             raise TypeError(f"{cls.__name__} does not declare {attr}")
     if not 1 <= cls.family_id <= 255:
         raise ValueError(f"{cls.name}: family id must fit one byte (1…255)")
-    for other in FAMILIES.values():
-        if other is not cls and (other.name == cls.name or other.family_id == cls.family_id):
-            raise ValueError(f"{cls.name} (id {cls.family_id}) clashes with {other.name} (id {other.family_id})")
-    FAMILIES[cls.name] = cls
+    for registry in REGISTRIES.values():
+        for other in registry.values():
+            if other is not cls and (other.name == cls.name or other.family_id == cls.family_id):
+                raise ValueError(f"{cls.name} (id {cls.family_id}) clashes with {other.name} (id {other.family_id})")
+    REGISTRIES[cls.kind][cls.name] = cls
     return cls

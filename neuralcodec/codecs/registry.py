@@ -17,12 +17,21 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from neuralcodec.codecs.family import FAMILIES, CodecFamily, ImageCodec
+from neuralcodec.codecs.family import (
+    REGISTRIES,
+    CodecFamily,
+    FamilyKind,
+    FittedFamily,
+    ImageCodec,
+    ImageFamily,
+    RefiningDecoder,
+)
 from neuralcodec.errors import ModelError
 
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
-DEFAULT_CODEC = "hyperprior"
+DEFAULT_CODEC = "hyperprior"  # for images
 DEFAULT_QUALITY = 3
+DEFAULT_VIDEO_CODEC = "nerv"  # for videos
 # Modules declaring families (light: declarations import their networks only when used).
 FAMILY_MODULES = (
     "neuralcodec.codecs.hyperprior", "neuralcodec.codecs.checkerboard", "neuralcodec.codecs.acgc",
@@ -30,28 +39,60 @@ FAMILY_MODULES = (
 )
 
 
-def _families() -> dict[str, type[CodecFamily]]:
+def _registries() -> dict[FamilyKind, dict[str, type[CodecFamily]]]:
     for module in FAMILY_MODULES:
         importlib.import_module(module)
-    return FAMILIES
+    return REGISTRIES
 
 
-def family_names() -> list[str]:
-    """Names of the codec families this build knows."""
-    return sorted(_families())
+def _families() -> dict[str, type[CodecFamily]]:
+    """Every family of every kind, by name."""
+    return {name: family for registry in _registries().values() for name, family in registry.items()}
+
+
+def family_names(kind: FamilyKind | None = None) -> list[str]:
+    """Names of the families this build knows (of one kind, if given)."""
+    return sorted(_families() if kind is None else _registries()[kind])
 
 
 def file_family_names() -> list[str]:
-    """Names of the families that write bitstreams (every family but the alternative decoders)."""
-    return sorted(name for name, family in _families().items() if not family.decodes_families)
+    """Names of the families that write bitstreams (image and fitted families; not the refining decoders)."""
+    return sorted([*_registries()["image"], *_registries()["fitted"]])
 
 
 def get_family(name: str) -> type[CodecFamily]:
-    """A family by name; ``ModelError`` if unknown."""
+    """A family of any kind by name; ``ModelError`` if unknown."""
     families = _families()
     if name not in families:
         raise ModelError(f"unknown codec '{name}' (known: {', '.join(sorted(families))})")
     return families[name]
+
+
+def image_family(name: str) -> type[ImageFamily]:
+    """An image family with model files; ``ModelError`` naming what ``name`` is otherwise."""
+    family = get_family(name)
+    if not issubclass(family, ImageFamily):
+        if issubclass(family, RefiningDecoder):
+            raise ModelError(f"{name} is a decoder for {', '.join(family.decodes_families)} files, not a codec: "
+                             f"use 'codec decode FILE --decoder {name}'")
+        raise ModelError(f"{name} fits a model to each input and has no model files")
+    return family
+
+
+def fitted_family(name: str) -> type[FittedFamily]:
+    """A family fitted at encode time; ``ModelError`` if ``name`` is another kind."""
+    family = get_family(name)
+    if not issubclass(family, FittedFamily):
+        raise ModelError(f"{name} is not fitted at encode time")
+    return family
+
+
+def refining_decoder(name: str) -> type[RefiningDecoder]:
+    """A decoder of other families' files; ``ModelError`` if ``name`` is another kind."""
+    family = get_family(name)
+    if not issubclass(family, RefiningDecoder):
+        raise ModelError(f"{name} is not a decoder of other families' files")
+    return family
 
 
 def family_of_id(family_id: int) -> type[CodecFamily]:
@@ -161,12 +202,6 @@ def _load_codec(path: str) -> ImageCodec:
         raise ModelError(f"model file {path} is damaged: {exc}") from None
 
 
-def _check_codes_files(family: type[CodecFamily]) -> None:
-    if family.decodes_families:
-        raise ModelError(f"{family.name} is a decoder for {', '.join(family.decodes_families)} files, not a codec: "
-                         f"use 'codec decode FILE --decoder {family.name}'")
-
-
 def load_codec(family: str = DEFAULT_CODEC, quality: int | None = None, model_file: str | Path | None = None,
                weights_dir: Path | None = None, model_id: int = 0) -> ImageCodec:
     """A ready codec: a shipped rate point, or any model file given by path (then ``quality`` must be None)."""
@@ -174,12 +209,12 @@ def load_codec(family: str = DEFAULT_CODEC, quality: int | None = None, model_fi
         if quality is not None:
             raise ModelError("a model file has its own rate point: give either a quality or a model file")
         codec = _load_codec(str(Path(model_file).resolve()))
-        _check_codes_files(codec.family)
+        image_family(codec.family.name)
         return codec
-    _check_codes_files(get_family(family))
+    image_family(family)
     qualities = shipped_qualities(family, weights_dir, model_id)
     if quality is None and not qualities:
-        raise ModelError(f"no shipped '{family}' rate points: give a model file (--model FILE)")
+        raise ModelError(f"no shipped '{family}' rate points: give a model file")
     if quality is None:
         middle = qualities[len(qualities) // 2] if qualities else 0
         quality = DEFAULT_QUALITY if DEFAULT_QUALITY in qualities else middle
@@ -195,7 +230,7 @@ def load_decoder(name: str, for_family: str, model_file: str | Path | None = Non
     """A generative decoder (a family with ``decodes_families``, e.g. ``diffusion``) for files of ``for_family``:
     its shipped model file, or ``model_file``. ``ModelError`` when it does not decode that family or is not
     installed."""
-    decoder = get_family(name)
+    decoder = refining_decoder(name)
     if for_family not in decoder.decodes_families:
         raise ModelError(f"there is no {name} decoder for {for_family} files"
                          + (f" (it decodes {', '.join(decoder.decodes_families)})" if decoder.decodes_families else ""))

@@ -47,7 +47,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from neuralcodec.codecs.family import CodecFamily, register_family
+from neuralcodec.codecs.family import ImageFamily, register_family
 
 if TYPE_CHECKING:
     from torch import Tensor, nn
@@ -56,7 +56,7 @@ if TYPE_CHECKING:
 
 
 @register_family
-class Acgc(CodecFamily):
+class Acgc(ImageFamily):
     """Streams: ``z`` (factorized hyper-latent), ``y`` (two sets per slice: its anchors, then its non-anchors)."""
 
     name = "acgc"

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from neuralcodec.codecs.family import CodecFamily, register_family
+from neuralcodec.codecs.family import ImageFamily, register_family
 
 if TYPE_CHECKING:
     from torch import Tensor, nn
@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
 
 @register_family
-class Checkerboard(CodecFamily):
+class Checkerboard(ImageFamily):
     """Streams: ``z`` (factorized hyper-latent), ``y`` (two sets: anchors, then non-anchors given the anchors)."""
 
     name = "checkerboard"

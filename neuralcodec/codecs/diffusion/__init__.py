@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from neuralcodec.codecs.family import CodecFamily, register_family
+from neuralcodec.codecs.family import Option, RefiningDecoder, fraction, register_family, whole_number
 
 if TYPE_CHECKING:
     from torch import Tensor, nn
@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
 
 @register_family
-class Diffusion(CodecFamily):
+class Diffusion(RefiningDecoder):
     """No streams of its own: it decodes the files of ``decodes_families`` (those its model file has noise levels
     for)."""
 
@@ -27,6 +27,14 @@ class Diffusion(CodecFamily):
     family_id = 6
     stream_names = ()
     decodes_families = ("hyperprior", "checkerboard", "acgc", "vq")
+    summary = ("a few-step generative decoder that starts from the file's own decoding: more realistic texture, "
+               "lower PSNR")
+    decode_options = (
+        Option("steps", "denoising steps, 1…4 (default 2)", parse=whole_number),
+        Option("strength", "0 keeps the file's own decoding, 1 (default) starts from the noise level matched to the "
+               "file's rate point; in between trades fidelity for realism", parse=fraction),
+        Option("seed", "the noise (default 0); the same seed gives the same image", parse=whole_number),
+    )
 
     @classmethod
     def build_net(cls, widths: tuple[int, ...] | list[int] = (48, 96, 128), **_: Any) -> nn.Module:

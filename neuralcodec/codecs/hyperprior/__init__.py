@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from neuralcodec.codecs.family import CodecFamily, register_family
+from neuralcodec.codecs.family import ImageFamily, register_family
 
 if TYPE_CHECKING:
     from torch import Tensor, nn
@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
 
 @register_family
-class Hyperprior(CodecFamily):
+class Hyperprior(ImageFamily):
     """Bitstream streams: ``z`` (factorized hyper-latent), then ``y`` (Gaussian, scale-indexed latent)."""
 
     name = "hyperprior"

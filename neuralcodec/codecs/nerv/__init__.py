@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from neuralcodec.codecs.family import CodecFamily, register_family
+from neuralcodec.codecs.family import FittedFamily, Option, positive_number, positive_whole_number, register_family
 
 if TYPE_CHECKING:
     from torch import nn
@@ -20,14 +20,18 @@ if TYPE_CHECKING:
 
 
 @register_family
-class Nerv(CodecFamily):
+class Nerv(FittedFamily):
     """Bitstream streams: ``model`` (architecture and per-group steps and tables), ``weights`` (rANS)."""
 
     name = "nerv"
     family_id = 4
     media = "video"
     stream_names = ("model", "weights")
-    model_in_bitstream = True
+    encode_options = (
+        Option("epochs", "passes over the clip (default 300)", parse=positive_whole_number),
+        Option("time_budget", "end the fit (on schedule: learning rate and quantization phase) after this many "
+               "seconds", parse=positive_number, metavar="SECONDS"),
+    )
     qualities = (0, 1, 2, 3)
     default_quality = 1
 

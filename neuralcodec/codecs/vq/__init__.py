@@ -32,7 +32,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from neuralcodec.codecs.family import CodecFamily, register_family
+from neuralcodec.codecs.family import ImageFamily, Option, register_family, share, whole_number
 
 if TYPE_CHECKING:
     from torch import Tensor, nn
@@ -41,7 +41,7 @@ if TYPE_CHECKING:
 
 
 @register_family
-class VectorQuantized(CodecFamily):
+class VectorQuantized(ImageFamily):
     """Bitstream stream: ``indices`` (one sub-codebook index per 16×16 block, categorical rANS)."""
 
     name = "vq"
@@ -50,6 +50,13 @@ class VectorQuantized(CodecFamily):
     stream_names = ("indices",)
     # the lower rate points store only what differs from the top one (their decoder, sub-codebook and prior)
     top_quality = 3
+    decode_options = (
+        Option("drop_rate", "simulate losing this share of the codebook indices (e.g. 0.2) and restore them before "
+               "decoding", parse=share, metavar="R"),
+        Option("seed", "which indices --drop-rate loses (default 0)", parse=whole_number),
+        Option("recovery", "how lost indices are restored: the masked-token transformer (default) or a copy of the "
+               "nearest kept index", choices=("transformer", "nearest")),
+    )
 
     @classmethod
     def build_net(cls, **arch: Any) -> nn.Module:

@@ -135,7 +135,6 @@ def delta_on_top_point(blob: dict[str, Any], family: type[CodecFamily], weights_
 class VQCodec:
     """One rate point (one sub-codebook) of the ``vq`` family, loaded from a model-file dict."""
 
-    decode_options = ("drop_rate", "seed", "recovery")
     whole_image_max_pixels = 1 << 20  # larger images run the transforms in tiles (the output is the same)
     tile_pixels = 512
 
