@@ -57,7 +57,8 @@ def encode_frames(frames: np.ndarray, fps: Fraction, quality: int | None = None,
     family = get_family(DEFAULT_VIDEO_CODEC)
     quality = family.default_quality if quality is None else quality
     if quality not in family.qualities:
-        raise InputError(f"{family.name} quality must be one of {', '.join(map(str, family.qualities))} (got {quality})")
+        raise InputError(f"{family.name} quality must be one of {', '.join(map(str, family.qualities))} "
+                         f"(got {quality})")
     if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8 or len(frames) == 0:
         raise InputError("frames must be a non-empty uint8 array (T, H, W, 3)")
     if epochs is not None and epochs < 1:

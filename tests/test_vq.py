@@ -170,7 +170,8 @@ def test_lower_point_is_stored_as_a_delta_on_the_top_point(models, tmp_path):
     assert (weights / "vq-q1.pt").stat().st_size < 0.8 * models["low"].stat().st_size
     merged = read_model_file(weights / "vq-q1.pt", weights_dir=weights)
     assert weights_hash(merged) == weights_hash(full)
-    assert delta_on_top_point(load_model_file(models["top"]), VectorQuantized, weights) is not None  # the top point: whole
+    top = load_model_file(models["top"])
+    assert delta_on_top_point(top, VectorQuantized, weights) is not None  # the top point: whole
     assert BASE_KEY not in delta_on_top_point(load_model_file(models["top"]), VectorQuantized, weights)
 
 
