@@ -52,7 +52,8 @@ def encode_frames(frames: np.ndarray, fps: Fraction, quality: int | None = None,
     """Code uint8 (T, H, W, 3) frames: fit a network, quantize it, write its streams into a container."""
     from neuralcodec.codecs.nerv.codec import quantized_layers, streams_hash, write_streams
     from neuralcodec.codecs.nerv.net import arch_for
-    from neuralcodec.training.nerv_fit import QUALITY_LAMBDAS, fit_clip
+    from neuralcodec.codecs.nerv.qualities import QUALITIES
+    from neuralcodec.training.nerv_fit import fit_clip
 
     family = get_family(DEFAULT_VIDEO_CODEC)
     quality = family.default_quality if quality is None else quality
@@ -77,7 +78,7 @@ def encode_frames(frames: np.ndarray, fps: Fraction, quality: int | None = None,
     arch = arch_for(height, width, count, quality)
     clip = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).contiguous()
     net, seconds, is_global_zero = fit_clip(clip, arch, epochs=epochs or DEFAULT_EPOCHS, time_budget=time_budget,
-                            lmbda=QUALITY_LAMBDAS[quality], seed=seed, checkpoint=checkpoint, report=report,
+                            lmbda=QUALITIES[quality].lmbda, seed=seed, checkpoint=checkpoint, report=report,
                             trainer_args=trainer_args)
     streams = write_streams(arch, quantized_layers(net))
     header = Header(**{**header.__dict__, "weights_hash": streams_hash(streams)})

@@ -107,10 +107,22 @@ class CodecFamily:
         return [streams[name] for name in cls.stream_names]
 
 
+@dataclass(frozen=True)
+class RatePoint:
+    """One row of a family's rate-point table: the λ its model is trained with (loss λ·255²·MSE + bpp), and
+    what else sets the point apart (e.g. a codebook size)."""
+
+    lmbda: float | None = None
+    note: str = ""
+
+
 class ImageFamily(CodecFamily):
     """An image codec with trained model files (one per rate point)."""
 
     kind: ClassVar[FamilyKind] = "image"
+    # quality → rate point: read by the trainer (a config names only its quality), ``codec list`` and the docs;
+    # the model file of quality q is ``<name>-q<q>.pt`` (:func:`neuralcodec.codecs.registry.model_file_name`)
+    rate_points: ClassVar[dict[int, RatePoint]] = {}
     # key prefixes of the training network that a warm start may lack (networks this family adds to the
     # family it is usually warm-started from); every other key must be present
     warm_start_missing: ClassVar[tuple[str, ...]] = ()

@@ -41,6 +41,8 @@ def native_bf16_cpu() -> bool:
 class CodecLitModule(RecordedModule):
     """Trains one rate point (one λ) of a registered image codec family.
 
+    ``lmbda`` defaults to the λ of ``quality`` in the family's rate-point table; a new point gives its own.
+
     ``family`` names the family (``codec list``); ``arch`` goes to its ``build_net``. The loss is
     λ·255²·MSE + bpp, plus the family network's ``aux_loss()``. Two optimizers, as in CompressAI's
     example: Adam on the network, Adam on the parameters named ``*.quantiles`` (the aux loss only),
@@ -52,7 +54,7 @@ class CodecLitModule(RecordedModule):
         family: str = "hyperprior",
         arch: dict[str, Any] | None = None,
         quality: int = 0,
-        lmbda: float = 0.0067,
+        lmbda: float | None = None,
         lr: float = 6e-4,
         aux_lr: float = 1e-3,
         lr_milestones: list[int] | None = None,
@@ -68,6 +70,11 @@ class CodecLitModule(RecordedModule):
         self.family = get_family(family)
         if self.family.media != "image":
             raise ValueError(f"{family} is a {self.family.media} family: CodecLitModule trains image families")
+        if lmbda is None:  # the family's rate-point table holds each quality's λ
+            point = getattr(self.family, "rate_points", {}).get(int(quality))
+            if point is None or point.lmbda is None:
+                raise ValueError(f"{family} has no rate point {quality} in its table: give model.lmbda for a new point")
+            self.hparams.lmbda = point.lmbda
         self.net = self.family.build_net(**(arch or {}))
         self.use_bf16 = autocast_bf16 and native_bf16_cpu()
         if autocast_bf16 and not self.use_bf16:

@@ -29,7 +29,6 @@ from neuralcodec.codecs.nerv.net import NervArch, NervNet
 
 QAT_START = 0.8  # progress at which quantization-aware fitting (and the rate term) starts
 WARMUP = 0.05
-QUALITY_LAMBDAS = (0.0018, 0.0035, 0.0067, 0.013)  # rate term weight per quality (as the image codecs' λ)
 
 
 class ClipFrames(Dataset):

@@ -48,6 +48,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from neuralcodec.codecs.family import ImageFamily, register_family
+from neuralcodec.codecs.hyperprior import Hyperprior
 
 if TYPE_CHECKING:
     from torch import Tensor, nn
@@ -63,6 +64,7 @@ class Acgc(ImageFamily):
     family_id = 3
     media = "image"
     stream_names = ("z", "y")
+    rate_points = Hyperprior.rate_points  # each point starts from the hyperprior of its λ
     # a shipped hyperprior of the same λ warm-starts every network but the context networks
     warm_start_missing = ("spatial_context.", "channel_context.", "global_context.", "slice_parameters.")
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from neuralcodec.codecs.family import ImageFamily, register_family
+from neuralcodec.codecs.hyperprior import Hyperprior
 
 if TYPE_CHECKING:
     from torch import Tensor, nn
@@ -23,6 +24,7 @@ class Checkerboard(ImageFamily):
     family_id = 2
     media = "image"
     stream_names = ("z", "y")
+    rate_points = Hyperprior.rate_points  # each point starts from the hyperprior of its λ
     # a shipped hyperprior of the same λ warm-starts every network but the two context networks
     warm_start_missing = ("context_prediction.", "entropy_parameters.")
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from neuralcodec.codecs.family import ImageFamily, register_family
+from neuralcodec.codecs.family import ImageFamily, RatePoint, register_family
 
 if TYPE_CHECKING:
     from torch import Tensor, nn
@@ -24,6 +24,8 @@ class Hyperprior(ImageFamily):
     family_id = 1
     media = "image"
     stream_names = ("z", "y")
+    rate_points = {q: RatePoint(lmbda) for q, lmbda in
+                   enumerate((0.0009, 0.0018, 0.0035, 0.0067, 0.013, 0.032, 0.0932, 0.18))}
 
     @classmethod
     def build_net(cls, N: int = 128, M: int = 192, **_: Any) -> nn.Module:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from neuralcodec.codecs.family import FittedFamily, Option, positive_number, positive_whole_number, register_family
+from neuralcodec.codecs.nerv.qualities import DEFAULT_QUALITY, QUALITIES
 
 if TYPE_CHECKING:
     from torch import nn
@@ -32,8 +33,8 @@ class Nerv(FittedFamily):
         Option("time_budget", "end the fit (on schedule: learning rate and quantization phase) after this many "
                "seconds", parse=positive_number, metavar="SECONDS"),
     )
-    qualities = (0, 1, 2, 3)
-    default_quality = 1
+    qualities = tuple(QUALITIES)  # the rate-point table: neuralcodec/codecs/nerv/qualities.py
+    default_quality = DEFAULT_QUALITY
 
     @classmethod
     def build_net(cls, height: int = 64, width: int = 64, frames: int = 8, quality: int = 1, **_: Any) -> nn.Module:

@@ -39,6 +39,8 @@ import torch
 from torch import Tensor, nn
 from torch.nn.functional import leaky_relu, pixel_shuffle
 
+from neuralcodec.codecs.nerv.qualities import QUALITIES
+
 LEAKY_SLOPE = 2.0**-7  # fixed_point.LEAKY_SHIFT
 EMBED_FRAC_BITS = 16  # the time embedding's grid: multiples of 2**-16
 EXP_RANGE = (-8, 20)  # power-of-two step exponents a weight group may use (stored as int8)
@@ -255,12 +257,6 @@ def parameter_count(arch: NervArch) -> int:
     return sum(math.prod(shape) + shape[0] for _, shape, _ in layer_shapes(arch))
 
 
-# Each quality aims at a rate: its network gets about QUALITY_BPP · pixels · frames / (weight bits - 1) parameters
-# (entropy coding saves about a bit per weight), so a quality means the same rate on a small and a large clip.
-QUALITY_BPP = (0.03, 0.06, 0.12, 0.25)
-QUALITY_BITS = (6, 6, 7, 8)
-
-
 # Output channels of the last two blocks, which run at the two largest resolutions, are capped: they are most of a
 # frame's decoding work and few of its parameters (≥ 25 frames/s at 416×240 on 2 cores, docs/results.md).
 LAST_BLOCK_CHANNELS = (12, 8)
@@ -278,13 +274,14 @@ def _arch_of_width(height: int, width: int, frames: int, blocks: int, base: int,
 
 def arch_for(height: int, width: int, frames: int, quality: int) -> NervArch:
     """The architecture of a rate point for a clip: the widest network (stem width 8…256 in steps of 4) whose
-    parameters fit the quality's rate (:data:`QUALITY_BPP`); the stem grid is at most ≈ 16 cells on its longer side.
+    parameters fit the quality's rate (:data:`~neuralcodec.codecs.nerv.qualities.QUALITIES`); the stem grid is at
+    most ≈ 16 cells on its longer side.
     """
-    if not 0 <= quality < len(QUALITY_BPP):
-        raise ValueError(f"nerv quality must be 0…{len(QUALITY_BPP) - 1}")
+    if quality not in QUALITIES:
+        raise ValueError(f"nerv quality must be one of {', '.join(map(str, QUALITIES))}")
     blocks = max(3, math.ceil(math.log2(max(height, width) / 16)))
-    bits = QUALITY_BITS[quality]
-    budget = QUALITY_BPP[quality] * height * width * frames / (bits - 1)
+    bits = QUALITIES[quality].weight_bits
+    budget = QUALITIES[quality].bpp * height * width * frames / (bits - 1)
     best = _arch_of_width(height, width, frames, blocks, 8, bits)
     for base in range(12, 257, 4):
         arch = _arch_of_width(height, width, frames, blocks, base, bits)

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from neuralcodec.codecs.family import ImageFamily, Option, register_family, share, whole_number
+from neuralcodec.codecs.family import ImageFamily, Option, RatePoint, register_family, share, whole_number
 
 if TYPE_CHECKING:
     from torch import Tensor, nn
@@ -50,6 +50,7 @@ class VectorQuantized(ImageFamily):
     stream_names = ("indices",)
     # the lower rate points store only what differs from the top one (their decoder, sub-codebook and prior)
     top_quality = 3
+    rate_points = {q: RatePoint(note=f"{entries}-entry sub-codebook") for q, entries in enumerate((16, 64, 256, 1024))}
     decode_options = (
         Option("drop_rate", "simulate losing this share of the codebook indices (e.g. 0.2) and restore them before "
                "decoding", parse=share, metavar="R"),
