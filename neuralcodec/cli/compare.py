@@ -1,4 +1,9 @@
-"""``codec compare``: Bjøntegaard deltas of RD curves against the first."""
+"""``codec compare``: Bjøntegaard deltas of RD curves against the first.
+
+Bjøntegaard deltas (bjontegaard package) of each curve against the first, for RGB PSNR and MS-SSIM (dB), over their
+overlapping bpp range. A curve is a JSON file in CompressAI's schema or a published curve such as
+compressai:bmshj2018-hyperprior.
+"""
 
 from __future__ import annotations
 
@@ -40,9 +45,7 @@ def run(args: argparse.Namespace) -> int:
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("compare", help="BD-rate / BD-PSNR of RD curves against the first one",
-                       description="Bjøntegaard deltas (bjontegaard package) of each curve against the first, for "
-                       "RGB PSNR and MS-SSIM (dB), over their overlapping bpp range. A curve is a JSON file in "
-                       "CompressAI's schema or a published curve such as compressai:bmshj2018-hyperprior.")
+                       description=__doc__.split("\n\n", 1)[1])
     p.add_argument("curves", nargs="+", help="anchor first, then the curves to compare")
     p.add_argument("--method", default="pchip", choices=["pchip", "akima", "cubic"],
                    help="interpolation (pchip: JCT-VC/JVET CTC; cubic: original VCEG-M33)")

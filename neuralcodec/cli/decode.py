@@ -1,4 +1,10 @@
-"""``codec decode``: image bitstreams (one, a batch, or stdin) and video bitstreams."""
+"""``codec decode``: image bitstreams (one, a batch, or stdin) and video bitstreams.
+
+Decode a neuralcodec bitstream. The output format follows the file suffix (PNG by default); a video bitstream is
+written as .y4m, .yuv, .mp4, .mkv, .webm, .avi, .mov, or PNG frames into a folder (an output without a suffix). The
+model that encoded the file must be installed. '-' reads the bitstream from stdin / writes the image to stdout (the
+status line then goes to stderr).
+"""
 
 from __future__ import annotations
 
@@ -113,12 +119,7 @@ def run(args: argparse.Namespace) -> int:
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("decode", help="decompress a .bin to an image (or video) file",
-                       description="Decode a neuralcodec bitstream. The output format follows the file "
-                       "suffix (PNG by default); a video bitstream is written as .y4m, .yuv, .mp4, .mkv, .webm, "
-                       ".avi, .mov, or PNG frames into a folder (an output without a suffix). The model that "
-                       "encoded the file must be installed. '-' reads "
-                       "the bitstream from stdin / writes the image to stdout (the status line then goes to "
-                       "stderr).")
+                       description=__doc__.split("\n\n", 1)[1])
     p.add_argument("input", help="bitstream file, '-' for stdin, folder of .bin files, or quoted glob (a path that "
                    "exists is taken literally, even with [ ? * in its name)")
     p.add_argument("-o", "--output", required=True,

@@ -1,4 +1,10 @@
-"""``codec encode``: images (one, a batch, or stdin) and videos (a fitted network per clip)."""
+"""``codec encode``: images (one, a batch, or stdin) and videos (a fitted network per clip).
+
+Compress an image into a neuralcodec bitstream. Grayscale is coded as R=G=B and decoded as grayscale; alpha is not
+coded; 16-bit input is reduced to 8 bits. Batch mode: give a folder or a quoted glob and an output folder; bad files
+are skipped and reported, the exit status is 1 if any failed, every output is written atomically. '-' reads the
+image from stdin / writes the bitstream to stdout (the status line then goes to stderr).
+"""
 
 from __future__ import annotations
 
@@ -213,12 +219,7 @@ def _shipped_range() -> str:
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("encode", help="compress image files (PNG, JPEG, PPM, BMP, TIFF, WebP) to .bin",
-                       description="Compress an image into a neuralcodec bitstream. Grayscale is coded as "
-                       "R=G=B and decoded as grayscale; alpha is not coded; 16-bit input is reduced to 8 bits. "
-                       "Batch mode: give a folder or a quoted glob and an output folder; bad files are skipped "
-                       "and reported, the exit status is 1 if any failed, every output is written atomically. "
-                       "'-' reads the image from stdin / writes the bitstream to stdout (the status line then "
-                       "goes to stderr).")
+                       description=__doc__.split("\n\n", 1)[1])
     p.add_argument("input", help="image file, '-' for stdin, folder, or quoted glob such as 'photos/*.jpg' (a path "
                    "that exists is taken literally, even with [ ? * in its name)")
     p.add_argument("-o", "--output", required=True,

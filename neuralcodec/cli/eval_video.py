@@ -1,4 +1,14 @@
-"""``codec eval-video``: RD evaluation of video codecs and live anchors on clips."""
+"""``codec eval-video``: RD evaluation of video codecs and live anchors on clips.
+
+Code every clip at every rate point with each codec, decode it from the counted bytes and measure bpp (bytes × 8 /
+(W·H·frames)) and bitrate, PSNR of Y, U, V and (6Y+U+V)/8, RGB PSNR and MS-SSIM per frame and on average, encode
+seconds and decode frames per second. Anchors run live on the same frames: x264 and x265 through PyAV (presets
+medium and veryslow, CRF sweep, 4:2:0; raw stream bytes) and hyperprior-intra (every frame coded as an image). One
+JSON file per codec and clip, OUT/CLIP/CODEC.json, in CompressAI's video results schema (plus OUT/CODEC.json
+averaged over clips when there are several); 'codec plot' draws them, 'codec compare' gives BD-rates. Settings and
+definitions: neuralcodec/eval/video.py. nerv fits a network per clip and rate point: minutes each (bound it with
+--epochs or --time-budget).
+"""
 
 from __future__ import annotations
 
@@ -103,16 +113,7 @@ def run(args: argparse.Namespace) -> int:
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("eval-video", help="RD evaluation of nerv and live video anchors on clips, written as JSON",
-                       description="Code every clip at every rate point with each codec, decode it from the "
-                       "counted bytes and measure bpp (bytes × 8 / (W·H·frames)) and bitrate, PSNR of Y, U, V and "
-                       "(6Y+U+V)/8, RGB PSNR and MS-SSIM per frame and on average, encode seconds and decode frames "
-                       "per second. Anchors run live on the same frames: x264 and x265 through PyAV (presets "
-                       "medium and veryslow, CRF sweep, 4:2:0; raw stream bytes) and hyperprior-intra (every frame "
-                       "coded as an image). One JSON file per codec and clip, OUT/CLIP/CODEC.json, in CompressAI's "
-                       "video results schema (plus OUT/CODEC.json averaged over clips when there are several); "
-                       "'codec plot' draws them, 'codec compare' gives BD-rates. Settings and definitions: "
-                       "neuralcodec/eval/video.py. nerv fits a network per clip and rate point: minutes each "
-                       "(bound it with --epochs or --time-budget).")
+                       description=__doc__.split("\n\n", 1)[1])
     p.add_argument("input", help="a clip (.y4m, raw .yuv, .mp4/.mkv/...), a folder of PNG frames, a folder of clips, "
                    "or a UVG folder (one 8-bit file per UVG sequence)")
     p.add_argument("-o", "--output", required=True, metavar="OUT_DIR", help="folder for the JSON files (created)")

@@ -1,4 +1,10 @@
-"""``codec eval``: RD evaluation of an image codec on a folder of images."""
+"""``codec eval``: RD evaluation of an image codec on a folder of images.
+
+Encode every image to a real file at every rate point, decode it from that file and measure bpp (file bytes, header
+included), RGB PSNR, Y-PSNR (BT.601), MS-SSIM (also in dB), LPIPS (when AlexNet weights are on disk; else null),
+patch-SWD and times. Codecs: learned families (see 'codec list') and live anchors jpeg, webp, avif, x265. Output
+uses CompressAI's results JSON schema.
+"""
 
 from __future__ import annotations
 
@@ -65,11 +71,7 @@ def run(args: argparse.Namespace) -> int:
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("eval", help="RD evaluation of a codec on an image folder, written as JSON",
-                       description="Encode every image to a real file at every rate point, decode it from that "
-                       "file and measure bpp (file bytes, header included), RGB PSNR, Y-PSNR (BT.601), MS-SSIM "
-                       "(also in dB), LPIPS (when AlexNet weights are on disk; else null), patch-SWD and times. "
-                       "Codecs: learned families (see 'codec list') and live anchors jpeg, webp, avif, x265. "
-                       "Output uses CompressAI's results JSON schema.")
+                       description=__doc__.split("\n\n", 1)[1])
     what = p.add_mutually_exclusive_group(required=True)
     what.add_argument("--codec", default=None, help="a learned family (see 'codec list') or a live anchor: "
                       "jpeg | webp | avif | x265; NAME@SCALE codes the image downscaled by SCALE and upscales the "

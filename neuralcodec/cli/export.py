@@ -1,4 +1,8 @@
-"""``codec export``: a training checkpoint to a compact model file."""
+"""``codec export``: a training checkpoint to a compact model file.
+
+Export a Lightning checkpoint to its family's compact model file. A checkpoint is a pickle: loading it can run code,
+so export only checkpoints you made or trust (model files, read everywhere else, never run code).
+"""
 
 from __future__ import annotations
 
@@ -15,9 +19,7 @@ def run(args: argparse.Namespace) -> int:
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("export", help="turn a training checkpoint (.ckpt) into a compact model file (.pt)",
-                       description="Export a Lightning checkpoint to its family's compact model file. A checkpoint "
-                       "is a pickle: loading it can run code, so export only checkpoints you made or trust "
-                       "(model files, read everywhere else, never run code).")
+                       description=__doc__.split("\n\n", 1)[1])
     p.add_argument("checkpoint",
                    help="Lightning checkpoint from a trusted source, e.g. runs/hyperprior-q3/.../last.ckpt")
     p.add_argument("-o", "--output", required=True,

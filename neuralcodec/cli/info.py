@@ -1,4 +1,7 @@
-"""``codec info``: every container field of a bitstream."""
+"""``codec info``: every container field of a bitstream.
+
+Parse a bitstream, verify its CRC32 and print every container field.
+"""
 
 from __future__ import annotations
 
@@ -53,7 +56,6 @@ def run(args: argparse.Namespace) -> int:
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("info", help="print every header field of a .bin", description="Parse a bitstream, "
-                       "verify its CRC32 and print every container field.")
+    p = sub.add_parser("info", help="print every header field of a .bin", description=__doc__.split("\n\n", 1)[1])
     p.add_argument("input", help="bitstream file, or '-' for stdin")
     p.set_defaults(func=run)

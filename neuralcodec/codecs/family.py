@@ -116,16 +116,8 @@ class RatePoint:
     note: str = ""
 
 
-class ImageFamily(CodecFamily):
-    """An image codec with trained model files (one per rate point)."""
-
-    kind: ClassVar[FamilyKind] = "image"
-    # quality → rate point: read by the trainer (a config names only its quality), ``codec list`` and the docs;
-    # the model file of quality q is ``<name>-q<q>.pt`` (:func:`neuralcodec.codecs.registry.model_file_name`)
-    rate_points: ClassVar[dict[int, RatePoint]] = {}
-    # key prefixes of the training network that a warm start may lack (networks this family adds to the
-    # family it is usually warm-started from); every other key must be present
-    warm_start_missing: ClassVar[tuple[str, ...]] = ()
+class ModelFileFamily(CodecFamily):
+    """A family whose models are files (trained, exported, loaded): the image families and refining decoders."""
 
     @classmethod
     def build_net(cls, **arch: Any) -> nn.Module:
@@ -143,12 +135,24 @@ class ImageFamily(CodecFamily):
         return blob
 
     @classmethod
-    def load(cls, blob: dict[str, Any]) -> ImageCodec:
+    def load(cls, blob: dict[str, Any]) -> Any:
         raise NotImplementedError
 
     @classmethod
     def float_state_dict(cls, blob: dict[str, Any]) -> dict[str, Tensor]:
         raise NotImplementedError
+
+
+class ImageFamily(ModelFileFamily):
+    """An image codec with trained model files (one per rate point); ``load`` gives an :class:`ImageCodec`."""
+
+    kind: ClassVar[FamilyKind] = "image"
+    # quality → rate point: read by the trainer (a config names only its quality), ``codec list`` and the docs;
+    # the model file of quality q is ``<name>-q<q>.pt`` (:func:`neuralcodec.codecs.registry.model_file_name`)
+    rate_points: ClassVar[dict[int, RatePoint]] = {}
+    # key prefixes of the training network that a warm start may lack (networks this family adds to the
+    # family it is usually warm-started from); every other key must be present
+    warm_start_missing: ClassVar[tuple[str, ...]] = ()
 
 
 class FittedFamily(CodecFamily):
@@ -168,32 +172,12 @@ class FittedFamily(CodecFamily):
         raise NotImplementedError
 
 
-class RefiningDecoder(CodecFamily):
+class RefiningDecoder(ModelFileFamily):
     """Another decoding of other families' files; writes no files of its own (``family_id`` names its models)."""
 
     kind: ClassVar[FamilyKind] = "refiner"
     decodes_families: ClassVar[tuple[str, ...]]
     summary: ClassVar[str]  # what it does, for --decoder's help
-
-    @classmethod
-    def build_net(cls, **arch: Any) -> nn.Module:
-        raise NotImplementedError
-
-    @classmethod
-    def export(cls, net: nn.Module, quality: int, meta: dict[str, Any]) -> dict[str, Any]:
-        raise NotImplementedError
-
-    @classmethod
-    def file_blob(cls, blob: dict[str, Any]) -> dict[str, Any]:
-        return blob
-
-    @classmethod
-    def load(cls, blob: dict[str, Any]) -> Any:
-        raise NotImplementedError
-
-    @classmethod
-    def float_state_dict(cls, blob: dict[str, Any]) -> dict[str, Tensor]:
-        raise NotImplementedError
 
 
 def whole_number(text: str) -> int:

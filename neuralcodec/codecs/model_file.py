@@ -52,6 +52,18 @@ def weights_hash(blob: dict[str, Any]) -> bytes:
 # A model file may extend a shipped model of another family (a context model on the transforms of a shipped
 # hyperprior): it then stores only what differs, and ``BASE_KEY`` names the base by family, model id, rate
 # point and weights hash. Merged with its base it is exactly the full model.
+class LoadedModel:
+    """What every runtime model loaded from a model file knows of itself: the declaration that loaded it and
+    the identity its bitstreams record (rate point, model id, weights hash), plus the file's free-form meta."""
+
+    def __init__(self, blob: dict[str, Any], family: Any) -> None:
+        self.family = family
+        self.quality = int(blob["quality"])
+        self.model_id = int(blob["model_id"])
+        self.weights_hash = weights_hash(blob)
+        self.meta = dict(blob.get("meta", {}))
+
+
 BASE_KEY = "base"
 _IDENTITY_KEYS = ("format", "family", "model_id", "quality", "arch", "meta")  # never taken from the base
 

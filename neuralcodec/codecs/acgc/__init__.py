@@ -47,24 +47,21 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from neuralcodec.codecs.family import ImageFamily, register_family
-from neuralcodec.codecs.hyperprior import Hyperprior
+from neuralcodec.codecs.family import register_family
+from neuralcodec.codecs.hyperprior import HyperpriorContextFamily
 
 if TYPE_CHECKING:
-    from torch import Tensor, nn
+    from torch import nn
 
     from neuralcodec.codecs.acgc.codec import AcgcCodec
 
 
 @register_family
-class Acgc(ImageFamily):
+class Acgc(HyperpriorContextFamily):
     """Streams: ``z`` (factorized hyper-latent), ``y`` (two sets per slice: its anchors, then its non-anchors)."""
 
     name = "acgc"
     family_id = 3
-    media = "image"
-    stream_names = ("z", "y")
-    rate_points = Hyperprior.rate_points  # each point starts from the hyperprior of its λ
     # a shipped hyperprior of the same λ warm-starts every network but the context networks
     warm_start_missing = ("spatial_context.", "channel_context.", "global_context.", "slice_parameters.")
 
@@ -81,21 +78,7 @@ class Acgc(ImageFamily):
         return export_acgc(net, quality, meta, cls)
 
     @classmethod
-    def file_blob(cls, blob: dict[str, Any]) -> dict[str, Any]:
-        """When the transforms are exactly those of the shipped hyperprior of the same rate point (the context
-        stage trains with them frozen), only the context networks are written, with a reference to that file."""
-        from neuralcodec.codecs.registry import delta_on_shipped
-
-        return delta_on_shipped(blob, "hyperprior")
-
-    @classmethod
     def load(cls, blob: dict[str, Any]) -> AcgcCodec:
         from neuralcodec.codecs.acgc.codec import AcgcCodec
 
         return AcgcCodec(blob, cls)
-
-    @classmethod
-    def float_state_dict(cls, blob: dict[str, Any]) -> dict[str, Tensor]:
-        from neuralcodec.codecs.hyperprior.codec import float_state_dict
-
-        return float_state_dict(blob, cls.build_net(**blob["arch"]))

@@ -25,7 +25,7 @@ from torch import Tensor, nn
 
 from neuralcodec.codecs.diffusion.net import RECEPTIVE_FIELD, Denoiser, alpha_bar
 from neuralcodec.codecs.family import CodecFamily
-from neuralcodec.codecs.model_file import MODEL_FORMAT, compact_state_dict, weights_hash
+from neuralcodec.codecs.model_file import MODEL_FORMAT, LoadedModel, compact_state_dict
 from neuralcodec.codecs.stages import pad_replicate
 from neuralcodec.codecs.stages.tiling import tile_spans
 from neuralcodec.errors import DecodeError
@@ -89,16 +89,12 @@ def positional_noise(seed: int, step: int, top: int, left: int, height: int, wid
     return out
 
 
-class DiffusionDecoder:
+class DiffusionDecoder(LoadedModel):
     """The denoiser of a model file and its rate → timestep table."""
 
 
     def __init__(self, blob: dict[str, Any], family: type[CodecFamily]) -> None:
-        self.family = family  # the declaration that loaded it
-        self.quality = int(blob["quality"])
-        self.model_id = int(blob["model_id"])
-        self.weights_hash = weights_hash(blob)
-        self.meta = dict(blob.get("meta", {}))
+        super().__init__(blob, family)
         self.net = Denoiser(tuple(blob["arch"]["widths"]))
         self.net.load_state_dict(float_state_dict(blob))
         self.net.eval()

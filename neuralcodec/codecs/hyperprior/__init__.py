@@ -22,7 +22,6 @@ class Hyperprior(ImageFamily):
 
     name = "hyperprior"
     family_id = 1
-    media = "image"
     stream_names = ("z", "y")
     rate_points = {q: RatePoint(lmbda) for q, lmbda in
                    enumerate((0.0009, 0.0018, 0.0035, 0.0067, 0.013, 0.032, 0.0932, 0.18))}
@@ -44,6 +43,29 @@ class Hyperprior(ImageFamily):
         from neuralcodec.codecs.hyperprior.codec import HyperpriorCodec
 
         return HyperpriorCodec(blob, cls)
+
+    @classmethod
+    def float_state_dict(cls, blob: dict[str, Any]) -> dict[str, Tensor]:
+        from neuralcodec.codecs.hyperprior.codec import float_state_dict
+
+        return float_state_dict(blob, cls.build_net(**blob["arch"]))
+
+
+class HyperpriorContextFamily(ImageFamily):
+    """A context model on the hyperprior (checkerboard, acgc): its streams and rate points are the hyperprior's,
+    each point starts from the shipped hyperprior of its λ, and a model trained with those transforms frozen is
+    stored as the difference to that file."""
+
+    stream_names = ("z", "y")
+    rate_points = Hyperprior.rate_points
+
+    @classmethod
+    def file_blob(cls, blob: dict[str, Any]) -> dict[str, Any]:
+        """Only the context networks, with a reference to the hyperprior file, when the transforms are exactly
+        that file's (≈ 2.5 MB instead of ≈ 12.6 MB for checkerboard)."""
+        from neuralcodec.codecs.registry import delta_on_shipped
+
+        return delta_on_shipped(blob, Hyperprior.name)
 
     @classmethod
     def float_state_dict(cls, blob: dict[str, Any]) -> dict[str, Tensor]:

@@ -17,7 +17,7 @@ from torch import Tensor, nn
 
 from neuralcodec.codecs.family import CodecFamily
 from neuralcodec.codecs.hyperprior.transforms import HyperpriorTransforms
-from neuralcodec.codecs.model_file import MODEL_FORMAT, compact_state_dict, weights_hash
+from neuralcodec.codecs.model_file import MODEL_FORMAT, LoadedModel, compact_state_dict
 from neuralcodec.codecs.stages import FactorizedLatent, GaussianConditionalLatent, pad_amounts, pad_replicate
 from neuralcodec.codecs.stages.fixed_point import FixedPointSequential, dequantize_sequential, quantize_sequential
 from neuralcodec.codecs.stages.tiling import tiled_apply
@@ -81,7 +81,7 @@ class Latents:
     means: Tensor  # float32, exact
 
 
-class HyperpriorCodec:
+class HyperpriorCodec(LoadedModel):
     """One rate point of the mean-scale hyperprior, loaded from a model-file dict."""
 
     transforms: type[nn.Module] = HyperpriorTransforms  # the runtime network (no entropy models, no CompressAI)
@@ -91,11 +91,7 @@ class HyperpriorCodec:
     tile_pixels = 512
 
     def __init__(self, blob: dict[str, Any], family: type[CodecFamily]) -> None:
-        self.family = family  # the declaration that loaded it
-        self.quality = int(blob["quality"])
-        self.model_id = int(blob["model_id"])
-        self.weights_hash = weights_hash(blob)
-        self.meta = dict(blob.get("meta", {}))
+        super().__init__(blob, family)
         self.net = self.transforms(int(blob["arch"]["N"]), int(blob["arch"]["M"]))
         missing = self.net.load_state_dict(float_state_dict(blob, self.net), strict=False).missing_keys
         if missing:

@@ -46,7 +46,6 @@ class VectorQuantized(ImageFamily):
 
     name = "vq"
     family_id = 5
-    media = "image"
     stream_names = ("indices",)
     # the lower rate points store only what differs from the top one (their decoder, sub-codebook and prior)
     top_quality = 3

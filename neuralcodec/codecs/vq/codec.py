@@ -26,7 +26,7 @@ import torch
 from torch import Tensor, nn
 
 from neuralcodec.codecs.family import CodecFamily
-from neuralcodec.codecs.model_file import MODEL_FORMAT, compact_state_dict, load_model_file, weights_hash
+from neuralcodec.codecs.model_file import MODEL_FORMAT, LoadedModel, compact_state_dict, load_model_file, weights_hash
 from neuralcodec.codecs.stages import pad_amounts, pad_replicate
 from neuralcodec.codecs.stages.tiling import tiled_apply
 from neuralcodec.codecs.vq.grid import nearest_on_grid, vectors_on_grid
@@ -132,18 +132,14 @@ def delta_on_top_point(blob: dict[str, Any], family: type[CodecFamily], weights_
     return {**{k: blob[k] for k in identity if k in blob}, **diff, BASE_KEY: ref}
 
 
-class VQCodec:
+class VQCodec(LoadedModel):
     """One rate point (one sub-codebook) of the ``vq`` family, loaded from a model-file dict."""
 
     whole_image_max_pixels = 1 << 20  # larger images run the transforms in tiles (the output is the same)
     tile_pixels = 512
 
     def __init__(self, blob: dict[str, Any], family: type[CodecFamily]) -> None:
-        self.family = family  # the declaration that loaded it
-        self.quality = int(blob["quality"])
-        self.model_id = int(blob["model_id"])
-        self.weights_hash = weights_hash(blob)
-        self.meta = dict(blob.get("meta", {}))
+        super().__init__(blob, family)
         self.net = VQNet(**blob["arch"])
         self.net.load_state_dict(float_state_dict(blob))
         self.net.eval().to(memory_format=torch.channels_last)  # faster oneDNN kernels on CPU, as the hyperprior
