@@ -47,3 +47,16 @@ def run_cli():
                               text=True, timeout=timeout, env=env, cwd=ROOT, stdin=subprocess.DEVNULL)
 
     return run
+
+
+# The slow tier (`make test` runs everything; `make test-fast` leaves these out): modules whose tests train or
+# fit networks (Lightning Trainers, module-scoped tiny trained models), fuzz, or run the CLI in fresh processes,
+# and every test elsewhere that runs the CLI in a subprocess (the run_cli fixture).
+SLOW_MODULES = {"test_batch", "test_cli", "test_determinism", "test_diffusion", "test_eval_video", "test_fuzz",
+                "test_nerv", "test_training", "test_vq"}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.module.__name__.rsplit(".", 1)[-1] in SLOW_MODULES or "run_cli" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.slow)
