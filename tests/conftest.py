@@ -50,13 +50,34 @@ def run_cli():
 
 
 # The slow tier (`make test` runs everything; `make test-fast` leaves these out): modules whose tests train or
-# fit networks (Lightning Trainers, module-scoped tiny trained models), fuzz, or run the CLI in fresh processes,
-# and every test elsewhere that runs the CLI in a subprocess (the run_cli fixture).
-SLOW_MODULES = {"test_batch", "test_cli", "test_determinism", "test_diffusion", "test_eval_video", "test_fuzz",
-                "test_nerv", "test_training", "test_vq"}
+# fit networks (Lightning Trainers, module-scoped tiny trained models), fuzz, evaluate, decode every golden file
+# or run the CLI in fresh processes; every test that runs the CLI in a subprocess (the run_cli fixture); and the
+# tests below, which take seconds each (fresh-process decodes, every rate point, banded passes over large latents).
+SLOW_MODULES = {"test_batch", "test_cli", "test_determinism", "test_diffusion", "test_eval", "test_eval_video",
+                "test_fuzz", "test_golden", "test_nerv", "test_training", "test_vq"}
+SLOW_TESTS = {
+    "test_two_threads_encode_one_thread_fresh_process_decode",
+    "test_two_threads_encode_and_decode_one_thread_fresh_process_decode",
+    "test_passes_in_bands_of_rows_equal_one_pass_over_the_latent",
+    "test_two_pass_decode_gives_exactly_the_coded_symbols",
+    "test_slice_by_slice_decode_gives_exactly_the_coded_symbols",
+    "test_cli_encodes_and_decodes_with_the_model_file",
+    "test_context_networks_are_immune_to_last_bit_noise",
+    "test_context_networks_and_attention_are_immune_to_last_bit_noise",
+    "test_an_untrained_model_codes_as_the_hyperprior_it_starts_from",
+    "test_each_pass_depends_only_on_what_is_decoded_before_it",
+    "test_training_rate_by_phase_grids_equals_the_dense_passes",
+    "test_a_context_stage_model_file_stores_only_its_context_networks",
+    "test_icc_profile_survives_the_round_trip",
+    "test_bpp_and_psnr_increase_with_the_quality_index",
+    "test_shipped_rate_point_roundtrip_through_a_file",
+    "test_inference_never_imports_lightning_or_training",
+}
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
-        if item.module.__name__.rsplit(".", 1)[-1] in SLOW_MODULES or "run_cli" in getattr(item, "fixturenames", ()):
+        module = item.module.__name__.rsplit(".", 1)[-1]
+        name = getattr(item, "originalname", item.name)
+        if module in SLOW_MODULES or name in SLOW_TESTS or "run_cli" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.slow)
