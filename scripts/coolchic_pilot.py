@@ -85,16 +85,17 @@ def main() -> None:
     if args.out.is_file():  # resume: skip the fits already recorded
         for line in args.out.read_text().splitlines():
             r = json.loads(line)
-            done.add((r["image"], r["lambda"], r["iterations"], r.get("arch")))
+            done.add((r["image"], r["lambda"], r["iterations"], r.get("arch"), r.get("schedule")))
     for iterations in args.iterations:
         for name in args.images:
             x = load(args.folder / f"{name}.png")
             for lmbda in args.lmbdas:
-                if (name, lmbda, iterations, repr(arch)) in done:
+                if (name, lmbda, iterations, repr(arch), repr(Schedule(iterations))) in done:
                     continue
                 print(f"# {name} lambda={lmbda} iterations={iterations}", flush=True)
                 result = fit(x, lmbda, iterations, max(args.log_every, iterations // 12), arch)
                 record = {"image": name, "lambda": lmbda, "iterations": iterations, "arch": repr(arch),
+                          "schedule": repr(Schedule(iterations)),
                           "threads": args.threads, "cpu": platform.processor() or platform.machine(),
                           **result}
                 with args.out.open("a") as f:
