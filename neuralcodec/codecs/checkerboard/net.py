@@ -14,103 +14,51 @@ hyperprior's solution as the starting point, which matters when training time is
 
 from __future__ import annotations
 
-import torch
-from compressai.ops import quantize_ste
 from torch import Tensor
 
 from neuralcodec.codecs.hyperprior.net import MeanScaleHyperpriorNet
-from neuralcodec.codecs.stages.checkerboard import (
-    ANCHOR_PHASES,
-    NON_ANCHOR_PHASES,
-    anchor_mask,
-    context_at_non_anchors,
-    context_networks,
-    interleave,
-    keep,
-    phases,
-)
+from neuralcodec.codecs.stages.checkerboard import context_networks
+from neuralcodec.codecs.stages.sliced_checkerboard import SlicedCheckerboardTwin
 
 
 class TwoPassContextNet(MeanScaleHyperpriorNet):
-    """A hyperprior whose latent is coded in checkerboard passes (anchors, then non-anchors): y's rate is
+    """A hyperprior whose latent is coded by a sliced-checkerboard stage (slices, each in checkerboard passes:
+    anchors, then non-anchors); a family gives the stage's training twin (:meth:`context_stage`). y's rate is
     computed on the 2×2 phase grids for even latent sizes (each network only where its output is used) and on
-    the whole grid otherwise; a family implements both, and tests hold them equal."""
+    the whole grid otherwise; tests hold the two equal."""
+
+    def context_stage(self) -> SlicedCheckerboardTwin:
+        """The training twin of this family's stage, on this net's context networks."""
+        raise NotImplementedError
 
     def latent_rate(self, y: Tensor, z_hat: Tensor, autocast_bf16: bool = False) -> tuple[Tensor, Tensor]:
         """Likelihoods of y (training noise) and the means, for a given decoded hyper-latent.
 
         Runs in float32 whatever ``autocast_bf16`` says: these networks choose probability tables."""
-        params = self.h_s(z_hat)
-        if y.shape[2] % 2 == 0 and y.shape[3] % 2 == 0:
-            return self._latent_rate_by_phases(y, params)
-        return self._latent_rate_dense(y, params)
+        return self._rate_of(y, *self.context_stage()(y, self.h_s(z_hat)))
 
     def _latent_rate_dense(self, y: Tensor, params: Tensor) -> tuple[Tensor, Tensor]:
-        raise NotImplementedError
+        """:meth:`latent_rate` over the whole grid (any size): the stage's dense passes."""
+        return self._rate_of(y, *self.context_stage().dense(y, params))
 
     def _latent_rate_by_phases(self, y: Tensor, params: Tensor) -> tuple[Tensor, Tensor]:
-        raise NotImplementedError
+        """:meth:`latent_rate` on the 2×2 phase grids (even sizes): the same numbers as the dense passes."""
+        return self._rate_of(y, *self.context_stage().by_phases(y, params))
 
-    def _rate_of(self, y: Tensor, scales: list[Tensor] | Tensor,
-                 means: list[Tensor] | Tensor) -> tuple[Tensor, Tensor]:
-        """Likelihoods of y under (scales, means), given whole or as channel slices in order, and the means."""
-        if isinstance(means, list):
-            scales, means = torch.cat(scales, dim=1), torch.cat(means, dim=1)
+    def _rate_of(self, y: Tensor, scales: Tensor, means: Tensor) -> tuple[Tensor, Tensor]:
+        """Likelihoods of y under (scales, means), and the means."""
         _, likelihoods = self.gaussian_conditional(y, scales, means=means)
         return likelihoods, means
 
 
 class CheckerboardHyperpriorNet(TwoPassContextNet):
-    """Mean-scale hyperprior + checkerboard context (see the module docstring)."""
+    """Mean-scale hyperprior + checkerboard context (see the module docstring): the sliced-checkerboard stage with
+    one slice of all M channels and no inter-slice context."""
 
     def __init__(self, N: int = 128, M: int = 192) -> None:
         super().__init__(N, M)
         self.context_prediction, self.entropy_parameters = context_networks(M)
 
-    def conditional_parameters(self, params: Tensor, y_anchors: Tensor | None) -> tuple[Tensor, Tensor]:
-        """(scales, means) of every latent from the hyper parameters and the (quantized) anchor values.
-
-        Both passes in one: anchors see context 0, non-anchors the context of the anchors around them.
-        ``y_anchors=None`` gives every position context 0 (all that the anchors' parameters need; it skips
-        the context convolution, the costliest layer of a training step).
-        """
-        if y_anchors is None:
-            ctx = torch.zeros_like(params)
-        else:
-            anchors = anchor_mask(params.shape[2], params.shape[3]).to(params.device)
-            ctx = keep(self.context_prediction(keep(y_anchors, anchors)), ~anchors)
-        out = params + self.entropy_parameters(torch.cat([params, ctx], dim=1))
-        scales, means = out.chunk(2, 1)
-        return scales, means
-
-    def _latent_rate_dense(self, y: Tensor, params: Tensor) -> tuple[Tensor, Tensor]:
-        """:meth:`latent_rate` over the whole grid (any size): both passes as full-size convolutions."""
-        _, anchors_means = self.conditional_parameters(params, None)
-        # the context sees anchors as the decoder will: quantized around their own means
-        y_anchors = quantize_ste(y - anchors_means) + anchors_means
-        scales, means = self.conditional_parameters(params, y_anchors)
-        return self._rate_of(y, scales, means)
-
-    def _latent_rate_by_phases(self, y: Tensor, params: Tensor) -> tuple[Tensor, Tensor]:
-        """:meth:`latent_rate` on the 2×2 phase grids (even sizes): each network runs only where its output is
-        used — the entropy parameters once per position, the context convolution at non-anchors from anchors
-        (``context_at_non_anchors``) — ≈ 3× less work per training step than the dense passes, same numbers."""
-        out: dict[tuple[int, int], Tensor] = {}
-        anchor_params = phases(params, ANCHOR_PHASES)
-        anchor_out = self.entropy_parameters(torch.cat(
-            [torch.cat([p, torch.zeros_like(p)], dim=1) for p in anchor_params], dim=0))
-        y_anchors = []
-        for phase, p, delta, y_phase in zip(ANCHOR_PHASES, anchor_params, anchor_out.chunk(2, 0),
-                                            phases(y, ANCHOR_PHASES), strict=True):
-            out[phase] = p + delta
-            means = out[phase].chunk(2, 1)[1]
-            # the context sees anchors as the decoder will: quantized around their own means
-            y_anchors.append(quantize_ste(y_phase - means) + means)
-        contexts = context_at_non_anchors(self.context_prediction[0], y_anchors)
-        other_params = phases(params, NON_ANCHOR_PHASES)
-        other_out = self.entropy_parameters(torch.cat(
-            [torch.cat([p, c], dim=1) for p, c in zip(other_params, contexts, strict=True)], dim=0))
-        for phase, p, delta in zip(NON_ANCHOR_PHASES, other_params, other_out.chunk(2, 0), strict=True):
-            out[phase] = p + delta
-        scales, means = interleave(out, y.shape[2], y.shape[3]).chunk(2, 1)
-        return self._rate_of(y, scales, means)
+    def context_stage(self) -> SlicedCheckerboardTwin:
+        """One slice: anchors see context 0, non-anchors ``context_prediction`` of the anchors around them."""
+        return SlicedCheckerboardTwin([(0, self.M)], [self.context_prediction], [self.entropy_parameters])

@@ -2,7 +2,8 @@
 
 The latent's M channels are split into uneven slices (ELIC's idea: few channels first, where most of the energy
 is). Slice i (C_i channels) is coded in two checkerboard passes, anchors then non-anchors, after every earlier
-slice. Its (scales, means) are a correction of the hyper-synthesis output P_i for its channels:
+slice (the schedule: :mod:`neuralcodec.codecs.stages.sliced_checkerboard`). Its (scales, means) are a
+correction of the hyper-synthesis output P_i for its channels:
 
     (scales_i, means_i) = P_i + slice_parameters[i](cat(P_i, spatial_i, channel_i, global_i))
 
@@ -45,12 +46,6 @@ def slice_bounds(M: int) -> list[tuple[int, int]]:
         bounds.append((start, start + size))
         start += size
     return bounds
-
-
-def slice_hyper(params: Tensor, first: int, end: int) -> Tensor:
-    """The hyper parameters (scales, then means) of channels ``first:end`` from h_s's (scales, means) output."""
-    scales, means = params.chunk(2, 1)
-    return torch.cat([scales[:, first:end], means[:, first:end]], dim=1)
 
 
 def acgc_networks(M: int) -> dict[str, nn.Module]:

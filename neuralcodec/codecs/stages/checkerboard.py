@@ -7,15 +7,11 @@ non-anchor positions, so decoding takes exactly two passes over the latent, what
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from neuralcodec.codecs.stages.layers import LEAKY_SLOPE
-from neuralcodec.codecs.stages.tiling import tile_spans
 
 
 def anchor_mask(height: int, width: int) -> Tensor:
@@ -34,22 +30,6 @@ def scatter(values: Tensor, mask: Tensor, out: Tensor) -> Tensor:
     """Write (1, C, N, 1) ``values`` into ``out`` (1, C, H, W) at the positions of ``mask``; returns ``out``."""
     out[:, :, mask] = values.squeeze(-1).to(out.dtype)
     return out
-
-
-def banded_pass(positions: Tensor, channels: int, rows: int, margin: int,
-                band_tables: Callable[[int, int, int, int], tuple[np.ndarray, Tensor]]) -> tuple[np.ndarray, Tensor]:
-    """Table indexes (uint8) and means (float32), (1, channels, N, 1) in :func:`gather` order, of one pass over the
-    ``positions`` of a latent, computed band by band of ``rows`` latent rows. ``band_tables(r0, r1, a0, a1)`` gives
-    those of the positions in rows r0…r1-1, from inputs it may read over rows a0…a1-1 (the band with a halo of
-    ``margin`` rows). In raster order a band's positions are one contiguous run of the pass's, so the bands fill
-    the pass exactly as one computation over the whole latent would."""
-    offsets = [0, *positions.sum(dim=1).cumsum(0).tolist()]  # positions above each row
-    idx = np.empty((1, channels, offsets[-1], 1), dtype=np.uint8)
-    means = torch.empty(1, channels, offsets[-1], 1)
-    for r0, r1, a0, a1 in tile_spans(positions.shape[0], rows, margin):
-        part = slice(offsets[r0], offsets[r1])
-        idx[:, :, part], means[:, :, part] = band_tables(r0, r1, a0, a1)
-    return idx, means
 
 
 def keep(x: Tensor, mask: Tensor) -> Tensor:
