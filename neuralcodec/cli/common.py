@@ -206,6 +206,13 @@ def add_options(group: argparse._ArgumentGroup | argparse.ArgumentParser, option
                            metavar=first.metavar, default=None, help=text)
 
 
+def add_batch_arguments(p: argparse.ArgumentParser) -> None:
+    """The flags every command that codes a batch of files shares."""
+    p.add_argument("--quiet", action="store_true", help="no progress bar in batch mode")
+    p.add_argument("--skip-existing", action="store_true",
+                   help="batch mode: leave outputs that already exist alone (resume a large batch)")
+
+
 def add_decoder_arguments(p: argparse.ArgumentParser) -> None:
     """How a file is decoded (``codec decode`` and ``codec eval``): the refining decoders and every decoder
     option the families declare."""

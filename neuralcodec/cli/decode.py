@@ -16,6 +16,7 @@ from neuralcodec.bitstream import MAX_PIXELS
 from neuralcodec.cli.common import (
     STDIN_NAME,
     STDOUT_NAME,
+    add_batch_arguments,
     add_decoder_arguments,
     check_output,
     check_stdout,
@@ -131,9 +132,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    f"input; default: the format's limit, {MAX_PIXELS} = 2^26 pixels)")
     p.add_argument("--format", default="png",
                    help="image format (file suffix) of batch outputs, of '-o -' and of '-o FOLDER/'; default png")
-    p.add_argument("--quiet", action="store_true", help="no progress bar in batch mode")
     p.add_argument("--model", default=None, help="model file to decode with (must be the one that encoded it)")
-    p.add_argument("--skip-existing", action="store_true",
-                   help="batch mode: leave outputs that already exist alone (resume a large batch)")
+    add_batch_arguments(p)
     add_decoder_arguments(p)
     p.set_defaults(func=run)

@@ -19,6 +19,7 @@ from neuralcodec.bitstream import MAX_PIXELS
 from neuralcodec.cli.common import (
     STDIN_NAME,
     STDOUT_NAME,
+    add_batch_arguments,
     add_options,
     check_bitstream_name,
     check_fit_args,
@@ -226,7 +227,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="bitstream file to write (not with an image suffix such as .png), '-' for stdout, or a "
                    "folder: an existing one or one ending in '/' (created if missing) gets INPUT's name with .bin; "
                    "the output folder in batch mode (outputs are replaced atomically)")
-    p.add_argument("--quiet", action="store_true", help="no progress bar in batch mode")
     p.add_argument("--codec", default=None, help="codec family (see 'codec list'; default: "
                    f"{DEFAULT_CODEC} for images, {DEFAULT_VIDEO_CODEC} for videos)")
     p.add_argument("--quality", type=int, default=None, help="rate point; higher = more bits, better quality "
@@ -236,8 +236,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-pixels", type=pixel_count, default=None, metavar="N",
                    help="refuse images of more than N pixels (width × height), before the model loads (for "
                    f"untrusted input; default: the format's limit, {MAX_PIXELS} = 2^26 pixels)")
-    p.add_argument("--skip-existing", action="store_true",
-                   help="batch mode: leave outputs that already exist alone (resume a large batch)")
+    add_batch_arguments(p)
     f = p.add_argument_group("fitted codecs (a model fitted to each input at encode time: minutes, with a progress "
                              "bar; if interrupted, running the same command again resumes from OUTPUT.fit.ckpt)")
     add_options(f, family_options("encode", ("image", "fitted")))

@@ -22,6 +22,7 @@ without loading any network code.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol
@@ -187,37 +188,30 @@ def whole_number(text: str) -> int:
     return int(text)
 
 
-def share(text: str) -> float:
-    """Option parser: a share in [0, 1)."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not 0.0 <= value < 1.0:
-        raise ValueError(f"must be a number in [0, 1), not {text!r}")
-    return value
+def number_in(low: float, high: float | None = None, *, low_open: bool = False,
+              high_open: bool = False) -> Callable[[str], float]:
+    """Option parser factory: a number in the given range (``high=None``: no upper bound)."""
+    left, right = "(" if low_open else "[", ")" if high_open or high is None else "]"
+    span = f"{left}{low:g}, {'∞' if high is None else f'{high:g}'}{right}"
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        inside = (value > low if low_open else value >= low) and (
+            high is None or (value < high if high_open else value <= high))
+        if not inside:  # NaN fails every comparison, so it lands here too
+            raise ValueError(f"must be a number in {span}, not {text!r}")
+        return value
+
+    return parse
 
 
-def fraction(text: str) -> float:
-    """Option parser: a number in [0, 1]."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not 0.0 <= value <= 1.0:
-        raise ValueError(f"must be a number in [0, 1], not {text!r}")
-    return value
-
-
-def positive_number(text: str) -> float:
-    """Option parser: a number above 0."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = 0.0
-    if not value > 0.0:
-        raise ValueError(f"must be a positive number, not {text!r}")
-    return value
+# The ranges the families' options use.
+share = number_in(0.0, 1.0, high_open=True)
+fraction = number_in(0.0, 1.0)
+positive_number = number_in(0.0, None, low_open=True)
 
 
 def positive_whole_number(text: str) -> int:
