@@ -67,16 +67,26 @@ def load_codec(codec: str = DEFAULT_CODEC, quality: int | None = None, model: st
 
 
 def encode(image: Any, codec: str = DEFAULT_CODEC, quality: int | None = None,
-           model: str | Path | None = None) -> bytes:
+           model: str | Path | None = None, **options: Any) -> bytes:
     """The bytes of a ``.bin`` file for ``image`` (a path, PIL image, uint8 numpy H×W[×C] or tensor [C×]H×W).
 
     ``quality`` picks a shipped rate point (default: the family's default); ``model`` a model file instead.
+    ``options`` are a fitted family's encode options, e.g. for ``codec="coolchic"``: ``preset="fast"``,
+    ``iterations=500``, ``time_budget=60``, and ``report`` (a callable receiving the fit's progress).
     """
-    from neuralcodec.coding import encode_tensor
+    from neuralcodec.codecs.registry import get_family
+    from neuralcodec.coding import encode_fitted_tensor, encode_tensor
 
     if model is not None and quality is not None:
         raise InputError("give either quality or model: a model file is one rate point")
     tensor, info = _as_image(image)
+    if get_family(codec).kind == "fitted":
+        if model is not None:
+            raise InputError(f"{codec} fits its model to each image: it takes no model file")
+        report = options.pop("report", None)
+        return encode_fitted_tensor(tensor, info, codec, quality, options, report=report).data
+    if options:
+        raise InputError(f"{', '.join(sorted(options))}: not an option of {codec}")
     return encode_tensor(tensor, info, load_codec(codec, quality, model)).data
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,18 +38,65 @@ def encode_tensor(image: Tensor, info: ImageInfo, codec: ImageCodec, reconstruct
 
 def encode_file(path: str | Path | bytes, codec_name: str = DEFAULT_CODEC, quality: int | None = None,
                 model_file: str | Path | None = None, reconstruct: bool = False,
-                max_pixels: int | None = None) -> Encoded:
+                max_pixels: int | None = None, options: dict[str, Any] | None = None,
+                checkpoint: Path | None = None, report: Callable[[dict[str, float]], None] | None = None,
+                trainer_args: dict[str, Any] | None = None) -> Encoded:
     """Read an image file (or an image file's bytes, e.g. from stdin) and code it.
 
     ``max_pixels`` refuses (``InputError``) an image of more pixels (width × height as read) before the
-    model loads: encoding time and memory grow with the pixel count.
+    model loads: encoding time and memory grow with the pixel count. ``options``, ``checkpoint``, ``report``
+    and ``trainer_args`` are for fitted families (:func:`encode_fitted_tensor`).
     """
+    from neuralcodec.codecs.registry import get_family
+
     image, info = read_image_bytes(path) if isinstance(path, bytes) else read_image(path)
     height, width = image.shape[1], image.shape[2]
     if max_pixels is not None and width * height > max_pixels:
         raise InputError(f"image of {width}×{height} ({width * height} pixels) exceeds the limit of "
                          f"{max_pixels} pixels")
+    if get_family(codec_name).kind == "fitted":
+        if model_file is not None:
+            raise InputError(f"{codec_name} fits its model to each image: it takes no model file")
+        return encode_fitted_tensor(image, info, codec_name, quality, options, checkpoint, report, trainer_args)
+    if options:
+        raise InputError(f"{option_flags(sorted(options))}: not an option of {codec_name}")
     return encode_tensor(image, info, load_codec(codec_name, quality, model_file), reconstruct)
+
+
+def encode_fitted_tensor(image: Tensor, info: ImageInfo, codec_name: str, quality: int | None = None,
+                         options: dict[str, Any] | None = None, checkpoint: Path | None = None,
+                         report: Callable[[dict[str, float]], None] | None = None,
+                         trainer_args: dict[str, Any] | None = None) -> Encoded:
+    """Code a uint8 RGB tensor with a fitted family (a model fitted to this image: minutes, not seconds).
+
+    ``options`` are the family's encode options (e.g. ``preset``, ``iterations``, ``time_budget``);
+    ``checkpoint`` is resumed from and written during the fit (the caller removes it once the file is
+    written); ``report`` receives the fit's progress."""
+    from neuralcodec.codecs.registry import fitted_family
+    from neuralcodec.training.fitting import image_fitter
+
+    family = fitted_family(codec_name)
+    if family.media != "image":
+        raise InputError(f"{family.name} codes videos, not images")
+    quality = family.default_quality if quality is None else quality
+    if quality not in family.qualities:
+        raise InputError(f"{family.name} quality must be one of {', '.join(map(str, family.qualities))} "
+                         f"(got {quality})")
+    options = dict(options or {})
+    unknown = sorted(set(options) - {option.name for option in family.encode_options})
+    if unknown:
+        raise InputError(f"{option_flags(unknown)}: not an option of {family.name}")
+    header = Header(family_id=family.family_id, model_id=0, rate_point=quality, weights_hash=b"\0" * 4,
+                    height=image.shape[1], width=image.shape[2], channels=info.channels, bit_depth=info.bit_depth,
+                    icc_profile=info.icc_profile)
+    try:
+        header.check()
+    except DecodeError as exc:
+        raise InputError(str(exc)) from None
+    fitted = image_fitter(family.name)(image, quality=quality, checkpoint=checkpoint, report=report,
+                                       trainer_args=trainer_args, **options)
+    header = Header(**{**header.__dict__, "weights_hash": family.streams_hash(fitted.streams)})
+    return Encoded(pack(header, family.chunks_from_streams(fitted.streams)), header, fitted.reconstruction)
 
 
 def load_codec_for(header: Header, model_file: str | Path | None = None) -> ImageCodec:
@@ -91,6 +139,8 @@ def decode_bytes(data: bytes, model_file: str | Path | None = None, max_pixels: 
     if family.media != "image":
         raise DecodeError(f"{family.name} bitstreams are videos, but the header claims an image")
     streams = family.streams_from_chunks(chunks)
+    if family.kind == "fitted":
+        return _decode_fitted(family, header, streams, model_file, max_pixels, options), header
     codec = load_codec_for(header, model_file)
     # the limit applies to what the decoder will process: the size after the codec's padding
     work = codec.padded_pixels(header.height, header.width)
@@ -102,6 +152,24 @@ def decode_bytes(data: bytes, model_file: str | Path | None = None, max_pixels: 
     if refiner is not None:
         image = refiner.refine(image, family.name, header.rate_point, **refine_options)
     return image, header
+
+
+def _decode_fitted(family: Any, header: Header, streams: dict[str, bytes], model_file: str | Path | None,
+                   max_pixels: int | None, options: dict[str, Any] | None) -> Tensor:
+    """The exact decoding of a fitted family's image file (its model is in the file)."""
+    if model_file is not None:
+        raise ModelError(f"{family.name} files carry their own model: no model file is needed")
+    stray = sorted(name for name, value in (options or {}).items()
+                   if not (name == "decoder" and value in (None, OWN_DECODER)) and value is not None)
+    if stray:
+        raise DecodeError(f"{option_flags(stray)}: not an option of {family.name} files")
+    if header.model_id != 0:
+        raise DecodeError(f"{family.name} model id {header.model_id} is unknown to this build (it reads 0)")
+    if max_pixels is not None and header.width * header.height > max_pixels:
+        raise DecodeError(f"image of {header.width}×{header.height} exceeds the limit of {max_pixels} pixels")
+    if family.streams_hash(streams) != header.weights_hash:
+        raise DecodeError(f"{family.name} bitstream's weights hash does not match its streams")
+    return family.load_streams(streams, header.height, header.width, 0).decompress()
 
 
 def option_flags(names: list[str]) -> str:

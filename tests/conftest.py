@@ -53,8 +53,8 @@ def run_cli():
 # fit networks (Lightning Trainers, module-scoped tiny trained models), fuzz, evaluate, decode every golden file
 # or run the CLI in fresh processes; every test that runs the CLI in a subprocess (the run_cli fixture); and the
 # tests below, which take seconds each (fresh-process decodes, every rate point, banded passes over large latents).
-SLOW_MODULES = {"test_batch", "test_cli", "test_determinism", "test_diffusion", "test_eval", "test_eval_video",
-                "test_fuzz", "test_golden", "test_nerv", "test_training", "test_vq"}
+SLOW_MODULES = {"test_batch", "test_cli", "test_coolchic", "test_determinism", "test_diffusion", "test_eval",
+                "test_eval_video", "test_fuzz", "test_golden", "test_nerv", "test_training", "test_vq"}
 SLOW_TESTS = {
     "test_two_threads_encode_one_thread_fresh_process_decode",
     "test_two_threads_encode_and_decode_one_thread_fresh_process_decode",

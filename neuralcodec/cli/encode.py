@@ -75,18 +75,32 @@ def _encode_one(src: Path | None, dst: Path | None, args: argparse.Namespace) ->
             raise InputError("output would overwrite the input")
     name = STDIN_NAME if src is None else str(src)
     _check_pixel_limit(src if data is None else data, name, args.max_pixels)
-    from neuralcodec.codecs.registry import family_name_of_id
+    from neuralcodec.codecs.registry import family_name_of_id, get_family
     from neuralcodec.coding import encode_file
     from neuralcodec.image_io import atomic_write
 
+    family = get_family(args.codec)
+    fitted = {}
+    if family.kind == "fitted":  # minutes of fitting: a progress bar, and a checkpoint to resume from
+        options = _fit_options(args, family)
+        fitted = {"options": options,
+                  "report": _FitProgress(family.fit_iterations(options), args.quiet, "iteration", "iteration"),
+                  "checkpoint": None if dst is None else dst.with_name(dst.name + ".fit.ckpt"),
+                  "trainer_args": getattr(args, "trainer_args", None) or None}
     t0 = time.perf_counter()
-    enc = encode_file(src if data is None else data, args.codec, args.quality, args.model,
-                      max_pixels=args.max_pixels)
+    try:
+        enc = encode_file(src if data is None else data, args.codec, args.quality, args.model,
+                          max_pixels=args.max_pixels, **fitted)
+    finally:
+        if fitted:
+            fitted["report"].close()
     seconds = time.perf_counter() - t0
     if dst is None:
         write_stdout(enc.data)
     else:
         atomic_write(dst, enc.data)
+        if fitted and fitted["checkpoint"] is not None:
+            fitted["checkpoint"].unlink(missing_ok=True)
     h = enc.header
     bpp = 8 * len(enc.data) / (h.width * h.height)
     return (f"{name} -> {STDOUT_NAME if dst is None else dst}: {h.width}x{h.height}, {len(enc.data)} bytes, "
@@ -94,26 +108,47 @@ def _encode_one(src: Path | None, dst: Path | None, args: argparse.Namespace) ->
 
 
 class _FitProgress:
-    """The fit's progress bar: epoch, PSNR of the last batch and an estimate of the time left."""
+    """A fit's progress bar: epochs or iterations done, PSNR (and bpp) of the last step, time left."""
 
-    def __init__(self, epochs: int, quiet: bool) -> None:
-        self.epochs, self.quiet, self.bar = epochs, quiet, None
+    def __init__(self, total: int, quiet: bool, unit: str = "epoch", count_key: str = "epoch") -> None:
+        self.total, self.quiet, self.unit, self.count_key, self.bar = total, quiet, unit, count_key, None
 
     def __call__(self, state: dict[str, float]) -> None:
         if self.bar is None:  # created at the first report: a failure before the fit shows no bar
             from tqdm import tqdm
 
-            self.bar = tqdm(total=self.epochs, desc="fitting", unit="epoch", file=sys.stderr, disable=self.quiet,
-                            bar_format="{desc}: {n_fmt}/{total_fmt} epochs |{bar}|{postfix}")
-        self.bar.n = min(int(state["epoch"]), self.bar.total)
+            self.bar = tqdm(total=self.total, desc="fitting", unit=self.unit, file=sys.stderr, disable=self.quiet,
+                            bar_format="{desc}: {n_fmt}/{total_fmt} " + self.unit + "s |{bar}|{postfix}")
         progress = max(state.get("progress", 0.0), 1e-9)
+        self.bar.n = min(int(state.get(self.count_key, progress * self.total)), self.bar.total)
         left = state["elapsed"] * (1 - progress) / progress
-        phase = "quantized" if state.get("qat") else "float"
-        self.bar.set_postfix_str(f"PSNR {state.get('psnr', 0):.2f} dB ({phase}), {left:.0f} s left")
+        if "bpp" in state:
+            self.bar.set_postfix_str(f"{state['bpp']:.3f} bpp, PSNR {state.get('psnr', 0):.2f} dB, {left:.0f} s left")
+        else:
+            phase = "quantized" if state.get("qat") else "float"
+            self.bar.set_postfix_str(f"PSNR {state.get('psnr', 0):.2f} dB ({phase}), {left:.0f} s left")
+        self.bar.refresh()
 
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
+
+
+def _check_trainer_args(trainer_args: dict[str, object]) -> None:
+    if trainer_args:
+        import inspect
+
+        import pytorch_lightning as pl
+
+        known = set(inspect.signature(pl.Trainer).parameters)
+        unknown = sorted(set(trainer_args) - known)
+        if unknown:
+            raise InputError(f"--trainer.{unknown[0]} is not a Lightning Trainer argument")
+
+
+def _fit_options(args: argparse.Namespace, family: type) -> dict[str, object]:
+    """The family's encode options given on the command line."""
+    return {o.name: getattr(args, o.name) for o in family.encode_options if getattr(args, o.name, None) is not None}
 
 
 def _encode_video(args: argparse.Namespace) -> int:
@@ -138,15 +173,7 @@ def _encode_video(args: argparse.Namespace) -> int:
     if args.model is not None:
         raise InputError("--model is for image codecs: a video bitstream carries its own network")
     trainer_args = getattr(args, "trainer_args", None) or {}
-    if trainer_args:
-        import inspect
-
-        import pytorch_lightning as pl
-
-        known = set(inspect.signature(pl.Trainer).parameters)
-        unknown = sorted(set(trainer_args) - known)
-        if unknown:
-            raise InputError(f"--trainer.{unknown[0]} is not a Lightning Trainer argument")
+    _check_trainer_args(trainer_args)
     family = get_family(args.codec)
     if args.quality is not None and args.quality not in family.qualities:
         raise InputError(f"{family.name} quality must be one of {', '.join(map(str, family.qualities))} "
@@ -194,8 +221,26 @@ def run(args: argparse.Namespace) -> int:
             raise InputError(f"--{name} is for video input (--codec {DEFAULT_VIDEO_CODEC})")
     if args.model is not None and args.quality is not None:
         raise InputError("--quality and --model exclude each other: a model file is one rate point")
+    _check_fitted_image_args(args)
 
     return dispatch(args, _encode_one, image_suffixes(), BITSTREAM_SUFFIX, "encode")
+
+
+def _check_fitted_image_args(args: argparse.Namespace) -> None:
+    """A fitted image family's quality, model and trainer flags, before anything loads."""
+    from neuralcodec.codecs.registry import get_family
+
+    family = get_family(args.codec)
+    if family.kind != "fitted":
+        if getattr(args, "trainer_args", None):
+            raise InputError(f"--trainer.* flags are for fitted codecs; {family.name} does not fit at encode time")
+        return
+    if args.model is not None:
+        raise InputError(f"{family.name} fits its model to each image: it takes no --model")
+    if args.quality is not None and args.quality not in family.qualities:
+        raise InputError(f"{family.name} quality must be one of {', '.join(map(str, family.qualities))} "
+                         f"(got {args.quality})")
+    _check_trainer_args(getattr(args, "trainer_args", None) or {})
 
 
 def _check_encode_options(args: argparse.Namespace) -> None:

@@ -19,7 +19,7 @@ def run(args: argparse.Namespace) -> int:
     from neuralcodec.batch import STDIO
     from neuralcodec.bitstream import unpack
     from neuralcodec.bitstream.container import COLOUR_FORMATS
-    from neuralcodec.codecs.registry import family_name_of_id
+    from neuralcodec.codecs.registry import family_name_of_id, get_family
     from neuralcodec.errors import ModelError
 
     if args.input == STDIO:
@@ -30,8 +30,12 @@ def run(args: argparse.Namespace) -> int:
             raise InputError(f"input file not found: {src}")
         data = src.read_bytes()
     header, chunks = unpack(data)
+    described: list[tuple[str, object]] = []
     try:
         family = family_name_of_id(header.family_id)
+        declared = get_family(family)
+        if hasattr(declared, "describe"):  # a fitted family: what its model stream says
+            described = declared.describe(declared.streams_from_chunks(chunks), header.height, header.width)
     except ModelError:
         family = "unknown"
     payload = sum(len(c) for c in chunks)
@@ -49,6 +53,7 @@ def run(args: argparse.Namespace) -> int:
         ("container overhead", f"{len(data) - payload} bytes (header, lengths, ICC profile, CRC32)"),
         ("bpp", f"{8 * len(data) / (header.width * header.height * max(header.frames, 1)):.4f}"),
         ("crc32", "ok"),
+        *described,
     ]
     for name, value in rows:
         print(f"{name:>20}: {value}")

@@ -172,6 +172,13 @@ class FittedFamily(CodecFamily):
         """The exact decoder of a bitstream's streams (size and length come from its header)."""
         raise NotImplementedError
 
+    @classmethod
+    def streams_hash(cls, streams: dict[str, bytes]) -> bytes:
+        """The 4-byte weights hash its containers carry: SHA-256 of the streams in declared order."""
+        import hashlib
+
+        return hashlib.sha256(b"".join(streams[name] for name in cls.stream_names)).digest()[:4]
+
 
 class RefiningDecoder(ModelFileFamily):
     """Another decoding of other families' files; writes no files of its own (``family_id`` names its models)."""

@@ -35,7 +35,7 @@ DEFAULT_VIDEO_CODEC = "nerv"  # for videos
 # Modules declaring families (light: declarations import their networks only when used).
 FAMILY_MODULES = (
     "neuralcodec.codecs.hyperprior", "neuralcodec.codecs.checkerboard", "neuralcodec.codecs.acgc",
-    "neuralcodec.codecs.nerv", "neuralcodec.codecs.vq", "neuralcodec.codecs.diffusion",
+    "neuralcodec.codecs.nerv", "neuralcodec.codecs.vq", "neuralcodec.codecs.diffusion", "neuralcodec.codecs.coolchic",
 )
 
 

@@ -24,6 +24,10 @@ AnsCoder = constriction.stream.stack.AnsCoder
 # Values outside a table's range are sent after an escape symbol as two 16-bit halves of their int32
 # bit pattern, each with a uniform model: rare, so simplicity beats compactness here.
 _HALF = Uniform(1 << 16)
+# One probability row per symbol (rows of exact dyadic probabilities): for symbols whose tables change from
+# symbol to symbol within a group, e.g. an auto-regressive model's wavefront. Zero-padded entries at a row's
+# end are never coded; the leaky quantizer gives them a little mass, on both sides alike.
+_ROWS = Categorical(perfect=False)
 
 
 class _ModelCache:
@@ -57,7 +61,8 @@ class RansEncoder:
     """Collects groups of symbols in decoding order; :meth:`finish` returns the compressed bytes."""
 
     def __init__(self) -> None:
-        # decoding order: ("group", positions, model) and ("escapes", int32 values) items
+        # decoding order: ("group", positions, model), ("rows", positions, row source) and ("escapes", int32
+        # values) items; a row source is a callable giving the probability rows, built only when pushed
         self._items: list[tuple[str, np.ndarray, object]] = []
         self._escapes: list[np.ndarray] = []
 
@@ -69,6 +74,16 @@ class RansEncoder:
         self._items.append(("group", positions, _MODELS.get(table)))
         if escaped.size:
             self._escapes.append(escaped)
+
+    def encode_rows(self, positions: np.ndarray, rows, escaped: np.ndarray) -> None:
+        """Queue table ``positions`` coded with one probability row each; ``rows()`` returns the (n, L) float64
+        rows when the stream is finished (so they need not all be held at once); ``escaped`` are the values
+        behind the escape positions among them, coded with this set's escapes."""
+        if len(positions) == 0:
+            return
+        self._items.append(("rows", np.ascontiguousarray(positions, dtype=np.int32), rows))
+        if len(escaped):
+            self._escapes.append(np.asarray(escaped, dtype=np.int32))
 
     def end_set(self) -> None:
         """Close the current set: its escaped values are coded here, before the next set's groups."""
@@ -82,8 +97,11 @@ class RansEncoder:
         """Close the last set, push everything in reverse decoding order and return the bytes."""
         self.end_set()
         coder = AnsCoder()
-        for _kind, symbols, model in reversed(self._items):
-            coder.encode_reverse(symbols, model)
+        for kind, symbols, model in reversed(self._items):
+            if kind == "rows":
+                coder.encode_reverse(symbols, _ROWS, model())
+            else:
+                coder.encode_reverse(symbols, model)
         return coder.get_compressed().tobytes()
 
 
@@ -120,6 +138,15 @@ class RansDecoder:
             self._pending.append((out, positions[values == table.num_values]))
         values += np.int32(table.offset)
         out[positions] = values
+
+    def decode_rows(self, rows: np.ndarray) -> np.ndarray:
+        """Decode one table position per probability row (as queued by :meth:`RansEncoder.encode_rows`)."""
+        return np.asarray(self._coder.decode(_ROWS, rows), dtype=np.int32)
+
+    def defer_escapes(self, out: np.ndarray, at: np.ndarray) -> None:
+        """Have :meth:`end_set` write this set's next ``len(at)`` escaped values into ``out[at]``."""
+        if len(at):
+            self._pending.append((out, at))
 
     def _decode_positions(self, count: int, table: IntegerTable) -> np.ndarray:
         return np.asarray(self._coder.decode(_MODELS.get(table), count), dtype=np.int32)

@@ -1,0 +1,344 @@
+"""The ``coolchic`` family's runtime: a fitted model ⇄ its three streams, and exact decoding.
+
+Streams (``docs/bitstream.md``, "Cool-chic streams"):
+
+- ``model``: layout byte, then varints levels, entropy-model layers, synthesis hidden width, residual layers and
+  the fit's iterations; then per module (entropy model, upsampling, synthesis) its weight exponent (u8) and,
+  per parameter tensor in :func:`tensor_layout` order, the geometric table its values are coded with (u8);
+- ``weights``: one rANS stream, one set per parameter tensor (:mod:`neuralcodec.entropy.geometric`);
+- ``latents``: one rANS stream, one set per *wavefront*: every latent of every level with
+  ``x + 3·y = t`` (t = 0, 1, …), levels finest first, raster order within a level. Each latent is coded with
+  the Laplace table (:mod:`neuralcodec.entropy.laplace`) its already decoded causal neighbours select through
+  the exact entropy model (:mod:`neuralcodec.codecs.coolchic.exact`).
+
+Decoding runs wavefront by wavefront (a few thousand steps for a Kodak image, each a batch), then the exact
+upsampling and synthesis. Nothing here trains: fitting is :mod:`neuralcodec.training.coolchic_fit`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from neuralcodec.bitstream.container import ByteReader, encode_varint
+from neuralcodec.codecs.coolchic.exact import (
+    EXP_RANGE,
+    FRAC_BITS,
+    MAX_FAN_IN,
+    WEIGHT_BITS,
+    ExactEntropyModel,
+    QuantizedModule,
+    synthesize,
+    upsample,
+)
+from neuralcodec.codecs.coolchic.net import (
+    CONTEXT_OFFSETS,
+    CONTEXT_SLOPE,
+    LATENT_GAIN,
+    CoolChicArch,
+    CoolChicNet,
+    grid_shapes,
+)
+from neuralcodec.entropy import RansDecoder, RansEncoder, decode_indexed, encode_indexed
+from neuralcodec.entropy.geometric import code_lengths, geometric_tables
+from neuralcodec.entropy.laplace import LaplaceTables, decode_laplace, encode_laplace, table_id
+from neuralcodec.errors import DecodeError
+
+LAYOUT_VERSION = 0
+MODULES = ("arm", "upsampling", "synthesis")
+MAX_LEVELS = 10
+MAX_ARM_LAYERS = 4
+MAX_HIDDEN = 128
+MAX_RESIDUAL = 4
+MAX_ITERATIONS = 10_000_000
+LATENT_LIMIT = 1 << 15  # |latent| — a fit never comes near; a crafted stream is refused past it
+
+
+def tensor_layout(arch: CoolChicArch) -> dict[str, list[tuple[str, tuple[int, ...], bool]]]:
+    """Per module, its parameter tensors in stream order: (name, integer shape, has a bias)."""
+    c = len(arch.context)
+    return {
+        "arm": [(f"hidden.{i}", (c, c), True) for i in range(arch.arm_layers)] + [("out", (2, c), True)],
+        "upsampling": [("taps", (max(arch.levels - 1, 1), 4), False)],
+        "synthesis": [("in", (arch.synthesis_hidden, arch.levels), True), ("out", (3, arch.synthesis_hidden), True)]
+        + [(f"residual.{i}", (3, 27), True) for i in range(arch.synthesis_residual)],
+    }
+
+
+# --- float model ⇄ integer parameters -----------------------------------------------------------------------
+def _float_tensors(net: CoolChicNet) -> dict[str, dict[str, tuple[Tensor, Tensor | None]]]:
+    """The float parameters behind every integer tensor of :func:`tensor_layout`."""
+    arm = {f"hidden.{i}": (layer.weight, layer.bias) for i, layer in enumerate(net.entropy.hidden)}
+    arm["out"] = (net.entropy.out.weight, net.entropy.out.bias)
+    syn = net.synthesis
+    synthesis = {"in": (syn.pointwise_in.weight, syn.pointwise_in.bias),
+                 "out": (syn.pointwise_out.weight, syn.pointwise_out.bias)}
+    synthesis.update({f"residual.{i}": (conv.weight, conv.bias) for i, conv in enumerate(syn.residual)})
+    return {"arm": arm, "upsampling": {"taps": (net.upsampling.half_taps, None)}, "synthesis": synthesis}
+
+
+def quantize_module(net: CoolChicNet, module: str, exponent: int) -> QuantizedModule:
+    """The integer twin of one module with weight step 2**-exponent."""
+    limit = float(1 << WEIGHT_BITS)
+    weights, biases = {}, {}
+    for name, (w, b) in _float_tensors(net)[module].items():
+        w = w.detach().double().reshape(w.shape[0], -1)
+        weights[name] = torch.round(w * 2.0**exponent).clamp(-limit, limit).long().numpy()
+        if b is not None:
+            biases[name] = torch.round(b.detach().double() * 2.0**FRAC_BITS).clamp(-limit, limit).long().numpy()
+    return QuantizedModule(exponent, weights, biases)
+
+
+@torch.no_grad()
+def load_module(net: CoolChicNet, module: str, quantized: QuantizedModule) -> None:
+    """Set the float parameters of ``module`` to the values its integer twin stands for (exact)."""
+    for name, (w, b) in _float_tensors(net)[module].items():
+        w.copy_(torch.from_numpy(quantized.weights[name]).double().mul(2.0**-quantized.exponent).view_as(w))
+        if b is not None:
+            b.copy_(torch.from_numpy(quantized.biases[name]).double().mul(2.0**-FRAC_BITS))
+
+
+def module_bits(quantized: QuantizedModule) -> float:
+    """Bits the weights stream spends on a module (cheapest geometric table per tensor)."""
+    arrays = [*quantized.weights.values(), *quantized.biases.values()]
+    return float(sum(code_lengths(a).min() for a in arrays))
+
+
+def latent_integers(net: CoolChicNet) -> list[np.ndarray]:
+    """The rounded latent grids (finest first) the bitstream carries."""
+    return [torch.round(p.detach() * LATENT_GAIN)[0, 0].long().clamp(-LATENT_LIMIT, LATENT_LIMIT).numpy()
+            for p in net.latents]
+
+
+# --- the latent pyramid's wavefront order ---------------------------------------------------------------------
+@dataclass
+class Wavefronts:
+    """Where every latent lives in one flat buffer of zero-padded grids, and the order it is coded in."""
+
+    shapes: list[tuple[int, int]]
+    buffer_size: int
+    grid_starts: list[int]  # buffer index of each grid's (0, 0)
+    strides: list[int]
+    order: np.ndarray  # buffer index of every latent in coding order
+    order_stride: np.ndarray  # row stride of each latent's grid, in coding order
+    bounds: np.ndarray  # order[bounds[t]:bounds[t+1]] is wavefront t
+    offsets_dy: np.ndarray
+    offsets_dx: np.ndarray
+
+    @classmethod
+    def build(cls, shapes: list[tuple[int, int]], context: tuple[tuple[int, int], ...]) -> Wavefronts:
+        top = -min(dy for dy, _ in context)
+        left = -min(dx for _, dx in context)
+        right = max(dx for _, dx in context)
+        starts, strides, keys, indexes, level_strides, size = [], [], [], [], [], 0
+        for h, w in shapes:
+            stride = w + left + right
+            start = size + top * stride + left
+            ys, xs = np.divmod(np.arange(h * w, dtype=np.int64), w)
+            keys.append(xs + CONTEXT_SLOPE * ys)
+            indexes.append(start + ys * stride + xs)
+            level_strides.append(np.full(h * w, stride, dtype=np.int64))
+            starts.append(start)
+            strides.append(stride)
+            size += (h + top) * stride
+        key = np.concatenate(keys)
+        order = np.argsort(key, kind="stable")  # levels finest first, raster order within each wavefront
+        bounds = np.concatenate([[0], np.cumsum(np.bincount(key))])
+        dy = np.array([d for d, _ in context], dtype=np.int64)
+        dx = np.array([d for _, d in context], dtype=np.int64)
+        return cls(list(shapes), size, starts, strides, np.concatenate(indexes)[order],
+                   np.concatenate(level_strides)[order], bounds, dy, dx)
+
+    def context_indexes(self, lo: int, hi: int) -> np.ndarray:
+        """(n, C) buffer indexes of the context of latents ``order[lo:hi]``."""
+        return (self.order[lo:hi, None] + self.offsets_dy[None, :] * self.order_stride[lo:hi, None]
+                + self.offsets_dx[None, :])
+
+    def fill(self, grids: list[np.ndarray]) -> np.ndarray:
+        buffer = np.zeros(self.buffer_size, dtype=np.int64)
+        for g, start, stride in zip(grids, self.grid_starts, self.strides, strict=True):
+            h, w = g.shape
+            rows = start + np.arange(h)[:, None] * stride + np.arange(w)[None, :]
+            buffer[rows] = g
+        return buffer
+
+    def grids(self, buffer: np.ndarray) -> list[np.ndarray]:
+        out = []
+        for (h, w), start, stride in zip(self.shapes, self.grid_starts, self.strides, strict=True):
+            out.append(buffer[start + np.arange(h)[:, None] * stride + np.arange(w)[None, :]])
+        return out
+
+
+# --- encoder side -----------------------------------------------------------------------------------------------
+def write_streams(arch: CoolChicArch, modules: dict[str, QuantizedModule], grids: list[np.ndarray],
+                  iterations: int) -> dict[str, bytes]:
+    """The ``model``, ``weights`` and ``latents`` streams of a quantized fit."""
+    model = bytearray([LAYOUT_VERSION])
+    for value in (arch.levels, arch.arm_layers, arch.synthesis_hidden, arch.synthesis_residual, iterations):
+        model += encode_varint(value)
+    encoder = RansEncoder()
+    tables = list(geometric_tables())
+    for name, layout in tensor_layout(arch).items():
+        module = modules[name]
+        model.append(module.exponent)
+        for tensor, shape, has_bias in layout:
+            arrays = [(module.weights[tensor], shape)] + ([(module.biases[tensor], shape[:1])] if has_bias else [])
+            for values, expected in arrays:
+                if values.size != int(np.prod(expected)):
+                    raise ValueError(f"{name}.{tensor} does not match the architecture")
+                choice = int(np.argmin(code_lengths(values)))
+                model.append(choice)
+                flat = values.astype(np.int32).ravel()
+                encode_indexed(encoder, flat, np.full(flat.size, choice, dtype=np.uint8), tables)
+    waves = Wavefronts.build([g.shape for g in grids], arch.context)
+    buffer = waves.fill(grids)
+    arm = ExactEntropyModel(modules["arm"], arch.arm_layers)
+    means, phases, scales = arm(buffer[waves.context_indexes(0, len(waves.order))])
+    values = buffer[waves.order]
+    ids = table_id(scales, phases)
+    latent_encoder, laplace = RansEncoder(), LaplaceTables()
+    for t in range(len(waves.bounds) - 1):
+        lo, hi = int(waves.bounds[t]), int(waves.bounds[t + 1])
+        encode_laplace(latent_encoder, laplace, values[lo:hi], means[lo:hi], ids[lo:hi])
+    return {"model": bytes(model), "weights": encoder.finish(), "latents": latent_encoder.finish()}
+
+
+def streams_hash(streams: dict[str, bytes]) -> bytes:
+    """The 4-byte weights hash a coolchic container carries: SHA-256 of its streams."""
+    return hashlib.sha256(streams["model"] + streams["weights"] + streams["latents"]).digest()[:4]
+
+
+# --- decoder side -----------------------------------------------------------------------------------------------
+@dataclass
+class FittedModel:
+    """What a coolchic bitstream holds: the architecture, the integer networks and the latent grids."""
+
+    arch: CoolChicArch
+    iterations: int
+    modules: dict[str, QuantizedModule]
+    grids: list[np.ndarray]
+
+    def reconstruct(self) -> Tensor:
+        """uint8 (3, H, W): the exact upsampling and synthesis of the latents."""
+        features = upsample(self.grids, self.modules["upsampling"])
+        return torch.from_numpy(synthesize(features, self.modules["synthesis"], self.arch.synthesis_residual))
+
+    def parameter_count(self) -> int:
+        return sum(a.size for m in self.modules.values() for a in (*m.weights.values(), *m.biases.values()))
+
+
+def read_model(streams: dict[str, bytes], height: int, width: int) -> tuple[CoolChicArch, int, dict, list]:
+    """Architecture, iterations, exponents and per-array table choices of the ``model`` stream."""
+    r = ByteReader(streams["model"])
+    if r.u8("layout") != LAYOUT_VERSION:
+        raise DecodeError("unknown coolchic model layout")
+    levels, arm_layers, hidden, residual = (r.varint(w) for w in ("levels", "layers", "hidden", "residual"))
+    iterations = r.varint("iterations")
+    if not (1 <= levels <= MAX_LEVELS and 0 <= arm_layers <= MAX_ARM_LAYERS and 1 <= hidden <= MAX_HIDDEN
+            and 0 <= residual <= MAX_RESIDUAL and iterations <= MAX_ITERATIONS):
+        raise DecodeError("coolchic architecture outside its limits")
+    if (1 << (levels - 1)) > 2 * max(height, width):
+        raise DecodeError("coolchic pyramid has more levels than the image has sizes")
+    arch = CoolChicArch(levels=levels, arm_layers=arm_layers, synthesis_hidden=hidden,
+                        synthesis_residual=residual, context=CONTEXT_OFFSETS)
+    layout, choices, exponents = tensor_layout(arch), [], {}
+    for name, tensors in layout.items():
+        exponents[name] = r.u8("exponent")
+        if not EXP_RANGE[0] <= exponents[name] <= EXP_RANGE[1]:
+            raise DecodeError("coolchic weight exponent out of range")
+        for _, shape, has_bias in tensors:
+            if shape[-1] > MAX_FAN_IN:
+                raise DecodeError("coolchic layer wider than the format allows")
+            choices.append(r.u8("table"))
+            if has_bias:
+                choices.append(r.u8("table"))
+    if r.pos != len(streams["model"]):
+        raise DecodeError("coolchic model stream has trailing bytes")
+    if max(choices) >= len(geometric_tables()):
+        raise DecodeError("coolchic table index out of range")
+    return arch, iterations, exponents, choices
+
+
+def describe_model(streams: dict[str, bytes], height: int, width: int) -> list[tuple[str, object]]:
+    """The fitted architecture and fit length, as ``codec info`` shows them."""
+    arch, iterations, exponents, _ = read_model(streams, height, width)
+    shapes = grid_shapes(height, width, arch.levels)
+    params = sum(int(np.prod(shape)) + (shape[0] if bias else 0)
+                 for tensors in tensor_layout(arch).values() for _, shape, bias in tensors)
+    return [
+        ("latent grids", f"{arch.levels} ({' '.join(f'{w}x{h}' for h, w in shapes)})"),
+        ("entropy model", f"{len(arch.context)}-neighbour context, {arch.arm_layers} residual layers, "
+                          f"weight step 2^-{exponents['arm']}"),
+        ("upsampling", f"8-tap per level, weight step 2^-{exponents['upsampling']}"),
+        ("synthesis", f"1x1 {arch.levels}-{arch.synthesis_hidden}-3, {arch.synthesis_residual} residual 3x3, "
+                      f"weight step 2^-{exponents['synthesis']}"),
+        ("network parameters", params),
+        ("fit iterations", iterations),
+    ]
+
+
+def read_streams(streams: dict[str, bytes], height: int, width: int) -> FittedModel:
+    """The fitted model of a bitstream's streams; ``DecodeError`` on anything malformed."""
+    arch, iterations, exponents, choices = read_model(streams, height, width)
+    tables = list(geometric_tables())
+    limit = 1 << WEIGHT_BITS
+    modules, k = {}, 0
+    try:
+        decoder = RansDecoder(streams["weights"])
+        for name, layout in tensor_layout(arch).items():
+            weights, biases = {}, {}
+            for tensor, shape, has_bias in layout:
+                for target, size in ((weights, shape), (biases, shape[:1])) if has_bias else ((weights, shape),):
+                    count = int(np.prod(size))
+                    values = decode_indexed(decoder, np.full(count, choices[k], dtype=np.uint8), tables)
+                    k += 1
+                    if np.abs(values.astype(np.int64)).max(initial=0) > limit:
+                        raise DecodeError("coolchic weight outside its range")
+                    target[tensor] = values.astype(np.int64).reshape(size)
+            modules[name] = QuantizedModule(exponents[name], weights, biases)
+        decoder.finish()
+    except (ValueError, RuntimeError, IndexError) as exc:
+        raise DecodeError(f"coolchic weights stream is damaged: {exc}") from None
+    grids = decode_latents(streams["latents"], arch, modules["arm"], grid_shapes(height, width, arch.levels))
+    return FittedModel(arch, iterations, modules, grids)
+
+
+def decode_latents(data: bytes, arch: CoolChicArch, arm_module: QuantizedModule,
+                   shapes: list[tuple[int, int]]) -> list[np.ndarray]:
+    """The latent grids, wavefront by wavefront (see the module docstring)."""
+    waves = Wavefronts.build(shapes, arch.context)
+    buffer = np.zeros(waves.buffer_size, dtype=np.int64)
+    arm = ExactEntropyModel(arm_module, arch.arm_layers)
+    laplace = LaplaceTables()
+    try:
+        decoder = RansDecoder(data)
+        for t in range(len(waves.bounds) - 1):
+            lo, hi = int(waves.bounds[t]), int(waves.bounds[t + 1])
+            means, phases, scales = arm(buffer[waves.context_indexes(lo, hi)])
+            values = decode_laplace(decoder, laplace, means, table_id(scales, phases))
+            if np.abs(values).max(initial=0) > LATENT_LIMIT:
+                raise DecodeError("coolchic latent outside its range")
+            buffer[waves.order[lo:hi]] = values
+        decoder.finish()
+    except (ValueError, RuntimeError, IndexError) as exc:
+        raise DecodeError(f"coolchic latents stream is damaged: {exc}") from None
+    return waves.grids(buffer)
+
+
+class CoolChicDecoder:
+    """Exact decoding of a coolchic bitstream's streams."""
+
+    def __init__(self, model: FittedModel) -> None:
+        self.model = model
+        self.arch = model.arch
+
+    @classmethod
+    def from_streams(cls, streams: dict[str, bytes], height: int, width: int) -> CoolChicDecoder:
+        return cls(read_streams(streams, height, width))
+
+    def decompress(self) -> Tensor:
+        return self.model.reconstruct()

@@ -1,0 +1,247 @@
+"""Fitting the overfitted image codec to one image: the ``coolchic`` family's encoder (encoding *is* fitting).
+
+The schedule (:class:`neuralcodec.codecs.coolchic.schedule.Schedule`) runs on *progress* p ∈ [0, 1], the larger
+of iterations done / ``iterations`` and seconds spent / ``time_budget``, so a time budget ends the fit on
+schedule (soft rounding with annealed temperature and noise, then the hard-rounding phase). The loss is
+``MSE + λ · bpp`` on pixels in [0, 1]; one Adam for latents and networks, gradients clipped to norm 0.1.
+
+After the fit, :func:`quantize_fit` searches each module's weight step (entropy model, upsampling, synthesis)
+for the least ``MSE + λ · (latent bits + weight bits) / pixels`` and returns the integer twin the bitstream
+carries.
+
+It runs through Lightning (``accelerator``/``devices`` are Lightning's), so a large image fits on a GPU; a
+checkpoint beside the output (``checkpoint``) is written every ``checkpoint_seconds`` and resumed from when it
+belongs to the same image and settings.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import logging
+import time
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+from torch import Tensor
+from torch.utils.data import DataLoader, Dataset
+
+from neuralcodec.codecs.coolchic.codec import (
+    MODULES,
+    FittedModel,
+    latent_integers,
+    load_module,
+    module_bits,
+    quantize_module,
+    write_streams,
+)
+from neuralcodec.codecs.coolchic.exact import QuantizedModule
+from neuralcodec.codecs.coolchic.net import CoolChicArch, CoolChicNet
+from neuralcodec.codecs.coolchic.qualities import DEFAULT_PRESET, DEFAULT_QUALITY, PRESETS, QUALITIES
+from neuralcodec.codecs.coolchic.schedule import Schedule
+
+GRAD_CLIP = 0.1  # as Cool-chic and C3
+# weight exponents tried per module (steps 2**-k); the search keeps the cheapest in MSE + λ · bpp
+EXPONENT_CANDIDATES = {"arm": range(4, 13), "upsampling": range(4, 13), "synthesis": range(4, 15)}
+
+
+class _OneImage(Dataset):
+    """The image, once per epoch: one iteration is one epoch."""
+
+    def __init__(self, image: Tensor) -> None:
+        self.image = image
+
+    def __len__(self) -> int:
+        return 1
+
+    def __getitem__(self, _: int) -> Tensor:
+        return self.image
+
+
+class CoolChicFitModule(pl.LightningModule):
+    """Owns the fitted model, the loss and the progress-driven schedule of one image's fit."""
+
+    def __init__(self, height: int, width: int, arch: CoolChicArch, lmbda: float, iterations: int,
+                 time_budget: float | None = None, lr: float = 1e-2, fingerprint: str = "") -> None:
+        super().__init__()
+        self.net = CoolChicNet(height, width, arch)
+        self.lmbda, self.iterations, self.time_budget = lmbda, iterations, time_budget
+        self.schedule = Schedule(iterations, lr=lr)
+        self.fingerprint = fingerprint
+        self.seconds_before = 0.0  # fitting time of earlier (interrupted) runs
+        self._started = time.monotonic()
+        self.last: dict[str, float] = {}
+
+    def elapsed(self) -> float:
+        return self.seconds_before + time.monotonic() - self._started
+
+    def progress(self, steps_done: int) -> float:
+        by_time = self.elapsed() / self.time_budget if self.time_budget else 0.0
+        return min(1.0, max(steps_done / self.iterations, by_time))
+
+    def on_train_start(self) -> None:
+        self._started = time.monotonic()
+
+    def training_step(self, image: Tensor, _: int) -> Tensor:
+        p = self.progress(self.global_step)
+        phase = self.schedule.phase(min(int(p * self.iterations), self.iterations - 1))
+        for group in self.optimizers().param_groups:
+            group["lr"] = phase["lr"]
+        x_hat, bits = self.net(phase["mode"], phase["temperature"], phase["noise_a"])
+        mse = torch.mean((x_hat - image) ** 2)
+        bpp = bits / (self.net.height * self.net.width)
+        self.last = {"psnr": float(-10 * torch.log10(mse.detach().clamp_min(1e-10))), "bpp": float(bpp.detach()),
+                     "progress": p, "iteration": self.global_step + 1}
+        if self.progress(self.global_step + 1) >= 1.0:  # this step completes the schedule
+            self.trainer.should_stop = True
+        return mse + self.lmbda * bpp
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        return torch.optim.Adam(self.net.parameters(), lr=self.schedule.lr)
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint["coolchic_fit"] = {"seconds": self.elapsed(), "fingerprint": self.fingerprint}
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        self.seconds_before = float(checkpoint.get("coolchic_fit", {}).get("seconds", 0.0))
+
+
+class _Report(pl.Callback):
+    """Calls ``report`` every ``every`` iterations, and writes the resume checkpoint every ``seconds``."""
+
+    def __init__(self, report: Callable[[dict[str, float]], None] | None, checkpoint: Path | None,
+                 seconds: float, every: int = 10) -> None:
+        self.report, self.checkpoint, self.seconds, self.every = report, checkpoint, seconds, every
+        self._last_save = time.monotonic()
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, module: CoolChicFitModule) -> None:
+        step = trainer.global_step
+        if self.report is not None and trainer.is_global_zero and (step % self.every == 0 or trainer.should_stop):
+            self.report({**module.last, "elapsed": module.elapsed()})
+        if self.checkpoint is not None and time.monotonic() - self._last_save >= self.seconds:
+            partial = self.checkpoint.with_name(self.checkpoint.name + ".part")
+            trainer.save_checkpoint(partial)
+            if trainer.is_global_zero:
+                partial.replace(self.checkpoint)  # never leaves a half-written checkpoint
+            self._last_save = time.monotonic()
+
+
+@contextmanager
+def quiet_lightning() -> Iterator[None]:
+    """Lightning's notices (accelerators found, tips, "fit stopped") are not a fit's business: only errors pass."""
+    loggers = [logging.getLogger(name) for name in ("lightning.pytorch", "pytorch_lightning", "lightning_fabric",
+                                                     "lightning.fabric")]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.ERROR)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", module="pytorch_lightning")
+        warnings.filterwarnings("ignore", module="lightning")
+        try:
+            yield
+        finally:
+            for logger, level in zip(loggers, levels, strict=True):
+                logger.setLevel(level)
+
+
+def image_fingerprint(image: Tensor, arch: CoolChicArch, settings: dict[str, Any]) -> str:
+    """What a resume checkpoint must match: the pixels, the architecture and the fit settings."""
+    digest = hashlib.sha256(image.numpy().tobytes())
+    digest.update(repr((arch, sorted(settings.items()))).encode())
+    return digest.hexdigest()[:16]
+
+
+def fit_image(image: Tensor, arch: CoolChicArch, lmbda: float, iterations: int, time_budget: float | None = None,
+              seed: int = 0, checkpoint: Path | None = None, checkpoint_seconds: float = 60.0,
+              report: Callable[[dict[str, float]], None] | None = None,
+              trainer_args: dict[str, Any] | None = None) -> tuple[CoolChicNet, float, int]:
+    """Fit a model of ``arch`` to a uint8 (3, H, W) image; returns it (on the CPU), the fitting seconds (all
+    runs) and the iterations run."""
+    settings = {"lmbda": lmbda, "iterations": iterations, "time_budget": time_budget, "seed": seed}
+    fingerprint = image_fingerprint(image, arch, settings)
+    pl.seed_everything(seed, verbose=False)
+    height, width = image.shape[1:]
+    module = CoolChicFitModule(height, width, arch, lmbda, iterations, time_budget, fingerprint=fingerprint)
+    resume = None
+    if checkpoint is not None and checkpoint.is_file():
+        try:
+            saved = torch.load(checkpoint, map_location="cpu", weights_only=True)
+            if saved.get("coolchic_fit", {}).get("fingerprint") == fingerprint:
+                resume = str(checkpoint)
+        except Exception:  # noqa: BLE001 - an unreadable checkpoint is simply not resumed from
+            resume = None
+    loader = DataLoader(_OneImage(image.float().div(255)), batch_size=None, num_workers=0)
+    with quiet_lightning():
+        trainer = pl.Trainer(**{
+            "accelerator": "cpu", "devices": 1, "max_epochs": iterations, "logger": False,
+            "enable_checkpointing": False, "enable_progress_bar": False, "enable_model_summary": False,
+            "gradient_clip_val": GRAD_CLIP, "num_sanity_val_steps": 0,
+            "callbacks": [_Report(report, checkpoint, checkpoint_seconds)], **(trainer_args or {}),
+        })
+        trainer.fit(module, loader, ckpt_path=resume)
+    return module.net.cpu().eval(), module.elapsed(), trainer.global_step
+
+
+@torch.no_grad()
+def _loss(net: CoolChicNet, image: Tensor, lmbda: float, extra_bits: float) -> float:
+    x_hat, bits = net("eval")
+    pixels = net.height * net.width
+    x8 = torch.round(x_hat.clamp(0, 1) * 255)
+    mse = torch.mean((x8 - image) ** 2).item() / 255**2
+    return mse + lmbda * (bits.item() + extra_bits) / pixels
+
+
+@torch.no_grad()
+def quantize_fit(net: CoolChicNet, image: Tensor, lmbda: float) -> dict[str, QuantizedModule]:
+    """The integer twin of a fitted model: per module, the weight step of least ``MSE + λ · bpp``, chosen one
+    module at a time (the modules chosen earlier stay quantized)."""
+    image = image.float()
+    work = copy.deepcopy(net)
+    chosen: dict[str, QuantizedModule] = {}
+    for name in MODULES:
+        best = None
+        for k in EXPONENT_CANDIDATES[name]:
+            candidate = quantize_module(net, name, k)
+            load_module(work, name, candidate)
+            fixed = sum(module_bits(m) for m in chosen.values())
+            loss = _loss(work, image, lmbda, fixed + module_bits(candidate))
+            if best is None or loss < best[0]:
+                best = (loss, candidate)
+        chosen[name] = best[1]
+        load_module(work, name, chosen[name])
+    return chosen
+
+
+@dataclass
+class FittedImage:
+    """What an encode produced: the streams, the exact reconstruction the decoder will give, and the fit's cost."""
+
+    streams: dict[str, bytes]
+    reconstruction: Tensor  # uint8 (3, H, W)
+    seconds: float
+    iterations: int
+
+
+def encode_image(image: Tensor, quality: int | None = None, preset: str | None = None, iterations: int | None = None,
+                 time_budget: float | None = None, checkpoint: Path | None = None,
+                 report: Callable[[dict[str, float]], None] | None = None,
+                 trainer_args: dict[str, Any] | None = None, seed: int = 0) -> FittedImage:
+    """Fit, quantize and write the streams of a uint8 (3, H, W) image (``quality`` picks λ, ``preset`` or
+    ``iterations`` the fit's length; see :mod:`neuralcodec.codecs.coolchic.qualities`)."""
+    quality = DEFAULT_QUALITY if quality is None else quality
+    lmbda = QUALITIES[quality]
+    iterations = iterations or PRESETS[preset or DEFAULT_PRESET]
+    arch = CoolChicArch()
+    net, seconds, done = fit_image(image, arch, lmbda, iterations, time_budget, seed, checkpoint, report=report,
+                                   trainer_args=trainer_args)
+    modules = quantize_fit(net, image, lmbda)
+    grids = latent_integers(net)
+    streams = write_streams(arch, modules, grids, done)
+    reconstruction = FittedModel(arch, done, modules, grids).reconstruct()
+    return FittedImage(streams, reconstruction, seconds, done)

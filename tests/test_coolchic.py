@@ -1,0 +1,212 @@
+"""The overfitted image codec (``coolchic``): exact Laplace tables, real fits of real crops through files on
+disk, exact and deterministic decoding, the CLI, the API and bad input."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from neuralcodec.bitstream import unpack
+from neuralcodec.coding import decode_bytes, encode_file
+from neuralcodec.entropy.laplace import (
+    NUM_TABLES,
+    PHASES,
+    SCALE_INDEX_MAX,
+    SCALE_INDEX_MIN,
+    LaplaceTables,
+    decode_laplace,
+    encode_laplace,
+    laplace_freqs,
+    table_id,
+)
+from neuralcodec.entropy.rans import RansDecoder, RansEncoder
+from neuralcodec.entropy.tables import TOTAL
+from neuralcodec.errors import DecodeError
+
+ROOT = Path(__file__).resolve().parent.parent
+ITERATIONS = 40  # a short fit: enough to leave the untrained state, seconds on a small crop
+
+
+def _crop(path: Path, box: tuple[int, int, int, int], grey: bool = False) -> Image.Image:
+    with Image.open(path) as img:
+        return img.crop(box).convert("L" if grey else "RGB")
+
+
+@pytest.fixture(scope="module")
+def crops(tmp_path_factory, kodak_dir) -> dict[str, Path]:
+    """Real crops of odd sizes, one grayscale."""
+    folder = tmp_path_factory.mktemp("coolchic")
+    out = {}
+    for name, box, grey in (("odd", (101, 203, 101 + 53, 203 + 37), False),
+                            ("grey", (300, 100, 300 + 41, 100 + 30), True)):
+        out[name] = folder / f"{name}.png"
+        _crop(kodak_dir / "kodim23.png", box, grey).save(out[name])
+    return out
+
+
+@pytest.fixture(scope="module")
+def coded(crops) -> dict[str, tuple[bytes, torch.Tensor]]:
+    """Each crop fitted for a few iterations: (file bytes, the reconstruction the encoder promises)."""
+    out = {}
+    for name, path in crops.items():
+        enc = encode_file(path, "coolchic", quality=2, options={"iterations": ITERATIONS})
+        out[name] = (enc.data, enc.reconstruction)
+    return out
+
+
+# --- the exact Laplace tables -----------------------------------------------------------------------------------
+def test_every_laplace_table_is_a_valid_distribution_and_phase_zero_is_symmetric():
+    for j in (SCALE_INDEX_MIN, -20, -5, 0, 7, 20, SCALE_INDEX_MAX):
+        for phase in range(PHASES):
+            freqs, radius = laplace_freqs(j, phase)
+            assert sum(freqs) == TOTAL and min(freqs) >= 1 and len(freqs) == 2 * radius + 3
+        freqs, radius = laplace_freqs(j, 0)
+        body = freqs[:-1]  # -R … R+1: symmetric around 0 over -R … R
+        assert body[: 2 * radius + 1] == body[2 * radius :: -1]
+    # a larger scale spreads the mass: the most probable value gets less of it
+    assert max(laplace_freqs(-8, 0)[0]) > max(laplace_freqs(0, 0)[0]) > max(laplace_freqs(8, 0)[0])
+
+
+def test_laplace_coding_round_trips_with_escapes_and_many_tables():
+    rng = np.random.default_rng(1)
+    encoder, tables, steps = RansEncoder(), LaplaceTables(), []
+    for _ in range(50):
+        n = int(rng.integers(1, 200))
+        j = rng.integers(SCALE_INDEX_MIN - 3, SCALE_INDEX_MAX + 3, n)
+        phase = rng.integers(0, PHASES, n)
+        means = rng.integers(-30, 30, n)
+        values = means + np.round(rng.laplace(0, np.exp(np.clip(j, SCALE_INDEX_MIN, SCALE_INDEX_MAX) / 8))).astype(
+            np.int64)
+        values[rng.random(n) < 0.02] += 100_000  # far outside any table: escapes
+        ids = table_id(j, phase)
+        assert ids.min() >= 0 and ids.max() < NUM_TABLES
+        steps.append((values, means, ids))
+        encode_laplace(encoder, tables, values, means, ids)
+    data = encoder.finish()
+    decoder, fresh = RansDecoder(data), LaplaceTables()  # the decoder builds its own tables
+    for values, means, ids in steps:
+        np.testing.assert_array_equal(decode_laplace(decoder, fresh, means, ids), values)
+    decoder.finish()
+
+
+# --- real fits through files -------------------------------------------------------------------------------------
+def test_fitted_crops_decode_to_exactly_the_promised_pixels(coded, crops, tmp_path):
+    for name, (data, promised) in coded.items():
+        path = tmp_path / f"{name}.bin"
+        path.write_bytes(data)
+        image, header = decode_bytes(path.read_bytes())
+        assert torch.equal(image, promised)
+        original = np.asarray(Image.open(crops[name]).convert("RGB"), dtype=np.float64)
+        mse = np.mean((image.permute(1, 2, 0).numpy().astype(np.float64) - original) ** 2)
+        assert 10 * np.log10(255**2 / mse) > 18  # a real fit, not an untrained model (≈ 10 dB)
+        assert (header.width, header.height) == Image.open(crops[name]).size
+        assert header.channels == (1 if name == "grey" else 3)
+
+
+def test_upsampling_and_synthesis_in_bands_equal_one_pass(coded):
+    from neuralcodec.codecs.coolchic.codec import read_streams
+    from neuralcodec.codecs.coolchic.exact import synthesize, upsample
+    from neuralcodec.codecs.registry import get_family
+
+    data, _ = coded["odd"]
+    header, chunks = unpack(data)
+    model = read_streams(get_family("coolchic").streams_from_chunks(chunks), header.height, header.width)
+    features = upsample(model.grids, model.modules["upsampling"])
+    whole = synthesize(features, model.modules["synthesis"], model.arch.synthesis_residual, band=10**6)
+    for band in (1, 2, 5, 16):
+        np.testing.assert_array_equal(synthesize(features, model.modules["synthesis"],
+                                                 model.arch.synthesis_residual, band=band), whole)
+
+
+def test_exact_networks_ignore_last_bit_noise_in_their_float_products(coded):
+    """The integer twin's sums are exact integers: ±4 ULP of noise on every activation entering the float64
+    products changes nothing once rounded to the grid (what another BLAS or instruction set could add)."""
+    from neuralcodec.codecs.coolchic import exact
+    from neuralcodec.codecs.coolchic.codec import read_streams
+    from neuralcodec.codecs.registry import get_family
+
+    data, _ = coded["odd"]
+    header, chunks = unpack(data)
+    model = read_streams(get_family("coolchic").streams_from_chunks(chunks), header.height, header.width)
+    features = exact.upsample(model.grids, model.modules["upsampling"])
+    clean = exact.synthesize(features, model.modules["synthesis"], model.arch.synthesis_residual)
+    rng = np.random.default_rng(0)
+    noisy = features * (1 + rng.integers(-4, 5, features.shape) * np.finfo(np.float64).eps)
+    noisy = np.round(noisy)  # the decoder snaps nothing: features are integers, so noise must vanish in rounding
+    np.testing.assert_array_equal(exact.synthesize(noisy, model.modules["synthesis"],
+                                                   model.arch.synthesis_residual), clean)
+
+
+def test_decoding_is_identical_in_fresh_processes_with_one_and_two_threads(coded, tmp_path):
+    data, promised = coded["odd"]
+    path = tmp_path / "odd.bin"
+    path.write_bytes(data)
+    expected = hashlib.sha256(promised.numpy().tobytes()).hexdigest()
+    script = ("import hashlib, sys, torch; torch.set_num_threads(int(sys.argv[2])); "
+              "from neuralcodec.coding import decode_bytes; "
+              "img, _ = decode_bytes(open(sys.argv[1], 'rb').read()); "
+              "print(hashlib.sha256(img.numpy().tobytes()).hexdigest())")
+    for threads in ("1", "2"):
+        env = dict(os.environ, OMP_NUM_THREADS=threads)
+        out = subprocess.run([sys.executable, "-c", script, str(path), threads], capture_output=True, text=True,
+                             env=env, cwd=ROOT, check=True).stdout.strip()
+        assert out == expected
+
+
+def test_damaged_files_are_refused_in_one_error(coded):
+    data, _ = coded["odd"]
+    header, chunks = unpack(data)
+    # flip bytes inside the latents stream, then fix the CRC so the damage reaches the decoder
+    import zlib
+
+    body = bytearray(data[:-4])
+    start = len(body) - len(chunks[2])
+    for i in range(start + 3, len(body), 17):
+        body[i] ^= 0x5A
+    damaged = bytes(body) + zlib.crc32(bytes(body)).to_bytes(4, "big")
+    with pytest.raises(DecodeError):
+        decode_bytes(damaged)
+    with pytest.raises(DecodeError):
+        decode_bytes(data[:-9] + data[-4:])
+
+
+def test_api_encodes_and_decodes_a_fitted_image(crops):
+    import neuralcodec
+
+    image = Image.open(crops["grey"])
+    data = neuralcodec.encode(np.asarray(image), codec="coolchic", quality=0, iterations=10)
+    decoded = neuralcodec.decode(data)
+    assert decoded.mode == "L" and decoded.size == image.size
+    with pytest.raises(Exception, match="no model file"):
+        neuralcodec.encode(np.asarray(image), codec="coolchic", model="x.pt")
+
+
+def test_cli_encode_decode_info_and_bad_flags(crops, tmp_path, run_cli):
+    out = tmp_path / "odd.bin"
+    proc = run_cli("encode", crops["odd"], "-o", out, "--codec", "coolchic", "--quality", "1", "--iterations", "12",
+                   timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert "coolchic q1" in proc.stdout and not Path(str(out) + ".fit.ckpt").exists()
+    assert "GPU available" not in proc.stderr and "litlogger" not in proc.stderr
+    info = run_cli("info", out)
+    assert "fit iterations: 12" in info.stdout and "latent grids: 7" in info.stdout
+    png = tmp_path / "odd.png"
+    assert run_cli("decode", out, "-o", png).returncode == 0
+    assert Image.open(png).size == (53, 37)
+    for flags, message in ((["--quality", "9"], "quality must be one of"),
+                           (["--model", "x.pt"], "takes no --model"),
+                           (["--preset", "ultra"], "invalid choice"),
+                           (["--iterations", "0"], "at least 1")):
+        proc = run_cli("encode", crops["odd"], "-o", tmp_path / "x.bin", "--codec", "coolchic", *flags)
+        assert proc.returncode != 0 and "Traceback" not in proc.stderr
+        assert message in proc.stderr.strip().splitlines()[-1]  # one error line (argparse prints usage first)
+    proc = run_cli("encode", crops["odd"], "-o", tmp_path / "x.bin", "--preset", "fast")  # not hyperprior's
+    assert proc.returncode != 0 and "--preset is an option of coolchic" in proc.stderr
