@@ -210,3 +210,30 @@ def test_cli_encode_decode_info_and_bad_flags(crops, tmp_path, run_cli):
         assert message in proc.stderr.strip().splitlines()[-1]  # one error line (argparse prints usage first)
     proc = run_cli("encode", crops["odd"], "-o", tmp_path / "x.bin", "--preset", "fast")  # not hyperprior's
     assert proc.returncode != 0 and "--preset is an option of coolchic" in proc.stderr
+
+
+def test_evaluation_keeps_files_and_resumes_without_encoding_again(crops, tmp_path):
+    from neuralcodec.eval.run import eval_codec, evaluate
+
+    codec = eval_codec("coolchic", encode_options={"iterations": 8})
+    first = evaluate(codec, [crops["odd"]], tmp_path, qualities=[0])
+    kept = tmp_path / "odd-q0.bin"
+    record = tmp_path / "odd-q0.json"
+    assert kept.is_file() and record.is_file()
+    stamp = kept.stat().st_mtime_ns
+    second = evaluate(codec, [crops["odd"]], tmp_path, qualities=[0])  # resumes: decodes, does not fit again
+    assert kept.stat().st_mtime_ns == stamp
+    for key in ("bpp", "psnr-rgb", "encoding_time"):
+        assert second["results"][key] == first["results"][key]
+    assert second["results"]["bpp"][0] == pytest.approx(8 * kept.stat().st_size / (53 * 37))
+
+
+def test_avif444_anchor_codes_a_real_image(crops):
+    from neuralcodec.eval.run import eval_codec
+    from neuralcodec.image_io import read_image
+
+    codec = eval_codec("avif444")
+    image, _ = read_image(crops["odd"])
+    data = codec.encode(image, 50)
+    decoded = codec.decode(data)
+    assert decoded.shape == image.shape and (decoded.float() - image.float()).abs().mean() < 12

@@ -184,14 +184,18 @@ def _argparse_type(parse: Callable[[str], object]) -> Callable[[str], object]:
     return parse_argument
 
 
-def family_options(direction: str, kinds: tuple[str, ...]) -> dict[str, list[tuple[str, Option]]]:
-    """Options declared by the families of these kinds (``direction``: ``"encode"`` or ``"decode"``), by name:
-    every (family name, option) that declares it, so a shared name (``seed``) becomes one flag."""
+def family_options(direction: str, kinds: tuple[str, ...],
+                   media: str | None = None) -> dict[str, list[tuple[str, Option]]]:
+    """Options declared by the families of these kinds (and ``media``, if given; ``direction``: ``"encode"`` or
+    ``"decode"``), by name: every (family name, option) that declares it, so a shared name (``seed``) becomes one
+    flag."""
     from neuralcodec.codecs.registry import get_family
 
     found: dict[str, list[tuple[str, Option]]] = {}
     for kind in kinds:
         for name in family_names(kind):
+            if media is not None and get_family(name).media != media:
+                continue
             for option in getattr(get_family(name), f"{direction}_options"):
                 found.setdefault(option.name, []).append((name, option))
     return found

@@ -2,8 +2,9 @@
 
 Encode every image to a real file at every rate point, decode it from that file and measure bpp (file bytes, header
 included), RGB PSNR, Y-PSNR (BT.601), MS-SSIM (also in dB), LPIPS (when AlexNet weights are on disk; else null),
-patch-SWD and times. Codecs: learned families (see 'codec list') and live anchors jpeg, webp, avif, x265. Output
-uses CompressAI's results JSON schema.
+patch-SWD and times. Codecs: learned families (see 'codec list'), fitted families (each image fitted
+at encode time, resumable with --keep-files) and live anchors jpeg, webp, avif, avif444, x265. Output uses
+CompressAI's results JSON schema.
 """
 
 from __future__ import annotations
@@ -14,8 +15,10 @@ from pathlib import Path
 
 from neuralcodec.cli.common import (
     add_decoder_arguments,
+    add_options,
     cores,
     decode_options,
+    family_options,
 )
 from neuralcodec.errors import InputError
 
@@ -36,7 +39,12 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         options = decode_options(args)
-        codec = model_files_eval_codec(args.model, options) if args.model else eval_codec(args.codec, options)
+        fitting = {name: getattr(args, name) for name in family_options("encode", ("fitted",), "image")
+                   if getattr(args, name, None) is not None}
+        if args.model:
+            codec = model_files_eval_codec(args.model, options)
+        else:
+            codec = eval_codec(args.codec, options, fitting)
     except ValueError as exc:
         raise InputError(str(exc)) from None
     images = expand_inputs(args.dataset, image_suffixes())[: args.limit or None]
@@ -74,8 +82,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                        description=__doc__.split("\n\n", 1)[1])
     what = p.add_mutually_exclusive_group(required=True)
     what.add_argument("--codec", default=None, help="a learned family (see 'codec list') or a live anchor: "
-                      "jpeg | webp | avif | x265; NAME@SCALE codes the image downscaled by SCALE and upscales the "
-                      "decoding back (e.g. avif@0.5, for extreme rates)")
+                      "jpeg | webp | avif | avif444 | x265; NAME@SCALE codes the image downscaled by SCALE and "
+                      "upscales the decoding back (e.g. avif@0.5, for extreme rates)")
     what.add_argument("--model", nargs="+", default=None, metavar="FILE",
                    help="instead of --codec: model files (e.g. fresh from 'codec train'), one rate point each")
     p.add_argument("--quality", type=int, nargs="*", default=None, help="rate points (default: the full sweep)")
@@ -85,6 +93,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--limit", type=int, default=0, help="only the first N images")
     p.add_argument("--no-lpips", action="store_true", help="skip LPIPS even if its weights are present")
     add_decoder_arguments(p)
+    add_options(p.add_argument_group("fitted codecs (each image fitted at encode time; with --keep-files an "
+                                     "interrupted evaluation resumes: files already there are not encoded again)"),
+                family_options("encode", ("fitted",), "image"))
     p.add_argument("--jobs", type=int, default=None, metavar="N",
                    help="images measured in N worker processes at once (default: all cores); results as with 1")
     p.set_defaults(func=run)

@@ -5,6 +5,7 @@
 | jpeg | Pillow (libjpeg) | 4:2:0, optimize=True (Huffman tables optimised) | quality 5…95 step 5 |
 | webp | Pillow (libwebp) | lossy, method=6 (slowest, best) | quality 5…95 step 10 |
 | avif | Pillow (libavif) | 4:2:0, speed=6 | quality 10…90 step 10 |
+| avif444 | Pillow (libavif) | 4:4:4, speed=3 (slower, better) | quality 10…90 step 10 |
 | x265 | PyAV (libx265) | HEVC intra (keyint=1), 4:4:4 (yuv444p), preset medium, constant QP, no SEI | QP 47…17 step 5 |
 
 x265 intra 4:4:4 is the modern equivalent of BPG.
@@ -99,10 +100,13 @@ def anchors() -> dict[str, Anchor]:
     jpeg = _pillow_codec("JPEG", subsampling="4:2:0", optimize=True)
     webp = _pillow_codec("WEBP", method=6)
     avif = _pillow_codec("AVIF", subsampling="4:2:0", speed=6)
+    avif444 = _pillow_codec("AVIF", subsampling="4:4:4", speed=3)
     return {
         "jpeg": Anchor("jpeg", "JPEG (Pillow/libjpeg, 4:2:0, optimize=True)", JPEG_QUALITIES, *jpeg, (1, 100)),
         "webp": Anchor("webp", "WebP (Pillow/libwebp, method=6)", list(range(5, 96, 10)), *webp, (0, 100)),
         "avif": Anchor("avif", "AVIF (Pillow/libavif, 4:2:0, speed=6)", list(range(10, 91, 10)), *avif, (0, 100)),
+        "avif444": Anchor("avif444", "AVIF (Pillow/libavif, 4:4:4, speed=3)", list(range(10, 91, 10)), *avif444,
+                          (0, 100)),
         "x265": Anchor("x265", "HEVC intra 4:4:4 (PyAV/libx265, preset medium, constant QP)",
                        list(range(47, 16, -5)), _x265_encode, _x265_decode, (0, 51)),
     }

@@ -18,7 +18,7 @@ from torch import Tensor
 from neuralcodec.errors import InputError, NeuralCodecError
 from neuralcodec.eval.anchors import anchor_by_name, anchors
 from neuralcodec.eval.metrics import PatchSwd, bpp_of, ms_ssim, ms_ssim_db, psnr_rgb, psnr_y
-from neuralcodec.image_io import ImageInfo, read_image
+from neuralcodec.image_io import ImageInfo, atomic_write, read_image
 from neuralcodec.threads import one_torch_thread
 
 METRIC_KEYS = ["bpp", "psnr-rgb", "psnr-y", "ms-ssim-rgb", "ms-ssim-db", "lpips", "swd", "encoding_time",
@@ -39,6 +39,10 @@ class EvalCodec:
     # how a worker process rebuilds this codec (encode/decode are closures, which do not pickle):
     # ("codec", name) or ("model", path, ...); None: evaluated in this process only
     spec: tuple[str, ...] | None = None
+    # costly encodes (fitted codecs): files are kept as ``<image>-q<K><suffix>`` with the image's measurements in
+    # ``<image>-q<K>.json`` beside them, and an image whose file and JSON exist is decoded and measured again
+    # but not encoded again (an evaluation that takes hours resumes where it stopped)
+    resumable: bool = False
 
     def check_qualities(self, qualities: list[int]) -> None:
         """``ValueError`` naming the valid choices when a requested quality is not one."""
@@ -72,11 +76,40 @@ def _learned_eval_codec(name: str, description: str, family: str, model_file_of:
     return EvalCodec(name, description, sorted(model_file_of), ".bin", encode, decode, spec=spec)
 
 
-def eval_codec(name: str, decode_options: dict[str, Any] | None = None) -> EvalCodec:
-    """A learned family (its shipped rate points) or a live classical anchor; ``decode_options`` (learned families
-    only) are ``decode_bytes`` options, e.g. ``{"decoder": "diffusion", "steps": 2}``."""
-    from neuralcodec.codecs.registry import family_names, shipped_qualities
+def _fitted_eval_codec(name: str, encode_options: dict[str, Any]) -> EvalCodec:
+    """A fitted image family: each image fitted at encode time with ``encode_options`` (e.g. a preset)."""
+    from neuralcodec.codecs.registry import fitted_family
+    from neuralcodec.coding import decode_bytes, encode_fitted_tensor
 
+    family = fitted_family(name)
+
+    def encode(image: Tensor, quality: int) -> bytes:
+        return encode_fitted_tensor(image, ImageInfo(3, 8), name, quality, encode_options).data
+
+    def decode(data: bytes) -> Tensor:
+        return decode_bytes(data)[0]
+
+    settings = ", ".join(f"{k}={v}" for k, v in sorted(encode_options.items())) or "defaults"
+    return EvalCodec(name, f"neuralcodec {name} (fitted to each image: {settings}; files incl. container)",
+                     list(family.qualities), ".bin", encode, decode,
+                     spec=("fitted", name, json.dumps(encode_options, sort_keys=True)), resumable=True)
+
+
+def eval_codec(name: str, decode_options: dict[str, Any] | None = None,
+               encode_options: dict[str, Any] | None = None) -> EvalCodec:
+    """A learned family (its shipped rate points; a fitted family: its qualities, fitted with
+    ``encode_options``) or a live classical anchor; ``decode_options`` (learned families only) are
+    ``decode_bytes`` options, e.g. ``{"decoder": "diffusion", "steps": 2}``."""
+    from neuralcodec.codecs.registry import family_names, get_family, shipped_qualities
+
+    if name in family_names() and get_family(name).kind == "fitted":
+        if decode_options:
+            raise ValueError(f"{name} files have no decoder options")
+        if get_family(name).media != "image":
+            raise ValueError(f"{name} codes videos: use 'codec eval-video'")
+        return _fitted_eval_codec(name, dict(encode_options or {}))
+    if encode_options:
+        raise ValueError(f"encoder options are for fitted codecs, not {name}")
     if name in family_names():
         return _learned_eval_codec(name, f"neuralcodec {name} (shipped rate points, files incl. container)", name,
                                    dict.fromkeys(shipped_qualities(name)), ("codec", name), decode_options)
@@ -114,6 +147,8 @@ def codec_from_spec(spec: tuple[str, ...]) -> EvalCodec:
     """The codec an ``EvalCodec.spec`` names (how worker processes rebuild it)."""
     kind, *args = spec
     options = json.loads(args.pop()) if args and args[-1].startswith("{") else None
+    if kind == "fitted":
+        return eval_codec(args[0], encode_options=options)
     return eval_codec(args[0], options) if kind == "codec" else model_files_eval_codec(list(args), options)
 
 
@@ -129,12 +164,18 @@ def _measure_image(codec: EvalCodec, path: Path, image: Tensor, qualities: list[
     for q in qualities:
         if stop():
             break
+        record = work_dir / f"{path.stem}-q{q}.json"
         try:
-            t0 = time.perf_counter()
-            data = codec.encode(image, q)
-            t1 = time.perf_counter()
-            file = work_dir / codec.name / f"q{q}" / (path.stem + codec.suffix)
-            file.write_bytes(data)
+            if codec.resumable and record.is_file() and record.with_suffix(codec.suffix).is_file():
+                file = record.with_suffix(codec.suffix)
+                encoding_time = json.loads(record.read_text())["encoding_time"]  # measured when it was encoded
+            else:
+                t0 = time.perf_counter()
+                data = codec.encode(image, q)
+                encoding_time = time.perf_counter() - t0
+                file = (record.with_suffix(codec.suffix) if codec.resumable
+                        else work_dir / codec.name / f"q{q}" / (path.stem + codec.suffix))
+                atomic_write(file, data)
             stored = file.read_bytes()
             t2 = time.perf_counter()
             decoded = codec.decode(stored)
@@ -151,8 +192,11 @@ def _measure_image(codec: EvalCodec, path: Path, image: Tensor, qualities: list[
                 "ms-ssim-rgb": ssim, "ms-ssim-db": ms_ssim_db(ssim),
                 "lpips": lpips_distance(lpips_model, decoded, image) if lpips_model is not None else None,
                 "swd": swd(decoded),
-                "encoding_time": t1 - t0, "decoding_time": t3 - t2,
+                "encoding_time": encoding_time, "decoding_time": t3 - t2,
             })
+        if codec.resumable:
+            atomic_write(record, (json.dumps({**rows[-1], "quality": q, "codec": codec.description}, indent=1)
+                                  + "\n").encode())
         if progress:
             progress()
     return rows
@@ -248,7 +292,7 @@ def evaluate(codec: EvalCodec, images: list[Path], work_dir: Path, qualities: li
     qualities = list(qualities or codec.qualities)
     loaded = [(p, read_image(p)[0]) for p in images]  # an unreadable image fails before any work starts
     for q in qualities:
-        (work_dir / codec.name / f"q{q}").mkdir(parents=True, exist_ok=True)
+        (work_dir if codec.resumable else work_dir / codec.name / f"q{q}").mkdir(parents=True, exist_ok=True)
     jobs = min(jobs, len(loaded))
     if jobs > 1 and codec.spec is not None:
         rows_of_image = _measure_in_workers(codec, loaded, qualities, work_dir, lpips_model, progress, jobs)

@@ -183,11 +183,19 @@ class Synthesis(nn.Module):
         for conv in self.residual:
             nn.init.zeros_(conv.weight)
             nn.init.zeros_(conv.bias)
+        # bfloat16 for the 1×1 layers while fitting, where the CPU computes it natively (AMX, AVX-512 BF16):
+        # ≈ 3.5× faster there; the decoder never sees it (it runs the exact integer twin)
+        self.low_precision = False
 
     def forward(self, x: Tensor) -> Tensor:
-        x = self.pointwise_out(F.relu(self.pointwise_in(x)))
+        _, c, h, w = x.shape
+        flat = x.permute(0, 2, 3, 1).reshape(-1, c)  # (pixels, levels): the 1×1 layers as matrix products
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.low_precision and x.device.type == "cpu"):
+            hidden = F.relu(F.linear(flat, self.pointwise_in.weight.view(-1, c), self.pointwise_in.bias))
+            out = F.linear(hidden, self.pointwise_out.weight.view(3, -1), self.pointwise_out.bias)
+        x = out.float().view(1, h, w, 3).permute(0, 3, 1, 2)  # channels-last: the fast layout for the 3×3s
         for i, conv in enumerate(self.residual):
-            r = conv(pad_edges(x, 1, 1, 1, 1))
+            r = conv(pad_edges(x, 1, 1, 1, 1).contiguous(memory_format=torch.channels_last))
             x = x + (F.relu(r) if i < len(self.residual) - 1 else r)
         return x
 
