@@ -112,13 +112,13 @@ def test_fitted_crops_decode_to_exactly_the_promised_pixels(coded, crops, tmp_pa
 
 
 def test_upsampling_and_synthesis_in_bands_equal_one_pass(coded):
-    from neuralcodec.codecs.coolchic.codec import read_streams
+    from neuralcodec.codecs.coolchic.codec import read_tiles
     from neuralcodec.codecs.coolchic.exact import synthesize, upsample
     from neuralcodec.codecs.registry import get_family
 
     data, _ = coded["odd"]
     header, chunks = unpack(data)
-    model = read_streams(get_family("coolchic").streams_from_chunks(chunks), header.height, header.width)
+    _, model = next(read_tiles(get_family("coolchic").streams_from_chunks(chunks), header.height, header.width))
     features = upsample(model.grids, model.modules["upsampling"])
     whole = synthesize(features, model.modules["synthesis"], model.arch.synthesis_residual, band=10**6)
     for band in (1, 2, 5, 16):
@@ -130,12 +130,12 @@ def test_exact_networks_ignore_last_bit_noise_in_their_float_products(coded):
     """The integer twin's sums are exact integers: ±4 ULP of noise on every activation entering the float64
     products changes nothing once rounded to the grid (what another BLAS or instruction set could add)."""
     from neuralcodec.codecs.coolchic import exact
-    from neuralcodec.codecs.coolchic.codec import read_streams
+    from neuralcodec.codecs.coolchic.codec import read_tiles
     from neuralcodec.codecs.registry import get_family
 
     data, _ = coded["odd"]
     header, chunks = unpack(data)
-    model = read_streams(get_family("coolchic").streams_from_chunks(chunks), header.height, header.width)
+    _, model = next(read_tiles(get_family("coolchic").streams_from_chunks(chunks), header.height, header.width))
     features = exact.upsample(model.grids, model.modules["upsampling"])
     clean = exact.synthesize(features, model.modules["synthesis"], model.arch.synthesis_residual)
     rng = np.random.default_rng(0)
@@ -237,3 +237,35 @@ def test_avif444_anchor_codes_a_real_image(crops):
     data = codec.encode(image, 50)
     decoded = codec.decode(data)
     assert decoded.shape == image.shape and (decoded.float() - image.float()).abs().mean() < 12
+
+
+def test_a_large_image_is_fitted_and_decoded_tile_by_tile(crops):
+    from neuralcodec.codecs.coolchic.codec import CoolChicDecoder, read_model
+    from neuralcodec.image_io import read_image
+    from neuralcodec.training.coolchic_fit import encode_image
+
+    image, _ = read_image(crops["odd"])  # 53×37 in tiles of 32: 2×2 tiles, the last row and column smaller
+    fitted = encode_image(image, quality=1, iterations=6, tile=32)
+    tile, headers = read_model(fitted.streams, 37, 53)
+    assert tile == 32 and [h.box for h in headers] == [(0, 0, 32, 32), (0, 32, 32, 21), (32, 0, 5, 32),
+                                                       (32, 32, 5, 21)]
+    assert torch.equal(CoolChicDecoder(fitted.streams, 37, 53).decompress(), fitted.reconstruction)
+
+
+def test_an_interrupted_fit_resumes_from_its_checkpoint(crops, tmp_path):
+    from neuralcodec.codecs.coolchic.net import CoolChicArch
+    from neuralcodec.image_io import read_image
+    from neuralcodec.training.coolchic_fit import fit_image
+
+    image, _ = read_image(crops["odd"])
+    checkpoint = tmp_path / "odd.bin.fit.ckpt"
+    # stopped after 4 of 10 iterations (as by an interrupt), with its checkpoint written
+    _, seconds, done = fit_image(image, CoolChicArch(), 0.004, 10, checkpoint=checkpoint,
+                                 trainer_args={"max_steps": 4})
+    assert done == 4 and torch.load(checkpoint, weights_only=True)["global_step"] == 4
+    _, total, done = fit_image(image, CoolChicArch(), 0.004, 10, checkpoint=checkpoint)
+    assert done == 10 and total >= seconds  # the first run's seconds carried over
+    other = tmp_path / "other.ckpt"  # a checkpoint of other settings is not resumed from
+    fit_image(image, CoolChicArch(), 0.004, 3, checkpoint=other)
+    _, _, done = fit_image(image, CoolChicArch(), 0.008, 3, checkpoint=other)
+    assert done == 3

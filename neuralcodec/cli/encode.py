@@ -99,8 +99,11 @@ def _encode_one(src: Path | None, dst: Path | None, args: argparse.Namespace) ->
         write_stdout(enc.data)
     else:
         atomic_write(dst, enc.data)
-        if fitted and fitted["checkpoint"] is not None:
-            fitted["checkpoint"].unlink(missing_ok=True)
+        if fitted and fitted["checkpoint"] is not None:  # the fit's checkpoints (one per tile of a large image)
+            ckpt = fitted["checkpoint"]
+            for path in ckpt.parent.iterdir():
+                if path.name == ckpt.name or path.name.startswith(ckpt.name + "."):
+                    path.unlink(missing_ok=True)
     h = enc.header
     bpp = 8 * len(enc.data) / (h.width * h.height)
     return (f"{name} -> {STDOUT_NAME if dst is None else dst}: {h.width}x{h.height}, {len(enc.data)} bytes, "

@@ -33,12 +33,14 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
 from neuralcodec.codecs.coolchic.codec import (
+    DEFAULT_TILE,
     MODULES,
     FittedModel,
     latent_integers,
     load_module,
     module_bits,
     quantize_module,
+    tile_boxes,
     write_streams,
 )
 from neuralcodec.codecs.coolchic.exact import QuantizedModule
@@ -185,6 +187,11 @@ def fit_image(image: Tensor, arch: CoolChicArch, lmbda: float, iterations: int, 
             "callbacks": [_Report(report, checkpoint, checkpoint_seconds)], **(trainer_args or {}),
         })
         trainer.fit(module, loader, ckpt_path=resume)
+        if checkpoint is not None:  # the finished fit: a rerun (e.g. of a later tile's interrupted fit) skips it
+            partial = checkpoint.with_name(checkpoint.name + ".part")
+            trainer.save_checkpoint(partial)
+            if trainer.is_global_zero:
+                partial.replace(checkpoint)
     return module.net.cpu().eval(), module.elapsed(), trainer.global_step
 
 
@@ -231,17 +238,43 @@ class FittedImage:
 def encode_image(image: Tensor, quality: int | None = None, preset: str | None = None, iterations: int | None = None,
                  time_budget: float | None = None, checkpoint: Path | None = None,
                  report: Callable[[dict[str, float]], None] | None = None,
-                 trainer_args: dict[str, Any] | None = None, seed: int = 0) -> FittedImage:
+                 trainer_args: dict[str, Any] | None = None, seed: int = 0, tile: int = DEFAULT_TILE) -> FittedImage:
     """Fit, quantize and write the streams of a uint8 (3, H, W) image (``quality`` picks λ, ``preset`` or
-    ``iterations`` the fit's length; see :mod:`neuralcodec.codecs.coolchic.qualities`)."""
+    ``iterations`` the fit's length; see :mod:`neuralcodec.codecs.coolchic.qualities`).
+
+    An image larger than ``tile`` is fitted tile by tile (each its own model); the time budget is shared out by
+    pixels. Tile k's resume checkpoint is ``checkpoint`` for a one-tile image, else ``checkpoint`` + ``.K``; a
+    finished tile's checkpoint makes a rerun skip its fit. The caller removes them (:func:`checkpoints_of`)."""
     quality = DEFAULT_QUALITY if quality is None else quality
     lmbda = QUALITIES[quality]
     iterations = iterations or PRESETS[preset or DEFAULT_PRESET]
-    arch = CoolChicArch()
-    net, seconds, done = fit_image(image, arch, lmbda, iterations, time_budget, seed, checkpoint, report=report,
-                                   trainer_args=trainer_args)
-    modules = quantize_fit(net, image, lmbda)
-    grids = latent_integers(net)
-    streams = write_streams(arch, modules, grids, done)
-    reconstruction = FittedModel(arch, done, modules, grids).reconstruct()
-    return FittedImage(streams, reconstruction, seconds, done)
+    height, width = image.shape[1:]
+    boxes = tile_boxes(height, width, tile)
+    fits, seconds = [], 0.0
+    reconstruction = torch.empty(3, height, width, dtype=torch.uint8)
+    for k, (top, left, h, w) in enumerate(boxes):
+        part = image[:, top : top + h, left : left + w].contiguous()
+        budget = None if time_budget is None else time_budget * h * w / (height * width)
+        tile_report = None
+        if report is not None and len(boxes) > 1:
+            def tile_report(state: dict[str, float], k: int = k) -> None:
+                shown = {key: value for key, value in state.items() if key != "iteration"}
+                report({**shown, "tile": k + 1, "tiles": len(boxes),
+                        "progress": (k + state.get("progress", 0.0)) / len(boxes)})
+        arch = CoolChicArch()
+        net, tile_seconds, done = fit_image(part, arch, lmbda, iterations, budget, seed,
+                                            checkpoints_of(checkpoint, len(boxes))[k] if checkpoint else None,
+                                            report=tile_report or report, trainer_args=trainer_args)
+        modules = quantize_fit(net, part, lmbda)
+        fit = FittedModel(arch, done, modules, latent_integers(net))
+        reconstruction[:, top : top + h, left : left + w] = torch.from_numpy(fit.reconstruct())
+        fits.append(fit)
+        seconds += tile_seconds
+    return FittedImage(write_streams(tile, fits), reconstruction, seconds, max(f.iterations for f in fits))
+
+
+def checkpoints_of(checkpoint: Path, tiles: int) -> list[Path]:
+    """The resume checkpoint of each tile of a fit whose checkpoint path is ``checkpoint``."""
+    if tiles == 1:
+        return [checkpoint]
+    return [checkpoint.with_name(f"{checkpoint.name}.{k}") for k in range(tiles)]

@@ -1,23 +1,26 @@
-"""The ``coolchic`` family's runtime: a fitted model ⇄ its three streams, and exact decoding.
+"""The ``coolchic`` family's runtime: fitted models ⇄ their three streams, and exact decoding.
 
-Streams (``docs/bitstream.md``, "Cool-chic streams"):
+An image is cut into tiles of at most ``tile``×``tile`` pixels (raster order; a Kodak image is one tile), each
+fitted on its own, so that fitting and decoding a large image needs the memory of one tile. Streams
+(``docs/bitstream.md``, "Cool-chic streams"):
 
-- ``model``: layout byte, then varints levels, entropy-model layers, synthesis hidden width, residual layers and
-  the fit's iterations; then per module (entropy model, upsampling, synthesis) its weight exponent (u8) and,
-  per parameter tensor in :func:`tensor_layout` order, the geometric table its values are coded with (u8);
-- ``weights``: one rANS stream, one set per parameter tensor (:mod:`neuralcodec.entropy.geometric`);
-- ``latents``: one rANS stream, one set per *wavefront*: every latent of every level with
+- ``model``: layout byte, the tile size (varint), then per tile: varints levels, entropy-model layers, synthesis
+  hidden width, residual layers and the fit's iterations; per module (entropy model, upsampling, synthesis) its
+  weight exponent (u8) and, per integer array in :func:`tensor_layout` order, its geometric table (u8);
+- ``weights``: one rANS stream; per tile, one set per integer array (:mod:`neuralcodec.entropy.geometric`);
+- ``latents``: one rANS stream; per tile, one set per *wavefront*: every latent of every level with
   ``x + 3·y = t`` (t = 0, 1, …), levels finest first, raster order within a level. Each latent is coded with
   the Laplace table (:mod:`neuralcodec.entropy.laplace`) its already decoded causal neighbours select through
   the exact entropy model (:mod:`neuralcodec.codecs.coolchic.exact`).
 
 Decoding runs wavefront by wavefront (a few thousand steps for a Kodak image, each a batch), then the exact
-upsampling and synthesis. Nothing here trains: fitting is :mod:`neuralcodec.training.coolchic_fit`.
+upsampling and synthesis, tile after tile. Nothing here trains: fitting is :mod:`neuralcodec.training.coolchic_fit`.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -55,6 +58,8 @@ MAX_ARM_LAYERS = 4
 MAX_HIDDEN = 128
 MAX_RESIDUAL = 4
 MAX_ITERATIONS = 10_000_000
+MIN_TILE, MAX_TILE = 16, 1 << 15
+DEFAULT_TILE = 768  # a Kodak image is one tile; larger images are fitted (and decoded) one tile at a time
 LATENT_LIMIT = 1 << 15  # |latent| — a fit never comes near; a crafted stream is refused past it
 
 
@@ -173,17 +178,36 @@ class Wavefronts:
         return out
 
 
+# --- tiles ---------------------------------------------------------------------------------------------------------
+def tile_boxes(height: int, width: int, tile: int) -> list[tuple[int, int, int, int]]:
+    """(top, left, height, width) of every tile, raster order; the last row and column may be smaller."""
+    return [(top, left, min(tile, height - top), min(tile, width - left))
+            for top in range(0, height, tile) for left in range(0, width, tile)]
+
+
+@dataclass
+class FittedModel:
+    """One tile's fitted model: the architecture, the integer networks and the latent grids."""
+
+    arch: CoolChicArch
+    iterations: int
+    modules: dict[str, QuantizedModule]
+    grids: list[np.ndarray]
+
+    def reconstruct(self) -> np.ndarray:
+        """uint8 (3, h, w): the exact upsampling and synthesis of the latents."""
+        features = upsample(self.grids, self.modules["upsampling"])
+        return synthesize(features, self.modules["synthesis"], self.arch.synthesis_residual)
+
+
 # --- encoder side -----------------------------------------------------------------------------------------------
-def write_streams(arch: CoolChicArch, modules: dict[str, QuantizedModule], grids: list[np.ndarray],
-                  iterations: int) -> dict[str, bytes]:
-    """The ``model``, ``weights`` and ``latents`` streams of a quantized fit."""
-    model = bytearray([LAYOUT_VERSION])
-    for value in (arch.levels, arch.arm_layers, arch.synthesis_hidden, arch.synthesis_residual, iterations):
+def _write_tile_model(model: bytearray, fit: FittedModel, encoder: RansEncoder) -> None:
+    arch = fit.arch
+    for value in (arch.levels, arch.arm_layers, arch.synthesis_hidden, arch.synthesis_residual, fit.iterations):
         model += encode_varint(value)
-    encoder = RansEncoder()
     tables = list(geometric_tables())
     for name, layout in tensor_layout(arch).items():
-        module = modules[name]
+        module = fit.modules[name]
         model.append(module.exponent)
         for tensor, shape, has_bias in layout:
             arrays = [(module.weights[tensor], shape)] + ([(module.biases[tensor], shape[:1])] if has_bias else [])
@@ -194,17 +218,28 @@ def write_streams(arch: CoolChicArch, modules: dict[str, QuantizedModule], grids
                 model.append(choice)
                 flat = values.astype(np.int32).ravel()
                 encode_indexed(encoder, flat, np.full(flat.size, choice, dtype=np.uint8), tables)
-    waves = Wavefronts.build([g.shape for g in grids], arch.context)
-    buffer = waves.fill(grids)
-    arm = ExactEntropyModel(modules["arm"], arch.arm_layers)
+
+
+def _write_tile_latents(fit: FittedModel, encoder: RansEncoder, laplace: LaplaceTables) -> None:
+    waves = Wavefronts.build([g.shape for g in fit.grids], fit.arch.context)
+    buffer = waves.fill(fit.grids)
+    arm = ExactEntropyModel(fit.modules["arm"], fit.arch.arm_layers)
     means, phases, scales = arm(buffer[waves.context_indexes(0, len(waves.order))])
     values = buffer[waves.order]
     ids = table_id(scales, phases)
-    latent_encoder, laplace = RansEncoder(), LaplaceTables()
     for t in range(len(waves.bounds) - 1):
         lo, hi = int(waves.bounds[t]), int(waves.bounds[t + 1])
-        encode_laplace(latent_encoder, laplace, values[lo:hi], means[lo:hi], ids[lo:hi])
-    return {"model": bytes(model), "weights": encoder.finish(), "latents": latent_encoder.finish()}
+        encode_laplace(encoder, laplace, values[lo:hi], means[lo:hi], ids[lo:hi])
+
+
+def write_streams(tile: int, fits: list[FittedModel]) -> dict[str, bytes]:
+    """The ``model``, ``weights`` and ``latents`` streams of the quantized fits of every tile (raster order)."""
+    model = bytearray([LAYOUT_VERSION]) + encode_varint(tile)
+    weights, latents, laplace = RansEncoder(), RansEncoder(), LaplaceTables()
+    for fit in fits:
+        _write_tile_model(model, fit, weights)
+        _write_tile_latents(fit, latents, laplace)
+    return {"model": bytes(model), "weights": weights.finish(), "latents": latents.finish()}
 
 
 def streams_hash(streams: dict[str, bytes]) -> bytes:
@@ -214,39 +249,26 @@ def streams_hash(streams: dict[str, bytes]) -> bytes:
 
 # --- decoder side -----------------------------------------------------------------------------------------------
 @dataclass
-class FittedModel:
-    """What a coolchic bitstream holds: the architecture, the integer networks and the latent grids."""
+class TileHeader:
+    """What the model stream says of one tile."""
 
+    box: tuple[int, int, int, int]
     arch: CoolChicArch
     iterations: int
-    modules: dict[str, QuantizedModule]
-    grids: list[np.ndarray]
-
-    def reconstruct(self) -> Tensor:
-        """uint8 (3, H, W): the exact upsampling and synthesis of the latents."""
-        features = upsample(self.grids, self.modules["upsampling"])
-        return torch.from_numpy(synthesize(features, self.modules["synthesis"], self.arch.synthesis_residual))
-
-    def parameter_count(self) -> int:
-        return sum(a.size for m in self.modules.values() for a in (*m.weights.values(), *m.biases.values()))
+    exponents: dict[str, int]
+    choices: list[int]
 
 
-def read_model(streams: dict[str, bytes], height: int, width: int) -> tuple[CoolChicArch, int, dict, list]:
-    """Architecture, iterations, exponents and per-array table choices of the ``model`` stream."""
-    r = ByteReader(streams["model"])
-    if r.u8("layout") != LAYOUT_VERSION:
-        raise DecodeError("unknown coolchic model layout")
+def _read_tile_header(r: ByteReader, box: tuple[int, int, int, int]) -> TileHeader:
     levels, arm_layers, hidden, residual = (r.varint(w) for w in ("levels", "layers", "hidden", "residual"))
     iterations = r.varint("iterations")
     if not (1 <= levels <= MAX_LEVELS and 0 <= arm_layers <= MAX_ARM_LAYERS and 1 <= hidden <= MAX_HIDDEN
             and 0 <= residual <= MAX_RESIDUAL and iterations <= MAX_ITERATIONS):
         raise DecodeError("coolchic architecture outside its limits")
-    if (1 << (levels - 1)) > 2 * max(height, width):
-        raise DecodeError("coolchic pyramid has more levels than the image has sizes")
     arch = CoolChicArch(levels=levels, arm_layers=arm_layers, synthesis_hidden=hidden,
                         synthesis_residual=residual, context=CONTEXT_OFFSETS)
-    layout, choices, exponents = tensor_layout(arch), [], {}
-    for name, tensors in layout.items():
+    choices, exponents = [], {}
+    for name, tensors in tensor_layout(arch).items():
         exponents[name] = r.u8("exponent")
         if not EXP_RANGE[0] <= exponents[name] <= EXP_RANGE[1]:
             raise DecodeError("coolchic weight exponent out of range")
@@ -256,20 +278,37 @@ def read_model(streams: dict[str, bytes], height: int, width: int) -> tuple[Cool
             choices.append(r.u8("table"))
             if has_bias:
                 choices.append(r.u8("table"))
-    if r.pos != len(streams["model"]):
-        raise DecodeError("coolchic model stream has trailing bytes")
     if max(choices) >= len(geometric_tables()):
         raise DecodeError("coolchic table index out of range")
-    return arch, iterations, exponents, choices
+    return TileHeader(box, arch, iterations, exponents, choices)
+
+
+def read_model(streams: dict[str, bytes], height: int, width: int) -> tuple[int, list[TileHeader]]:
+    """The tile size and every tile's header, from the ``model`` stream."""
+    r = ByteReader(streams["model"])
+    if r.u8("layout") != LAYOUT_VERSION:
+        raise DecodeError("unknown coolchic model layout")
+    tile = r.varint("tile size")
+    if not MIN_TILE <= tile <= MAX_TILE:
+        raise DecodeError(f"coolchic tile size {tile} outside {MIN_TILE}…{MAX_TILE}")
+    headers = [_read_tile_header(r, box) for box in tile_boxes(height, width, tile)]
+    if r.pos != len(streams["model"]):
+        raise DecodeError("coolchic model stream has trailing bytes")
+    return tile, headers
 
 
 def describe_model(streams: dict[str, bytes], height: int, width: int) -> list[tuple[str, object]]:
-    """The fitted architecture and fit length, as ``codec info`` shows them."""
-    arch, iterations, exponents, _ = read_model(streams, height, width)
-    shapes = grid_shapes(height, width, arch.levels)
+    """The fitted architecture and fit length, as ``codec info`` shows them (of the first tile, and the tiles)."""
+    tile, headers = read_model(streams, height, width)
+    first = headers[0]
+    arch, exponents = first.arch, first.exponents
+    shapes = grid_shapes(first.box[2], first.box[3], arch.levels)
     params = sum(int(np.prod(shape)) + (shape[0] if bias else 0)
                  for tensors in tensor_layout(arch).values() for _, shape, bias in tensors)
-    return [
+    rows: list[tuple[str, object]] = []
+    if len(headers) > 1:
+        rows.append(("tiles", f"{len(headers)} of up to {tile}x{tile}, each fitted on its own (first shown)"))
+    return rows + [
         ("latent grids", f"{arch.levels} ({' '.join(f'{w}x{h}' for h, w in shapes)})"),
         ("entropy model", f"{len(arch.context)}-neighbour context, {arch.arm_layers} residual layers, "
                           f"weight step 2^-{exponents['arm']}"),
@@ -277,68 +316,80 @@ def describe_model(streams: dict[str, bytes], height: int, width: int) -> list[t
         ("synthesis", f"1x1 {arch.levels}-{arch.synthesis_hidden}-3, {arch.synthesis_residual} residual 3x3, "
                       f"weight step 2^-{exponents['synthesis']}"),
         ("network parameters", params),
-        ("fit iterations", iterations),
+        ("fit iterations", first.iterations),
     ]
 
 
-def read_streams(streams: dict[str, bytes], height: int, width: int) -> FittedModel:
-    """The fitted model of a bitstream's streams; ``DecodeError`` on anything malformed."""
-    arch, iterations, exponents, choices = read_model(streams, height, width)
+def _read_tile_weights(decoder: RansDecoder, header: TileHeader) -> dict[str, QuantizedModule]:
     tables = list(geometric_tables())
     limit = 1 << WEIGHT_BITS
     modules, k = {}, 0
-    try:
-        decoder = RansDecoder(streams["weights"])
-        for name, layout in tensor_layout(arch).items():
-            weights, biases = {}, {}
-            for tensor, shape, has_bias in layout:
-                for target, size in ((weights, shape), (biases, shape[:1])) if has_bias else ((weights, shape),):
-                    count = int(np.prod(size))
-                    values = decode_indexed(decoder, np.full(count, choices[k], dtype=np.uint8), tables)
-                    k += 1
-                    if np.abs(values.astype(np.int64)).max(initial=0) > limit:
-                        raise DecodeError("coolchic weight outside its range")
-                    target[tensor] = values.astype(np.int64).reshape(size)
-            modules[name] = QuantizedModule(exponents[name], weights, biases)
-        decoder.finish()
-    except (ValueError, RuntimeError, IndexError) as exc:
-        raise DecodeError(f"coolchic weights stream is damaged: {exc}") from None
-    grids = decode_latents(streams["latents"], arch, modules["arm"], grid_shapes(height, width, arch.levels))
-    return FittedModel(arch, iterations, modules, grids)
+    for name, layout in tensor_layout(header.arch).items():
+        weights, biases = {}, {}
+        for tensor, shape, has_bias in layout:
+            for target, size in ((weights, shape), (biases, shape[:1])) if has_bias else ((weights, shape),):
+                count = int(np.prod(size))
+                values = decode_indexed(decoder, np.full(count, header.choices[k], dtype=np.uint8), tables)
+                k += 1
+                if np.abs(values.astype(np.int64)).max(initial=0) > limit:
+                    raise DecodeError("coolchic weight outside its range")
+                target[tensor] = values.astype(np.int64).reshape(size)
+        modules[name] = QuantizedModule(header.exponents[name], weights, biases)
+    return modules
 
 
-def decode_latents(data: bytes, arch: CoolChicArch, arm_module: QuantizedModule,
-                   shapes: list[tuple[int, int]]) -> list[np.ndarray]:
-    """The latent grids, wavefront by wavefront (see the module docstring)."""
+def decode_latents(decoder: RansDecoder, laplace: LaplaceTables, arch: CoolChicArch,
+                   arm_module: QuantizedModule, shapes: list[tuple[int, int]]) -> list[np.ndarray]:
+    """One tile's latent grids, wavefront by wavefront (see the module docstring)."""
     waves = Wavefronts.build(shapes, arch.context)
     buffer = np.zeros(waves.buffer_size, dtype=np.int64)
     arm = ExactEntropyModel(arm_module, arch.arm_layers)
-    laplace = LaplaceTables()
+    for t in range(len(waves.bounds) - 1):
+        lo, hi = int(waves.bounds[t]), int(waves.bounds[t + 1])
+        means, phases, scales = arm(buffer[waves.context_indexes(lo, hi)])
+        values = decode_laplace(decoder, laplace, means, table_id(scales, phases))
+        if np.abs(values).max(initial=0) > LATENT_LIMIT:
+            raise DecodeError("coolchic latent outside its range")
+        buffer[waves.order[lo:hi]] = values
+    return waves.grids(buffer)
+
+
+def read_tiles(streams: dict[str, bytes], height: int, width: int) -> Iterator[tuple[TileHeader, FittedModel]]:
+    """Every tile's fitted model, decoded one tile at a time (memory stays that of one tile)."""
+    _, headers = read_model(streams, height, width)
     try:
-        decoder = RansDecoder(data)
-        for t in range(len(waves.bounds) - 1):
-            lo, hi = int(waves.bounds[t]), int(waves.bounds[t + 1])
-            means, phases, scales = arm(buffer[waves.context_indexes(lo, hi)])
-            values = decode_laplace(decoder, laplace, means, table_id(scales, phases))
-            if np.abs(values).max(initial=0) > LATENT_LIMIT:
-                raise DecodeError("coolchic latent outside its range")
-            buffer[waves.order[lo:hi]] = values
-        decoder.finish()
+        weights = RansDecoder(streams["weights"])
+        modules = [_read_tile_weights(weights, header) for header in headers]
+        weights.finish()
+    except (ValueError, RuntimeError, IndexError) as exc:
+        raise DecodeError(f"coolchic weights stream is damaged: {exc}") from None
+    try:
+        latents, laplace = RansDecoder(streams["latents"]), LaplaceTables()
+        for header, tile_modules in zip(headers, modules, strict=True):
+            _, _, h, w = header.box
+            grids = decode_latents(latents, laplace, header.arch, tile_modules["arm"],
+                                   grid_shapes(h, w, header.arch.levels))
+            yield header, FittedModel(header.arch, header.iterations, tile_modules, grids)
+        latents.finish()
     except (ValueError, RuntimeError, IndexError) as exc:
         raise DecodeError(f"coolchic latents stream is damaged: {exc}") from None
-    return waves.grids(buffer)
 
 
 class CoolChicDecoder:
     """Exact decoding of a coolchic bitstream's streams."""
 
-    def __init__(self, model: FittedModel) -> None:
-        self.model = model
-        self.arch = model.arch
+    def __init__(self, streams: dict[str, bytes], height: int, width: int) -> None:
+        self.streams, self.height, self.width = streams, height, width
+        read_model(streams, height, width)  # a malformed model stream fails here, before any work
 
     @classmethod
     def from_streams(cls, streams: dict[str, bytes], height: int, width: int) -> CoolChicDecoder:
-        return cls(read_streams(streams, height, width))
+        return cls(streams, height, width)
 
     def decompress(self) -> Tensor:
-        return self.model.reconstruct()
+        """uint8 (3, H, W), tile by tile."""
+        out = np.empty((3, self.height, self.width), dtype=np.uint8)
+        for header, model in read_tiles(self.streams, self.height, self.width):
+            top, left, h, w = header.box
+            out[:, top : top + h, left : left + w] = model.reconstruct()
+        return torch.from_numpy(out)
