@@ -47,6 +47,7 @@ from neuralcodec.codecs.coolchic.exact import QuantizedModule
 from neuralcodec.codecs.coolchic.net import CoolChicArch, CoolChicNet
 from neuralcodec.codecs.coolchic.qualities import DEFAULT_PRESET, DEFAULT_QUALITY, PRESETS, QUALITIES
 from neuralcodec.codecs.coolchic.schedule import Schedule
+from neuralcodec.cpu_kernels import native_bfloat16
 
 GRAD_CLIP = 0.1  # as Cool-chic and C3
 # weight exponents tried per module (steps 2**-k); the search keeps the cheapest in MSE + λ · bpp
@@ -70,9 +71,11 @@ class CoolChicFitModule(pl.LightningModule):
     """Owns the fitted model, the loss and the progress-driven schedule of one image's fit."""
 
     def __init__(self, height: int, width: int, arch: CoolChicArch, lmbda: float, iterations: int,
-                 time_budget: float | None = None, lr: float = 1e-2, fingerprint: str = "") -> None:
+                 time_budget: float | None = None, lr: float = 1e-2, fingerprint: str = "",
+                 low_precision: bool = False) -> None:
         super().__init__()
         self.net = CoolChicNet(height, width, arch)
+        self.net.synthesis.low_precision = low_precision
         self.lmbda, self.iterations, self.time_budget = lmbda, iterations, time_budget
         self.schedule = Schedule(iterations, lr=lr)
         self.fingerprint = fingerprint
@@ -162,14 +165,17 @@ def image_fingerprint(image: Tensor, arch: CoolChicArch, settings: dict[str, Any
 def fit_image(image: Tensor, arch: CoolChicArch, lmbda: float, iterations: int, time_budget: float | None = None,
               seed: int = 0, checkpoint: Path | None = None, checkpoint_seconds: float = 60.0,
               report: Callable[[dict[str, float]], None] | None = None,
-              trainer_args: dict[str, Any] | None = None) -> tuple[CoolChicNet, float, int]:
+              trainer_args: dict[str, Any] | None = None,
+              low_precision: bool | None = None) -> tuple[CoolChicNet, float, int]:
     """Fit a model of ``arch`` to a uint8 (3, H, W) image; returns it (on the CPU), the fitting seconds (all
-    runs) and the iterations run."""
+    runs) and the iterations run. ``low_precision``: bfloat16 for the synthesis' 1×1 layers (default: where the
+    CPU computes bfloat16 natively)."""
     settings = {"lmbda": lmbda, "iterations": iterations, "time_budget": time_budget, "seed": seed}
     fingerprint = image_fingerprint(image, arch, settings)
     pl.seed_everything(seed, verbose=False)
     height, width = image.shape[1:]
-    module = CoolChicFitModule(height, width, arch, lmbda, iterations, time_budget, fingerprint=fingerprint)
+    module = CoolChicFitModule(height, width, arch, lmbda, iterations, time_budget, fingerprint=fingerprint,
+                               low_precision=native_bfloat16() if low_precision is None else low_precision)
     resume = None
     if checkpoint is not None and checkpoint.is_file():
         try:
