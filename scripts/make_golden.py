@@ -11,6 +11,9 @@ users already hold. ``tests/test_golden.py`` decodes them all and compares, per 
   kernel set recorded in ``cpu_capability`` (:func:`neuralcodec.cpu_kernels.cpu_kernels`: oneDNN picks its
   kernels by ISA, AMX included).
 
+Fitted image files (``"fitted": true``, coolchic): a short fit of a crop; ``pixels_sha256`` is exact on every
+machine (the whole decoder runs in integers), so they carry no CPU key.
+
 Video files (``"media": "video"``, container version 3): a short fit of each video family to a tiny real clip;
 ``frames_sha256`` is the SHA-256 of every decoded frame (uint8 T×3×H×W), exact on any machine (the whole
 decoder runs in fixed point).
@@ -43,6 +46,11 @@ CROPS = [
     ("bsds101085-grey-150x97", "bsds500/val/101085.jpg", 40, 60, 150, 97, True, False),
     ("bsds102061-200x131", "bsds500/val/102061.jpg", 90, 30, 200, 131, False, False),
     ("bsds103070-icc-120x88", "bsds500/val/103070.jpg", 10, 20, 120, 88, False, True),  # container version 2
+]
+# fitted image families: (crop name from CROPS, family, quality, iterations, tile size or None for the default)
+FITTED = [
+    ("bsds102061-200x131", "coolchic", 2, 60, None),
+    ("bsds101085-grey-150x97", "coolchic", 4, 60, 64),  # 3×2 tiles
 ]
 # (name, clip folder of PNG frames, left, top, width, height, frames, family, quality, epochs)
 CLIPS = [
@@ -84,6 +92,24 @@ def decoded_symbols_sha256(data: bytes) -> str:
     return h.hexdigest()
 
 
+def encode_fitted(image: torch.Tensor, info, family: str, quality: int, iterations: int, tile: int | None) -> bytes:
+    """A short fit of a fitted image family, in its container (a tile size other than the default: through the
+    fitter directly)."""
+    from neuralcodec.bitstream import Header, pack
+    from neuralcodec.codecs.registry import get_family
+    from neuralcodec.coding import encode_fitted_tensor
+    from neuralcodec.training.coolchic_fit import encode_image
+
+    if tile is None:
+        return encode_fitted_tensor(image, info, family, quality, {"iterations": iterations}).data
+    declared = get_family(family)
+    fitted = encode_image(image, quality=quality, iterations=iterations, tile=tile)
+    header = Header(family_id=declared.family_id, model_id=0, rate_point=quality,
+                    weights_hash=declared.streams_hash(fitted.streams), height=image.shape[1], width=image.shape[2],
+                    channels=info.channels, bit_depth=info.bit_depth, icc_profile=info.icc_profile)
+    return pack(header, declared.chunks_from_streams(fitted.streams))
+
+
 def main() -> None:
     (GOLDEN / "inputs").mkdir(parents=True, exist_ok=True)
     index_path = GOLDEN / "golden.json"
@@ -108,6 +134,23 @@ def main() -> None:
                     "format_version": header.version,
                 }
                 print(f"wrote {name}: {len(data)} bytes")
+    for crop, family, quality, iterations, tile in FITTED:
+        name = f"{crop}-{family}-q{quality}.bin"
+        if name in index["files"]:
+            continue
+        spec = next(c for c in CROPS if c[0] == crop)
+        src = crop_source(*spec)
+        image, info = read_image(src)
+        data = encode_fitted(image, info, family, quality, iterations, tile)
+        (GOLDEN / name).write_bytes(data)
+        decoded, header = decode_bytes(data)
+        index["files"][name] = {
+            "input": f"inputs/{src.name}", "family": family, "quality": quality, "fitted": True,
+            "bin_sha256": hashlib.sha256(data).hexdigest(),
+            "pixels_sha256": pixels_sha256(decoded, header.channels),  # exact on every machine: no CPU key
+            "format_version": header.version,
+        }
+        print(f"wrote {name}: {len(data)} bytes")
     for name, source, left, top, width, height, count, family, quality, epochs in CLIPS:
         name = f"{name}-{family}-q{quality}.bin"
         if name in index["files"]:

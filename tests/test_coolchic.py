@@ -269,3 +269,12 @@ def test_an_interrupted_fit_resumes_from_its_checkpoint(crops, tmp_path):
     fit_image(image, CoolChicArch(), 0.004, 3, checkpoint=other)
     _, _, done = fit_image(image, CoolChicArch(), 0.008, 3, checkpoint=other)
     assert done == 3
+
+
+def test_laplace_tables_do_not_depend_on_the_callers_decimal_context():
+    import decimal
+
+    expected = [laplace_freqs(j, phase) for j in (-30, 0, 25) for phase in (0, 5, 8, 13)]
+    with decimal.localcontext() as ctx:
+        ctx.prec, ctx.rounding = 3, decimal.ROUND_FLOOR
+        assert [laplace_freqs(j, phase) for j in (-30, 0, 25) for phase in (0, 5, 8, 13)] == expected

@@ -22,7 +22,8 @@ from neuralcodec.image_io import to_pil
 
 GOLDEN = Path(__file__).resolve().parent / "data" / "golden"
 ALL = json.loads((GOLDEN / "golden.json").read_text())["files"]
-INDEX = {name: rec for name, rec in ALL.items() if rec.get("media", "image") == "image"}
+INDEX = {name: rec for name, rec in ALL.items() if rec.get("media", "image") == "image" and not rec.get("fitted")}
+FITTED = {name: rec for name, rec in ALL.items() if rec.get("fitted")}
 VIDEOS = {name: rec for name, rec in ALL.items() if rec.get("media") == "video"}
 
 
@@ -34,9 +35,12 @@ def test_golden_set_covers_every_shipped_rate_point():
         for q in shipped_qualities(family):
             assert (family, q) in recorded, f"no golden file for {family} q{q}: run scripts/make_golden.py"
     videos = {rec["family"] for rec in VIDEOS.values()}
+    fitted = {rec["family"] for rec in FITTED.values()}
     for family in file_family_names():
         if get_family(family).media == "video":
             assert family in videos, f"no golden file for the video family {family}: run scripts/make_golden.py"
+        elif get_family(family).kind == "fitted":
+            assert family in fitted, f"no golden file for the fitted family {family}: run scripts/make_golden.py"
 
 
 @pytest.mark.parametrize("name", sorted(INDEX))
@@ -73,3 +77,14 @@ def test_golden_video_decodes_bit_identically(name):
     header, frames = decode_video(data)
     assert header.version == rec["format_version"] and header.is_video
     assert hashlib.sha256(torch.stack(list(frames)).numpy().tobytes()).hexdigest() == rec["frames_sha256"]
+
+
+@pytest.mark.parametrize("name", sorted(FITTED))
+def test_golden_fitted_image_decodes_to_the_recorded_pixels_everywhere(name):
+    """Fitted image files decode to exactly the recorded pixels on every machine (the decoder is integer)."""
+    rec = FITTED[name]
+    data = (GOLDEN / name).read_bytes()
+    assert hashlib.sha256(data).hexdigest() == rec["bin_sha256"], "a golden file was changed in place"
+    image, header = decode_bytes(data)
+    assert header.version == rec["format_version"]
+    assert hashlib.sha256(np.asarray(to_pil(image, header.channels)).tobytes()).hexdigest() == rec["pixels_sha256"]

@@ -20,7 +20,6 @@ within a group.
 from __future__ import annotations
 
 import decimal
-import math
 from decimal import Decimal
 
 import numpy as np
@@ -46,8 +45,8 @@ def table_id(scale_index: np.ndarray, phase: np.ndarray) -> np.ndarray:
 
 
 def _exp_units(context: decimal.Context, x: Decimal) -> int:
-    """round(e^x · 2**48), correctly rounded (decimal's exp) then exactly scaled and rounded."""
-    return int((context.exp(x) * _ONE).to_integral_value(rounding=decimal.ROUND_HALF_EVEN))
+    """round(e^x · 2**48): decimal's correctly rounded exp (40 digits), scaled and rounded to an integer."""
+    return int(context.multiply(context.exp(x), Decimal(_ONE)).to_integral_value(rounding=decimal.ROUND_HALF_EVEN))
 
 
 def laplace_freqs(scale_index: int, phase: int) -> tuple[list[int], int]:
@@ -60,12 +59,15 @@ def laplace_freqs(scale_index: int, phase: int) -> tuple[list[int], int]:
     b = context.exp(context.divide(Decimal(scale_index), Decimal(SCALE_STEPS)))
     c = context.divide(Decimal(phase), Decimal(PHASES))
     m = 0 if 2 * phase <= PHASES else 1
-    d_right = Decimal(m) + Decimal("0.5") - c
-    d_left = c - Decimal(m) + Decimal("0.5")
+    # every operation through ``context`` (never the thread's current decimal context, which a caller may change)
+    half = Decimal("0.5")
+    d_right = context.subtract(context.add(Decimal(m), half), c)
+    d_left = context.add(context.subtract(c, Decimal(m)), half)
     theta = _exp_units(context, context.divide(Decimal(-1), b))
-    right = _exp_units(context, context.divide(-d_right, b))
-    left = _exp_units(context, context.divide(-d_left, b))
-    radius = min(MAX_RADIUS, max(2, math.ceil(TAIL_SCALES * math.exp(scale_index / SCALE_STEPS))))
+    right = _exp_units(context, context.divide(context.minus(d_right), b))
+    left = _exp_units(context, context.divide(context.minus(d_left), b))
+    radius = min(MAX_RADIUS, max(2, int(context.multiply(Decimal(TAIL_SCALES), b).to_integral_value(
+        rounding=decimal.ROUND_CEILING))))
     # weights in units of 2**-48, doubled (the ½ factors dropped): bins -R … R+1, then the escape's tail
     weights = [0] * (2 * radius + 2)
     centre = radius + m

@@ -71,13 +71,13 @@ class CoolChicFitModule(pl.LightningModule):
     """Owns the fitted model, the loss and the progress-driven schedule of one image's fit."""
 
     def __init__(self, height: int, width: int, arch: CoolChicArch, lmbda: float, iterations: int,
-                 time_budget: float | None = None, lr: float = 1e-2, fingerprint: str = "",
+                 time_budget: float | None = None, schedule: dict[str, float] | None = None, fingerprint: str = "",
                  low_precision: bool = False) -> None:
         super().__init__()
         self.net = CoolChicNet(height, width, arch)
         self.net.synthesis.low_precision = low_precision
         self.lmbda, self.iterations, self.time_budget = lmbda, iterations, time_budget
-        self.schedule = Schedule(iterations, lr=lr)
+        self.schedule = Schedule(iterations, **(schedule or {}))
         self.fingerprint = fingerprint
         self.seconds_before = 0.0  # fitting time of earlier (interrupted) runs
         self._started = time.monotonic()
@@ -165,16 +165,17 @@ def image_fingerprint(image: Tensor, arch: CoolChicArch, settings: dict[str, Any
 def fit_image(image: Tensor, arch: CoolChicArch, lmbda: float, iterations: int, time_budget: float | None = None,
               seed: int = 0, checkpoint: Path | None = None, checkpoint_seconds: float = 60.0,
               report: Callable[[dict[str, float]], None] | None = None,
-              trainer_args: dict[str, Any] | None = None,
-              low_precision: bool | None = None) -> tuple[CoolChicNet, float, int]:
+              trainer_args: dict[str, Any] | None = None, low_precision: bool | None = None,
+              schedule: dict[str, float] | None = None) -> tuple[CoolChicNet, float, int]:
     """Fit a model of ``arch`` to a uint8 (3, H, W) image; returns it (on the CPU), the fitting seconds (all
     runs) and the iterations run. ``low_precision``: bfloat16 for the synthesis' 1×1 layers (default: where the
-    CPU computes bfloat16 natively)."""
-    settings = {"lmbda": lmbda, "iterations": iterations, "time_budget": time_budget, "seed": seed}
+    CPU computes bfloat16 natively). ``schedule``: fields of :class:`Schedule` other than the defaults."""
+    settings = {"lmbda": lmbda, "iterations": iterations, "time_budget": time_budget, "seed": seed,
+                "schedule": sorted((schedule or {}).items())}
     fingerprint = image_fingerprint(image, arch, settings)
     pl.seed_everything(seed, verbose=False)
     height, width = image.shape[1:]
-    module = CoolChicFitModule(height, width, arch, lmbda, iterations, time_budget, fingerprint=fingerprint,
+    module = CoolChicFitModule(height, width, arch, lmbda, iterations, time_budget, schedule, fingerprint=fingerprint,
                                low_precision=native_bfloat16() if low_precision is None else low_precision)
     resume = None
     if checkpoint is not None and checkpoint.is_file():
@@ -244,7 +245,9 @@ class FittedImage:
 def encode_image(image: Tensor, quality: int | None = None, preset: str | None = None, iterations: int | None = None,
                  time_budget: float | None = None, checkpoint: Path | None = None,
                  report: Callable[[dict[str, float]], None] | None = None,
-                 trainer_args: dict[str, Any] | None = None, seed: int = 0, tile: int = DEFAULT_TILE) -> FittedImage:
+                 trainer_args: dict[str, Any] | None = None, seed: int = 0, tile: int = DEFAULT_TILE,
+                 arch: CoolChicArch | None = None, schedule: dict[str, float] | None = None,
+                 low_precision: bool | None = None) -> FittedImage:
     """Fit, quantize and write the streams of a uint8 (3, H, W) image (``quality`` picks λ, ``preset`` or
     ``iterations`` the fit's length; see :mod:`neuralcodec.codecs.coolchic.qualities`).
 
@@ -267,12 +270,13 @@ def encode_image(image: Tensor, quality: int | None = None, preset: str | None =
                 shown = {key: value for key, value in state.items() if key != "iteration"}
                 report({**shown, "tile": k + 1, "tiles": len(boxes),
                         "progress": (k + state.get("progress", 0.0)) / len(boxes)})
-        arch = CoolChicArch()
-        net, tile_seconds, done = fit_image(part, arch, lmbda, iterations, budget, seed,
+        tile_arch = arch or CoolChicArch()
+        net, tile_seconds, done = fit_image(part, tile_arch, lmbda, iterations, budget, seed,
                                             checkpoints_of(checkpoint, len(boxes))[k] if checkpoint else None,
-                                            report=tile_report or report, trainer_args=trainer_args)
+                                            report=tile_report or report, trainer_args=trainer_args,
+                                            low_precision=low_precision, schedule=schedule)
         modules = quantize_fit(net, part, lmbda)
-        fit = FittedModel(arch, done, modules, latent_integers(net))
+        fit = FittedModel(tile_arch, done, modules, latent_integers(net))
         reconstruction[:, top : top + h, left : left + w] = torch.from_numpy(fit.reconstruct())
         fits.append(fit)
         seconds += tile_seconds
