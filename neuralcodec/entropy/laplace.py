@@ -12,9 +12,9 @@ exponentials a table needs (``e^(-1/b)`` and the two edge terms) come from Pytho
 floating-point ``exp`` whose last bit could depend on the CPU or libm).
 
 Every symbol carries its own probability row, so one wavefront of symbols with many different tables is one
-call into the coder (:meth:`~neuralcodec.entropy.rans.RansEncoder.encode_rows`). Rows are padded to a
-power-of-two length; a step's symbols are coded grouped by that length (shortest first), in their given order
-within a group.
+call into the coder (:meth:`~neuralcodec.entropy.rans.RansEncoder.encode_rows`). Rows are zero-padded to a
+power-of-four length (16, 64, 256, …); a set's symbols are coded grouped by that length (shortest first), in
+their given order within a group.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ _ONE = 1 << _ONE_BITS
 
 def table_id(scale_index: np.ndarray, phase: np.ndarray) -> np.ndarray:
     """Table number of each (scale index, phase) pair (scale indexes clamped to the table range)."""
-    j = np.clip(scale_index, SCALE_INDEX_MIN, SCALE_INDEX_MAX).astype(np.int64) - SCALE_INDEX_MIN
+    j = np.minimum(np.maximum(scale_index, SCALE_INDEX_MIN), SCALE_INDEX_MAX).astype(np.int64) - SCALE_INDEX_MIN
     return j * PHASES + np.asarray(phase, dtype=np.int64)
 
 
@@ -101,12 +101,15 @@ class LaplaceTables:
 
     def ensure(self, ids: np.ndarray) -> None:
         """Build every table of ``ids`` not built yet."""
-        missing = np.unique(ids[self.radius[ids] < 0])
+        unbuilt = self.radius[ids] < 0
+        if not unbuilt.any():
+            return
+        missing = np.unique(ids[unbuilt])
         for t in missing.tolist():
             j, phase = divmod(t, PHASES)
             freqs, radius = laplace_freqs(j + SCALE_INDEX_MIN, phase)
-            bucket = max(3, (len(freqs) - 1).bit_length())
-            row = np.zeros(1 << bucket, dtype=np.float64)
+            bucket = max(2, ((len(freqs) - 1).bit_length() + 1) // 2)  # rows padded to 16, 64, 256, … entries
+            row = np.zeros(1 << (2 * bucket), dtype=np.float64)
             row[: len(freqs)] = np.asarray(freqs, dtype=np.float64) / TOTAL
             rows = self._rows.setdefault(bucket, [])
             self.radius[t], self.bucket[t], self.row[t] = radius, bucket, len(rows)
@@ -121,12 +124,14 @@ class LaplaceTables:
 
     def groups(self, ids: np.ndarray) -> list[tuple[int, np.ndarray]]:
         """(bucket, positions within ``ids``) of each padded length present, shortest first."""
+        if len(ids) == 0:
+            return []
         self.ensure(ids)
         buckets = self.bucket[ids]
-        first = int(buckets.min(initial=0))
-        if len(ids) == 0 or (buckets == first).all():
-            return [(first, np.arange(len(ids)))] if len(ids) else []
-        return [(int(b), np.flatnonzero(buckets == b)) for b in np.unique(buckets)]
+        low, high = int(buckets.min()), int(buckets.max())
+        if low == high:
+            return [(low, np.arange(len(ids)))]
+        return [(b, np.flatnonzero(buckets == b)) for b in range(low, high + 1) if (buckets == b).any()]
 
 
 def encode_laplace(encoder: RansEncoder, tables: LaplaceTables, values: np.ndarray, means: np.ndarray,
