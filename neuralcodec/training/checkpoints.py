@@ -20,6 +20,21 @@ from neuralcodec.errors import ModelError
 DATA_FACT_KEYS = ("crop", "latent_crop", "batch_size", "train_scale")
 
 
+def resumable_fit(checkpoint: Path | None, key: str, fingerprint: str) -> str | None:
+    """``checkpoint`` as a path to resume a fit from, when it exists and its ``key`` record holds this
+    ``fingerprint`` (the same input and settings); ``None`` otherwise. Read with ``weights_only=True``: a fit's
+    own checkpoint next to its output, which an unreadable or foreign file must not break."""
+    if checkpoint is None or not checkpoint.is_file():
+        return None
+    import torch
+
+    try:
+        saved = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    except Exception:  # noqa: BLE001 - an unreadable checkpoint is simply not resumed from
+        return None
+    return str(checkpoint) if saved.get(key, {}).get("fingerprint") == fingerprint else None
+
+
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
     """A Lightning checkpoint dict (trusted source); ``ModelError`` when it is not one."""
     blob = read_torch_file(path, "Lightning checkpoint", weights_only=False)

@@ -48,6 +48,7 @@ from neuralcodec.codecs.coolchic.net import CoolChicArch, CoolChicNet
 from neuralcodec.codecs.coolchic.qualities import DEFAULT_PRESET, DEFAULT_QUALITY, PRESETS, QUALITIES
 from neuralcodec.codecs.coolchic.schedule import Schedule
 from neuralcodec.cpu_kernels import native_bfloat16
+from neuralcodec.training.checkpoints import resumable_fit
 
 GRAD_CLIP = 0.1  # as Cool-chic and C3
 # weight exponents tried per module (steps 2**-k); the search keeps the cheapest in MSE + λ · bpp
@@ -208,14 +209,7 @@ def fit_image(image: Tensor, arch: CoolChicArch, lmbda: float, iterations: int, 
     height, width = image.shape[1:]
     module = CoolChicFitModule(height, width, arch, lmbda, iterations, time_budget, schedule, fingerprint=fingerprint,
                                low_precision=native_bfloat16() if low_precision is None else low_precision)
-    resume = None
-    if checkpoint is not None and checkpoint.is_file():
-        try:
-            saved = torch.load(checkpoint, map_location="cpu", weights_only=True)
-            if saved.get("coolchic_fit", {}).get("fingerprint") == fingerprint:
-                resume = str(checkpoint)
-        except Exception:  # noqa: BLE001 - an unreadable checkpoint is simply not resumed from
-            resume = None
+    resume = resumable_fit(checkpoint, "coolchic_fit", fingerprint)
     loader = DataLoader(_OneImage(image.float().div(255)), batch_size=None, num_workers=0)
     with quiet_lightning():
         trainer = pl.Trainer(**{

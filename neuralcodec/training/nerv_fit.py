@@ -26,6 +26,7 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
 from neuralcodec.codecs.nerv.net import NervArch, NervNet
+from neuralcodec.training.checkpoints import resumable_fit
 
 QAT_START = 0.8  # progress at which quantization-aware fitting (and the rate term) starts
 WARMUP = 0.05
@@ -147,14 +148,7 @@ def fit_clip(frames: Tensor, arch: NervArch, epochs: int = 300, time_budget: flo
     pl.seed_everything(seed, verbose=False)
     module = NervFitModule(arch, lr=lr, epochs=epochs, time_budget=time_budget, lmbda=lmbda,
                            fingerprint=fingerprint)
-    resume = None
-    if checkpoint is not None and checkpoint.is_file():
-        try:
-            saved = torch.load(checkpoint, map_location="cpu", weights_only=True)
-            if saved.get("nerv_fit", {}).get("fingerprint") == fingerprint:
-                resume = str(checkpoint)
-        except Exception:  # noqa: BLE001 - an unreadable checkpoint is simply not resumed from
-            resume = None
+    resume = resumable_fit(checkpoint, "nerv_fit", fingerprint)
     loader = DataLoader(ClipFrames(frames), batch_size=batch_size, shuffle=True, num_workers=0,
                         generator=torch.Generator().manual_seed(seed))
     trainer = pl.Trainer(**{
