@@ -50,7 +50,8 @@ CROPS = [
 # fitted image families: (crop name from CROPS, family, quality, iterations, tile size or None for the default)
 FITTED = [
     ("bsds102061-200x131", "coolchic", 2, 60, None),
-    ("bsds101085-grey-150x97", "coolchic", 4, 60, 64),  # 3×2 tiles
+    ("bsds101085-grey-150x97", "coolchic", 4, 60, None),
+    ("kodim19-333x517", "coolchic", 3, 30, 256),  # 2×3 tiles of at most 256×256
 ]
 # (name, clip folder of PNG frames, left, top, width, height, frames, family, quality, epochs)
 CLIPS = [

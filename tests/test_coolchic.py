@@ -242,17 +242,18 @@ def test_avif444_anchor_codes_a_real_image(crops):
     assert decoded.shape == image.shape and (decoded.float() - image.float()).abs().mean() < 12
 
 
-def test_a_large_image_is_fitted_and_decoded_tile_by_tile(crops):
+def test_a_large_image_is_fitted_and_decoded_tile_by_tile(kodak_dir):
     from neuralcodec.codecs.coolchic.codec import CoolChicDecoder, read_model
-    from neuralcodec.image_io import read_image
     from neuralcodec.training.coolchic_fit import encode_image
 
-    image, _ = read_image(crops["odd"])  # 53×37 in tiles of 32: 2×2 tiles, the last row and column smaller
-    fitted = encode_image(image, quality=1, iterations=6, tile=32)
-    tile, headers = read_model(fitted.streams, 37, 53)
-    assert tile == 32 and [h.box for h in headers] == [(0, 0, 32, 32), (0, 32, 32, 21), (32, 0, 5, 32),
-                                                       (32, 32, 5, 21)]
-    assert torch.equal(CoolChicDecoder(fitted.streams, 37, 53).decompress(), fitted.reconstruction)
+    image = torch.from_numpy(np.array(_crop(kodak_dir / "kodim23.png", (10, 20, 310, 290)))).permute(2, 0, 1)
+    fitted = encode_image(image.contiguous(), quality=1, iterations=4, tile=256)  # 300×270: 2×2 tiles
+    tile, headers = read_model(fitted.streams, 270, 300)
+    assert tile == 256 and [h.box for h in headers] == [(0, 0, 256, 256), (0, 256, 256, 44), (256, 0, 14, 256),
+                                                        (256, 256, 14, 44)]
+    assert torch.equal(CoolChicDecoder(fitted.streams, 270, 300).decompress(), fitted.reconstruction)
+    with pytest.raises(ValueError, match="tile size"):
+        encode_image(image.contiguous(), quality=1, iterations=1, tile=64)
 
 
 def test_an_interrupted_fit_resumes_from_its_checkpoint(crops, tmp_path):
@@ -268,6 +269,9 @@ def test_an_interrupted_fit_resumes_from_its_checkpoint(crops, tmp_path):
     assert done == 4 and torch.load(checkpoint, weights_only=True)["global_step"] == 4
     _, total, done = fit_image(image, CoolChicArch(), 0.004, 10, checkpoint=checkpoint)
     assert done == 10 and total >= seconds  # the first run's seconds carried over
+    reports = []  # a finished fit's checkpoint: a rerun takes no step at all
+    _, _, done = fit_image(image, CoolChicArch(), 0.004, 10, checkpoint=checkpoint, report=reports.append)
+    assert done == 10 and reports == []
     other = tmp_path / "other.ckpt"  # a checkpoint of other settings is not resumed from
     fit_image(image, CoolChicArch(), 0.004, 3, checkpoint=other)
     _, _, done = fit_image(image, CoolChicArch(), 0.008, 3, checkpoint=other)

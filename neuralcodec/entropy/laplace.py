@@ -33,7 +33,7 @@ SCALE_INDEX_MAX = 40  # b ≈ 148
 PHASES = 16  # means to the nearest 1/16
 NUM_TABLES = (SCALE_INDEX_MAX - SCALE_INDEX_MIN + 1) * PHASES
 TAIL_SCALES = 13  # a table reaches 13 scales each side (tail mass ≈ e^-13), capped at MAX_RADIUS
-MAX_RADIUS = 2047
+MAX_RADIUS = 255  # rows of at most 1,024 entries bound the work per symbol; wider tails go through escapes
 _ONE_BITS = 48
 _ONE = 1 << _ONE_BITS
 
@@ -138,6 +138,8 @@ def encode_laplace(encoder: RansEncoder, tables: LaplaceTables, values: np.ndarr
                    ids: np.ndarray) -> None:
     """Queue one set: ``values[i] - means[i]`` with table ``ids[i]`` (integer means; see the module docstring)."""
     symbols = np.asarray(values, dtype=np.int64) - means
+    if len(symbols) and np.abs(symbols).max() >= 1 << 31:  # escapes carry int32
+        raise ValueError("a value lies 2**31 or more from its mean")
     for bucket, at in tables.groups(ids):
         radius = tables.radius[ids[at]]
         positions = symbols[at] + radius

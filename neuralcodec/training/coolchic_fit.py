@@ -34,6 +34,8 @@ from torch.utils.data import DataLoader, Dataset
 
 from neuralcodec.codecs.coolchic.codec import (
     DEFAULT_TILE,
+    MAX_TILE,
+    MIN_TILE,
     MODULES,
     FittedModel,
     latent_integers,
@@ -87,6 +89,8 @@ class CoolChicFitModule(pl.LightningModule):
         # iterations of one fit), so the model is evaluated as it will be coded (rounded latents) a few times from
         # the end of the soft phase on, and the best one is kept (as Cool-chic does).
         self.best: tuple[float, dict[str, Tensor]] | None = None
+        self.next_look = self.schedule.soft_iterations / iterations  # progress of the next look at the model
+        self.finished = False
         self._image: Tensor | None = None
 
     def elapsed(self) -> float:
@@ -95,9 +99,6 @@ class CoolChicFitModule(pl.LightningModule):
     def progress(self, steps_done: int) -> float:
         by_time = self.elapsed() / self.time_budget if self.time_budget else 0.0
         return min(1.0, max(steps_done / self.iterations, by_time))
-
-    def on_train_start(self) -> None:
-        self._started = time.monotonic()
 
     def training_step(self, image: Tensor, _: int) -> Tensor:
         self._image = image
@@ -117,17 +118,28 @@ class CoolChicFitModule(pl.LightningModule):
     def configure_optimizers(self) -> torch.optim.Optimizer:
         return torch.optim.Adam(self.net.parameters(), lr=self.schedule.lr)
 
-    def on_train_epoch_end(self) -> None:
-        """From the end of the soft phase on, keep the best model as coded (five looks, and the last step)."""
-        soft = self.schedule.soft_iterations
-        step = max(int(self.progress(self.global_step) * self.iterations), self.global_step)
-        every = max(1, (self.iterations - soft) // 5)
-        if self._image is None or step < soft or ((step - soft) % every and not self.trainer.should_stop):
+    def on_train_start(self) -> None:
+        self._started = time.monotonic()
+        if self.finished:  # resumed from the checkpoint of a finished fit: nothing left to do
+            self.trainer.should_stop = True
+
+    def on_train_batch_end(self, *_: Any) -> None:
+        """From the end of the soft phase on, keep the best model as coded: looked at when progress passes each
+        fifth of the hard phase, and after the last step (in float32, as the weight-step search measures)."""
+        p = self.progress(self.global_step)
+        if p >= 1.0:
+            self.finished = True
+        if self._image is None or (p < self.next_look and not self.finished):
             return
+        soft = self.schedule.soft_iterations / self.iterations
+        while self.next_look <= p:
+            self.next_look += (1.0 - soft) / 5 if soft < 1.0 else 1.0
+        low, self.net.synthesis.low_precision = self.net.synthesis.low_precision, False
         with torch.no_grad():
             x_hat, bits = self.net("eval")
             mse = torch.mean((torch.round(x_hat.clamp(0, 1) * 255) / 255 - self._image) ** 2)
             loss = float(mse + self.lmbda * bits / (self.net.height * self.net.width))
+        self.net.synthesis.low_precision = low
         if self.best is None or loss < self.best[0]:
             self.best = (loss, {k: v.detach().clone() for k, v in self.net.state_dict().items()})
 
@@ -138,13 +150,16 @@ class CoolChicFitModule(pl.LightningModule):
         return self.net
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        checkpoint["coolchic_fit"] = {"seconds": self.elapsed(), "fingerprint": self.fingerprint}
+        checkpoint["coolchic_fit"] = {"seconds": self.elapsed(), "fingerprint": self.fingerprint,
+                                      "finished": self.finished, "next_look": self.next_look}
         if self.best is not None:
             checkpoint["coolchic_fit"].update(best_loss=self.best[0], best_state=self.best[1])
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         saved = checkpoint.get("coolchic_fit", {})
         self.seconds_before = float(saved.get("seconds", 0.0))
+        self.finished = bool(saved.get("finished", False))
+        self.next_look = float(saved.get("next_look", self.next_look))
         if "best_state" in saved:
             self.best = (float(saved["best_loss"]), saved["best_state"])
 
@@ -242,6 +257,7 @@ def quantize_fit(net: CoolChicNet, image: Tensor, lmbda: float) -> dict[str, Qua
     module at a time (the modules chosen earlier stay quantized)."""
     image = image.float()
     work = copy.deepcopy(net)
+    work.synthesis.low_precision = False  # candidates are told apart in float32
     chosen: dict[str, QuantizedModule] = {}
     for name in MODULES:
         best = None
@@ -282,6 +298,8 @@ def encode_image(image: Tensor, quality: int | None = None, preset: str | None =
     quality = DEFAULT_QUALITY if quality is None else quality
     lmbda = QUALITIES[quality]
     iterations = iterations or PRESETS[preset or DEFAULT_PRESET]
+    if not MIN_TILE <= tile <= MAX_TILE:
+        raise ValueError(f"tile size {tile} outside {MIN_TILE}…{MAX_TILE}")
     height, width = image.shape[1:]
     boxes = tile_boxes(height, width, tile)
     fits, seconds = [], 0.0

@@ -58,7 +58,8 @@ MAX_ARM_LAYERS = 4
 MAX_HIDDEN = 128
 MAX_RESIDUAL = 4
 MAX_ITERATIONS = 10_000_000
-MIN_TILE, MAX_TILE = 16, 1 << 15
+# Tiles bound the work and memory of one decode step; a small tile costs a model per 65,536 pixels at least.
+MIN_TILE, MAX_TILE = 256, 4096
 DEFAULT_TILE = 768  # a Kodak image is one tile; larger images are fitted (and decoded) one tile at a time
 LATENT_LIMIT = 1 << 15  # |latent| — a fit never comes near; a crafted stream is refused past it
 
@@ -234,6 +235,10 @@ def _write_tile_latents(fit: FittedModel, encoder: RansEncoder, laplace: Laplace
 
 def write_streams(tile: int, fits: list[FittedModel]) -> dict[str, bytes]:
     """The ``model``, ``weights`` and ``latents`` streams of the quantized fits of every tile (raster order)."""
+    if not MIN_TILE <= tile <= MAX_TILE:
+        raise ValueError(f"tile size {tile} outside {MIN_TILE}…{MAX_TILE}")
+    if any(fit.iterations > MAX_ITERATIONS for fit in fits):
+        raise ValueError(f"more than {MAX_ITERATIONS} iterations cannot be recorded")
     model = bytearray([LAYOUT_VERSION]) + encode_varint(tile)
     weights, latents, laplace = RansEncoder(), RansEncoder(), LaplaceTables()
     for fit in fits:
@@ -355,24 +360,29 @@ def decode_latents(decoder: RansDecoder, laplace: LaplaceTables, arch: CoolChicA
 
 
 def read_tiles(streams: dict[str, bytes], height: int, width: int) -> Iterator[tuple[TileHeader, FittedModel]]:
-    """Every tile's fitted model, decoded one tile at a time (memory stays that of one tile)."""
+    """Every tile's fitted model, its weights and latents decoded one tile at a time (the memory of one tile)."""
     _, headers = read_model(streams, height, width)
     try:
         weights = RansDecoder(streams["weights"])
-        modules = [_read_tile_weights(weights, header) for header in headers]
-        weights.finish()
-    except (ValueError, RuntimeError, IndexError) as exc:
-        raise DecodeError(f"coolchic weights stream is damaged: {exc}") from None
-    try:
         latents, laplace = RansDecoder(streams["latents"]), LaplaceTables()
-        for header, tile_modules in zip(headers, modules, strict=True):
-            _, _, h, w = header.box
-            grids = decode_latents(latents, laplace, header.arch, tile_modules["arm"],
-                                   grid_shapes(h, w, header.arch.levels))
-            yield header, FittedModel(header.arch, header.iterations, tile_modules, grids)
+    except ValueError as exc:
+        raise DecodeError(f"coolchic stream is damaged: {exc}") from None
+    for header in headers:
+        try:
+            modules = _read_tile_weights(weights, header)
+        except (ValueError, RuntimeError, IndexError) as exc:
+            raise DecodeError(f"coolchic weights stream is damaged: {exc}") from None
+        _, _, h, w = header.box
+        try:
+            grids = decode_latents(latents, laplace, header.arch, modules["arm"], grid_shapes(h, w, header.arch.levels))
+        except (ValueError, RuntimeError, IndexError) as exc:
+            raise DecodeError(f"coolchic latents stream is damaged: {exc}") from None
+        yield header, FittedModel(header.arch, header.iterations, modules, grids)
+    try:
+        weights.finish()
         latents.finish()
-    except (ValueError, RuntimeError, IndexError) as exc:
-        raise DecodeError(f"coolchic latents stream is damaged: {exc}") from None
+    except (ValueError, RuntimeError) as exc:
+        raise DecodeError(f"coolchic stream is damaged: {exc}") from None
 
 
 class CoolChicDecoder:

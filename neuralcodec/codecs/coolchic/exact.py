@@ -3,9 +3,11 @@
 Weights are integers ``q`` standing for ``q · 2^-k`` (one exponent ``k`` per module: entropy model,
 upsampling, synthesis), biases integers in units of ``2^-FRAC_BITS``, activations integers in units of
 ``2^-FRAC_BITS``. Every layer multiplies and sums integers in float64: each product and partial sum is an
-integer below 2**53 (activations are clamped to ±2**ACT_BITS units, weights to ±2**WEIGHT_BITS, and a layer
-has at most MAX_FAN_IN inputs: 2**23 · 2**21 · 2**8 = 2**52), so the result is exact whatever the summation
-order, BLAS, thread count or instruction set. The sum is then rounded back to the activation grid (half up).
+integer below 2**53 (every activation, the latents entering a network and the entropy model's outputs included,
+is clamped to ±2**ACT_BITS units; weights to ±2**WEIGHT_BITS; a layer has at most MAX_FAN_IN inputs:
+2**23 · 2**21 · 2**8 = 2**52), so the result is exact whatever the summation order, BLAS, thread count or
+instruction set; each product is also snapped to the nearest integer, which undoes a few ULPs of noise an inexact
+BLAS could add. The sum is then rounded back to the activation grid (half up).
 The outputs that choose probability tables (a mean to 1/16 and a scale index) are derived from integers by
 integer rules, and the decoded pixel is ``round(255 · value)`` computed the same way.
 """
@@ -99,7 +101,7 @@ class ExactEntropyModel:
             y += h
             np.maximum(y, 0.0, out=y)
             h = _clamp_(y)
-        out = self._layer(h, *self.out)
+        out = _clamp_(self._layer(h, *self.out))
         # mean to the nearest 1/16: m16 = round(mean · 16); scale index j = round(8 · (log scale + shift))
         m16 = np.floor((out[:, 0] + float(1 << (FRAC_BITS - 5))) * 2.0 ** (4 - FRAC_BITS)).astype(np.int64)
         shifted = out[:, 1] * 8.0 + (float(8 * LOG_SCALE_SHIFT) * _UNIT + _UNIT / 2)
@@ -135,11 +137,11 @@ def upsample2(x: np.ndarray, taps: np.ndarray, exponent: int, height: int, width
 def upsample(grids: list[np.ndarray], module: QuantizedModule) -> np.ndarray:
     """Integer latent grids (finest first) → (levels, H, W) activations."""
     taps = module.weights["taps"]
-    x = grids[-1][None].astype(np.float64) * _UNIT
+    x = clamp(grids[-1][None].astype(np.float64) * _UNIT)
     for i in range(len(grids) - 2, -1, -1):
         target = grids[i]
         x = upsample2(x, taps[i], module.exponent, *target.shape)
-        x = np.concatenate([target[None].astype(np.float64) * _UNIT, x])
+        x = np.concatenate([clamp(target[None].astype(np.float64) * _UNIT), x])
     return x
 
 
