@@ -22,6 +22,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from neuralcodec.codecs.coolchic.codec import read_model  # noqa: E402
 from neuralcodec.codecs.coolchic.net import CoolChicArch  # noqa: E402
 from neuralcodec.cpu_kernels import cpu_kernels  # noqa: E402
 from neuralcodec.image_io import read_image  # noqa: E402
@@ -78,6 +79,7 @@ def main() -> None:
                     record = {"image": name, "lambda": lmbda, "variant": variant, "iterations": iterations,
                               "bytes": size, "bpp": 8 * size / pixels, "psnr": 10 * np.log10(255**2 / mse),
                               "streams": {k: len(v) for k, v in fitted.streams.items()},
+                              "exponents": read_model(fitted.streams, *image.shape[1:])[1][0].exponents,
                               "seconds": round(seconds, 1), "cpu": platform.machine(), "kernels": cpu_kernels()}
                     print(json.dumps(record), flush=True)
                     with args.out.open("a") as f:

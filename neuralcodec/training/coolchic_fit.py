@@ -45,7 +45,7 @@ from neuralcodec.codecs.coolchic.codec import (
     tile_boxes,
     write_streams,
 )
-from neuralcodec.codecs.coolchic.exact import QuantizedModule
+from neuralcodec.codecs.coolchic.exact import FRAC_BITS, QuantizedModule
 from neuralcodec.codecs.coolchic.net import CoolChicArch, CoolChicNet
 from neuralcodec.codecs.coolchic.qualities import DEFAULT_PRESET, DEFAULT_QUALITY, PRESETS, QUALITIES
 from neuralcodec.codecs.coolchic.schedule import Schedule
@@ -55,6 +55,7 @@ from neuralcodec.training.checkpoints import resumable_fit
 GRAD_CLIP = 0.1  # as Cool-chic and C3
 # weight exponents tried per module (steps 2**-k); the search keeps the cheapest in MSE + λ · bpp
 EXPONENT_CANDIDATES = {"arm": range(4, 13), "upsampling": range(4, 13), "synthesis": range(4, 15)}
+BIAS_EXPONENT_CANDIDATES = range(2, FRAC_BITS + 1)
 
 
 class _OneImage(Dataset):
@@ -251,6 +252,15 @@ def _loss(net: CoolChicNet, image: Tensor, lmbda: float, extra_bits: float) -> f
     return mse + lmbda * (bits.item() + extra_bits) / pixels
 
 
+def _better(best: tuple[float, QuantizedModule] | None, net: CoolChicNet, work: CoolChicNet, name: str, k: int,
+            kb: int, image: Tensor, lmbda: float, fixed_bits: float) -> tuple[float, QuantizedModule]:
+    """``best`` or the module quantized with steps 2**-k (weights) and 2**-kb (biases), whichever costs less."""
+    candidate = quantize_module(net, name, k, kb)
+    load_module(work, name, candidate)
+    loss = _loss(work, image, lmbda, fixed_bits + module_bits(candidate))
+    return (loss, candidate) if best is None or loss < best[0] else best
+
+
 @torch.no_grad()
 def quantize_fit(net: CoolChicNet, image: Tensor, lmbda: float) -> dict[str, QuantizedModule]:
     """The integer twin of a fitted model: per module, the weight step of least ``MSE + λ · bpp``, chosen one
@@ -260,14 +270,13 @@ def quantize_fit(net: CoolChicNet, image: Tensor, lmbda: float) -> dict[str, Qua
     work.synthesis.low_precision = False  # candidates are told apart in float32
     chosen: dict[str, QuantizedModule] = {}
     for name in MODULES:
+        # the weight step first (biases at the finest step), then the bias step with that weight step
+        fixed = sum(module_bits(m) for m in chosen.values())
         best = None
-        for k in EXPONENT_CANDIDATES[name]:
-            candidate = quantize_module(net, name, k)
-            load_module(work, name, candidate)
-            fixed = sum(module_bits(m) for m in chosen.values())
-            loss = _loss(work, image, lmbda, fixed + module_bits(candidate))
-            if best is None or loss < best[0]:
-                best = (loss, candidate)
+        for k, kb in [(k, FRAC_BITS) for k in EXPONENT_CANDIDATES[name]]:
+            best = _better(best, net, work, name, k, kb, image, lmbda, fixed)
+        for kb in BIAS_EXPONENT_CANDIDATES if best[1].biases else ():
+            best = _better(best, net, work, name, best[1].exponent, kb, image, lmbda, fixed)
         chosen[name] = best[1]
         load_module(work, name, chosen[name])
     return chosen

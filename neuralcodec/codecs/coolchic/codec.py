@@ -6,7 +6,8 @@ fitted on its own, so that fitting and decoding a large image needs the memory o
 
 - ``model``: layout byte, the tile size (varint), then per tile: varints levels, entropy-model layers, synthesis
   hidden width, residual layers and the fit's iterations; per module (entropy model, upsampling, synthesis) its
-  weight exponent (u8) and, per integer array in :func:`tensor_layout` order, its geometric table (u8);
+  weight and bias exponents (u8 each) and, per integer array in :func:`tensor_layout` order, its geometric
+  table (u8);
 - ``weights``: one rANS stream; per tile, one set per integer array (:mod:`neuralcodec.entropy.geometric`);
 - ``latents``: one rANS stream; per tile, one set per *wavefront*: every latent of every level with
   ``x + 3·y = t`` (t = 0, 1, …), levels finest first, raster order within a level. Each latent is coded with
@@ -87,16 +88,16 @@ def _float_tensors(net: CoolChicNet) -> dict[str, dict[str, tuple[Tensor, Tensor
     return {"arm": arm, "upsampling": {"taps": (net.upsampling.half_taps, None)}, "synthesis": synthesis}
 
 
-def quantize_module(net: CoolChicNet, module: str, exponent: int) -> QuantizedModule:
-    """The integer twin of one module with weight step 2**-exponent."""
+def quantize_module(net: CoolChicNet, module: str, exponent: int, bias_exponent: int = FRAC_BITS) -> QuantizedModule:
+    """The integer twin of one module with weight step 2**-exponent and bias step 2**-bias_exponent."""
     limit = float(1 << WEIGHT_BITS)
     weights, biases = {}, {}
     for name, (w, b) in _float_tensors(net)[module].items():
         w = w.detach().double().reshape(w.shape[0], -1)
         weights[name] = torch.round(w * 2.0**exponent).clamp(-limit, limit).long().numpy()
         if b is not None:
-            biases[name] = torch.round(b.detach().double() * 2.0**FRAC_BITS).clamp(-limit, limit).long().numpy()
-    return QuantizedModule(exponent, weights, biases)
+            biases[name] = torch.round(b.detach().double() * 2.0**bias_exponent).clamp(-limit, limit).long().numpy()
+    return QuantizedModule(exponent, weights, biases, bias_exponent)
 
 
 @torch.no_grad()
@@ -105,7 +106,7 @@ def load_module(net: CoolChicNet, module: str, quantized: QuantizedModule) -> No
     for name, (w, b) in _float_tensors(net)[module].items():
         w.copy_(torch.from_numpy(quantized.weights[name]).double().mul(2.0**-quantized.exponent).view_as(w))
         if b is not None:
-            b.copy_(torch.from_numpy(quantized.biases[name]).double().mul(2.0**-FRAC_BITS))
+            b.copy_(torch.from_numpy(quantized.biases[name]).double().mul(2.0**-quantized.bias_exponent))
 
 
 def module_bits(quantized: QuantizedModule) -> float:
@@ -209,7 +210,7 @@ def _write_tile_model(model: bytearray, fit: FittedModel, encoder: RansEncoder) 
     tables = list(geometric_tables())
     for name, layout in tensor_layout(arch).items():
         module = fit.modules[name]
-        model.append(module.exponent)
+        model += bytes([module.exponent, module.bias_exponent])
         for tensor, shape, has_bias in layout:
             arrays = [(module.weights[tensor], shape)] + ([(module.biases[tensor], shape[:1])] if has_bias else [])
             for values, expected in arrays:
@@ -261,6 +262,7 @@ class TileHeader:
     arch: CoolChicArch
     iterations: int
     exponents: dict[str, int]
+    bias_exponents: dict[str, int]
     choices: list[int]
 
 
@@ -272,11 +274,11 @@ def _read_tile_header(r: ByteReader, box: tuple[int, int, int, int]) -> TileHead
         raise DecodeError("coolchic architecture outside its limits")
     arch = CoolChicArch(levels=levels, arm_layers=arm_layers, synthesis_hidden=hidden,
                         synthesis_residual=residual, context=CONTEXT_OFFSETS)
-    choices, exponents = [], {}
+    choices, exponents, bias_exponents = [], {}, {}
     for name, tensors in tensor_layout(arch).items():
-        exponents[name] = r.u8("exponent")
-        if not EXP_RANGE[0] <= exponents[name] <= EXP_RANGE[1]:
-            raise DecodeError("coolchic weight exponent out of range")
+        exponents[name], bias_exponents[name] = r.u8("exponent"), r.u8("bias exponent")
+        if not EXP_RANGE[0] <= exponents[name] <= EXP_RANGE[1] or bias_exponents[name] > FRAC_BITS:
+            raise DecodeError("coolchic weight or bias exponent out of range")
         for _, shape, has_bias in tensors:
             if shape[-1] > MAX_FAN_IN:
                 raise DecodeError("coolchic layer wider than the format allows")
@@ -285,7 +287,7 @@ def _read_tile_header(r: ByteReader, box: tuple[int, int, int, int]) -> TileHead
                 choices.append(r.u8("table"))
     if max(choices) >= len(geometric_tables()):
         raise DecodeError("coolchic table index out of range")
-    return TileHeader(box, arch, iterations, exponents, choices)
+    return TileHeader(box, arch, iterations, exponents, bias_exponents, choices)
 
 
 def read_model(streams: dict[str, bytes], height: int, width: int) -> tuple[int, list[TileHeader]]:
@@ -316,10 +318,10 @@ def describe_model(streams: dict[str, bytes], height: int, width: int) -> list[t
     return rows + [
         ("latent grids", f"{arch.levels} ({' '.join(f'{w}x{h}' for h, w in shapes)})"),
         ("entropy model", f"{len(arch.context)}-neighbour context, {arch.arm_layers} residual layers, "
-                          f"weight step 2^-{exponents['arm']}"),
+                          f"steps 2^-{exponents['arm']} (weights), 2^-{first.bias_exponents['arm']} (biases)"),
         ("upsampling", f"8-tap per level, weight step 2^-{exponents['upsampling']}"),
         ("synthesis", f"1x1 {arch.levels}-{arch.synthesis_hidden}-3, {arch.synthesis_residual} residual 3x3, "
-                      f"weight step 2^-{exponents['synthesis']}"),
+                      f"steps 2^-{exponents['synthesis']} (weights), 2^-{first.bias_exponents['synthesis']} (biases)"),
         ("network parameters", params),
         ("fit iterations", first.iterations),
     ]
@@ -339,7 +341,7 @@ def _read_tile_weights(decoder: RansDecoder, header: TileHeader) -> dict[str, Qu
                 if np.abs(values.astype(np.int64)).max(initial=0) > limit:
                     raise DecodeError("coolchic weight outside its range")
                 target[tensor] = values.astype(np.int64).reshape(size)
-        modules[name] = QuantizedModule(header.exponents[name], weights, biases)
+        modules[name] = QuantizedModule(header.exponents[name], weights, biases, header.bias_exponents[name])
     return modules
 
 

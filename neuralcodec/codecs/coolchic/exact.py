@@ -1,7 +1,8 @@
 """The integer twin of the overfitted image codec's networks: what the decoder runs, exact on every machine.
 
 Weights are integers ``q`` standing for ``q · 2^-k`` (one exponent ``k`` per module: entropy model,
-upsampling, synthesis), biases integers in units of ``2^-FRAC_BITS``, activations integers in units of
+upsampling, synthesis), biases integers ``b`` standing for ``b · 2^-kb`` (one bias exponent per module, at most
+FRAC_BITS), activations integers in units of
 ``2^-FRAC_BITS``. Every layer multiplies and sums integers in float64: each product and partial sum is an
 integer below 2**53 (every activation, the latents entering a network and the entropy model's outputs included,
 is clamped to ±2**ACT_BITS units; weights to ±2**WEIGHT_BITS; a layer has at most MAX_FAN_IN inputs:
@@ -33,11 +34,16 @@ _UNIT = float(1 << FRAC_BITS)
 
 @dataclass
 class QuantizedModule:
-    """One module's integer parameters: weights (q, in units of 2**-exponent) and biases (units 2**-FRAC_BITS)."""
+    """One module's integer parameters: weights (units of 2**-exponent) and biases (units of 2**-bias_exponent)."""
 
     exponent: int
     weights: dict[str, np.ndarray]
     biases: dict[str, np.ndarray]
+    bias_exponent: int = FRAC_BITS
+
+    def bias_units(self, name: str) -> np.ndarray:
+        """A bias in accumulator units (2**-(FRAC_BITS + exponent)): exact, a power-of-two multiple."""
+        return self.biases[name].astype(np.float64) * float(1 << (FRAC_BITS + self.exponent - self.bias_exponent))
 
 
 def round_shift(acc: np.ndarray, shift: int) -> np.ndarray:
@@ -77,9 +83,8 @@ class ExactEntropyModel:
         k = self.k = module.exponent
         # (in, out) float64 weights and biases in accumulator units (2**-(FRAC_BITS + k))
         self.hidden = [(np.ascontiguousarray(module.weights[f"hidden.{i}"].T, dtype=np.float64),
-                        module.biases[f"hidden.{i}"].astype(np.float64) * float(1 << k)) for i in range(layers)]
-        self.out = (np.ascontiguousarray(module.weights["out"].T, dtype=np.float64),
-                    module.biases["out"].astype(np.float64) * float(1 << k))
+                        module.bias_units(f"hidden.{i}")) for i in range(layers)]
+        self.out = (np.ascontiguousarray(module.weights["out"].T, dtype=np.float64), module.bias_units("out"))
         self._half, self._scale = (float(1 << (k - 1)), 2.0**-k) if k > 0 else (0.0, 1.0)
 
     def _layer(self, h: np.ndarray, w: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -150,11 +155,12 @@ def _round_shift_(acc: Tensor, shift: int) -> Tensor:
     return acc.add_(float(1 << (shift - 1))).mul_(2.0**-shift).floor_() if shift > 0 else acc.mul_(float(1 << -shift))
 
 
-def _pointwise(x: Tensor, q: np.ndarray, bias: np.ndarray, exponent: int, relu: bool) -> Tensor:
+def _pointwise(x: Tensor, module: QuantizedModule, name: str, relu: bool) -> Tensor:
     """(in, P) → (out, P) channel-major 1×1 layer on the activation grid (in place after the product)."""
+    q, exponent = module.weights[name], module.exponent
     w = torch.from_numpy(q.reshape(q.shape[0], -1).astype(np.float64))
     acc = _exact_torch(w, x)
-    acc.add_(torch.from_numpy(bias.astype(np.float64) * float(1 << exponent))[:, None])
+    acc.add_(torch.from_numpy(module.bias_units(name))[:, None])
     _round_shift_(acc, exponent)
     if relu:
         acc.clamp_(min=0.0)
@@ -172,8 +178,8 @@ def synthesize(features: np.ndarray, module: QuantizedModule, residual: int, ban
     for top in range(0, height, band):
         lo, hi = max(0, top - halo), min(height, top + band + halo)
         x = feats[:, lo:hi].reshape(c, -1)
-        x = _pointwise(x, module.weights["in"], module.biases["in"], k, relu=True)
-        img = _pointwise(x, module.weights["out"], module.biases["out"], k, relu=False).view(3, hi - lo, width)
+        x = _pointwise(x, module, "in", relu=True)
+        img = _pointwise(x, module, "out", relu=False).view(3, hi - lo, width)
         for i in range(residual):
             p = _pad_edges(img, lo == 0, hi == height)
             rows = p.shape[1] - 2
@@ -183,7 +189,7 @@ def synthesize(features: np.ndarray, module: QuantizedModule, residual: int, ban
                 dy, dx = divmod(tap, 3)
                 acc += _exact_torch(torch.from_numpy(np.ascontiguousarray(w[:, :, tap])),
                                     p[:, dy : dy + rows, dx : dx + width].reshape(3, -1))
-            acc.add_(torch.from_numpy(module.biases[f"residual.{i}"].astype(np.float64) * float(1 << k))[:, None])
+            acc.add_(torch.from_numpy(module.bias_units(f"residual.{i}"))[:, None])
             _round_shift_(acc, k)
             if i < residual - 1:
                 acc.clamp_(min=0.0)
