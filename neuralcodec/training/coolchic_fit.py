@@ -36,12 +36,12 @@ from neuralcodec.codecs.coolchic.codec import (
     DEFAULT_TILE,
     MAX_TILE,
     MIN_TILE,
-    MODULES,
     FittedModel,
     latent_integers,
     load_module,
     module_bits,
     quantize_module,
+    tensor_layout,
     tile_boxes,
     write_streams,
 )
@@ -53,9 +53,9 @@ from neuralcodec.cpu_kernels import native_bfloat16
 from neuralcodec.training.checkpoints import resumable_fit
 
 GRAD_CLIP = 0.1  # as Cool-chic and C3
-# weight exponents tried per module (steps 2**-k); the search keeps the cheapest in MSE + λ · bpp
+# weight and bias exponents tried per layer (steps 2**-k); the search keeps the cheapest in MSE + λ · bpp
 EXPONENT_CANDIDATES = {"arm": range(4, 13), "upsampling": range(4, 13), "synthesis": range(4, 15)}
-BIAS_EXPONENT_CANDIDATES = range(2, FRAC_BITS + 1)
+BIAS_EXPONENT_CANDIDATES = range(4, FRAC_BITS + 1)
 
 
 class _OneImage(Dataset):
@@ -252,33 +252,32 @@ def _loss(net: CoolChicNet, image: Tensor, lmbda: float, extra_bits: float) -> f
     return mse + lmbda * (bits.item() + extra_bits) / pixels
 
 
-def _better(best: tuple[float, QuantizedModule] | None, net: CoolChicNet, work: CoolChicNet, name: str, k: int,
-            kb: int, image: Tensor, lmbda: float, fixed_bits: float) -> tuple[float, QuantizedModule]:
-    """``best`` or the module quantized with steps 2**-k (weights) and 2**-kb (biases), whichever costs less."""
-    candidate = quantize_module(net, name, k, kb)
-    load_module(work, name, candidate)
-    loss = _loss(work, image, lmbda, fixed_bits + module_bits(candidate))
-    return (loss, candidate) if best is None or loss < best[0] else best
-
-
 @torch.no_grad()
 def quantize_fit(net: CoolChicNet, image: Tensor, lmbda: float) -> dict[str, QuantizedModule]:
-    """The integer twin of a fitted model: per module, the weight step of least ``MSE + λ · bpp``, chosen one
-    module at a time (the modules chosen earlier stay quantized)."""
+    """The integer twin of a fitted model: per layer (entropy model, upsampling, synthesis, in stream order) the
+    weight step, then the bias step, of least ``MSE + λ · bpp``, chosen one layer at a time (the layers chosen
+    earlier stay quantized, the later ones float)."""
     image = image.float()
     work = copy.deepcopy(net)
     work.synthesis.low_precision = False  # candidates are told apart in float32
     chosen: dict[str, QuantizedModule] = {}
-    for name in MODULES:
-        # the weight step first (biases at the finest step), then the bias step with that weight step
-        fixed = sum(module_bits(m) for m in chosen.values())
-        best = None
-        for k, kb in [(k, FRAC_BITS) for k in EXPONENT_CANDIDATES[name]]:
-            best = _better(best, net, work, name, k, kb, image, lmbda, fixed)
-        for kb in BIAS_EXPONENT_CANDIDATES if best[1].biases else ():
-            best = _better(best, net, work, name, best[1].exponent, kb, image, lmbda, fixed)
-        chosen[name] = best[1]
-        load_module(work, name, chosen[name])
+    done_bits = 0.0
+    for module, layout in tensor_layout(net.arch).items():
+        steps: dict[str, int] = {}
+        bias_steps: dict[str, int] = {}
+        for name, _, has_bias in layout:
+            def loss(k: int, kb: int, name: str = name, steps: dict = steps, bias_steps: dict = bias_steps,
+                     module: str = module, done_bits: float = done_bits) -> float:
+                q = quantize_module(net, module, {**steps, name: k}, {**bias_steps, name: kb})
+                load_module(work, module, q)
+                return _loss(work, image, lmbda, done_bits + module_bits(q))
+
+            steps[name] = min(EXPONENT_CANDIDATES[module], key=lambda k: loss(k, FRAC_BITS))
+            if has_bias:
+                bias_steps[name] = min(BIAS_EXPONENT_CANDIDATES, key=lambda kb: loss(steps[name], kb))
+        chosen[module] = quantize_module(net, module, steps, bias_steps)
+        load_module(work, module, chosen[module])
+        done_bits += module_bits(chosen[module])
     return chosen
 
 

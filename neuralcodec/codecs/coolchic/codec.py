@@ -6,8 +6,8 @@ fitted on its own, so that fitting and decoding a large image needs the memory o
 
 - ``model``: layout byte, the tile size (varint), then per tile: varints levels, entropy-model layers, synthesis
   hidden width, residual layers and the fit's iterations; per module (entropy model, upsampling, synthesis) its
-  weight and bias exponents (u8 each) and, per integer array in :func:`tensor_layout` order, its geometric
-  table (u8);
+  layers in :func:`tensor_layout` order, each with its weight exponent (u8), bias exponent (u8, if it has
+  biases) and the geometric tables of its weights and biases (u8 each);
 - ``weights``: one rANS stream; per tile, one set per integer array (:mod:`neuralcodec.entropy.geometric`);
 - ``latents``: one rANS stream; per tile, one set per *wavefront*: every latent of every level with
   ``x + 3·y = t`` (t = 0, 1, …), levels finest first, raster order within a level. Each latent is coded with
@@ -88,25 +88,44 @@ def _float_tensors(net: CoolChicNet) -> dict[str, dict[str, tuple[Tensor, Tensor
     return {"arm": arm, "upsampling": {"taps": (net.upsampling.half_taps, None)}, "synthesis": synthesis}
 
 
-def quantize_module(net: CoolChicNet, module: str, exponent: int, bias_exponent: int = FRAC_BITS) -> QuantizedModule:
-    """The integer twin of one module with weight step 2**-exponent and bias step 2**-bias_exponent."""
+def quantize_layer(net: CoolChicNet, module: str, name: str, exponent: int,
+                   bias_exponent: int = FRAC_BITS) -> tuple[np.ndarray, np.ndarray | None]:
+    """One layer's integer weights (step 2**-exponent) and biases (step 2**-bias_exponent; ``None`` if it has none)."""
     limit = float(1 << WEIGHT_BITS)
-    weights, biases = {}, {}
-    for name, (w, b) in _float_tensors(net)[module].items():
-        w = w.detach().double().reshape(w.shape[0], -1)
-        weights[name] = torch.round(w * 2.0**exponent).clamp(-limit, limit).long().numpy()
-        if b is not None:
-            biases[name] = torch.round(b.detach().double() * 2.0**bias_exponent).clamp(-limit, limit).long().numpy()
-    return QuantizedModule(exponent, weights, biases, bias_exponent)
+    w, b = _float_tensors(net)[module][name]
+    w = w.detach().double().reshape(w.shape[0], -1)
+    q = torch.round(w * 2.0**exponent).clamp(-limit, limit).long().numpy()
+    if b is None:
+        return q, None
+    return q, torch.round(b.detach().double() * 2.0**bias_exponent).clamp(-limit, limit).long().numpy()
+
+
+def quantize_module(net: CoolChicNet, module: str, exponents: dict[str, int],
+                    bias_exponents: dict[str, int] | None = None) -> QuantizedModule:
+    """The integer twin of one module, with each layer's weight (and bias) step: the layers named in
+    ``exponents`` (while steps are searched, the others stay float)."""
+    bias_exponents = bias_exponents or {}
+    weights, biases, kept_bias_exponents = {}, {}, {}
+    for name in _float_tensors(net)[module]:
+        if name not in exponents:
+            continue
+        kb = bias_exponents.get(name, FRAC_BITS)
+        q, qb = quantize_layer(net, module, name, exponents[name], kb)
+        weights[name] = q
+        if qb is not None:
+            biases[name], kept_bias_exponents[name] = qb, kb
+    return QuantizedModule(weights, biases, dict(exponents), kept_bias_exponents)
 
 
 @torch.no_grad()
 def load_module(net: CoolChicNet, module: str, quantized: QuantizedModule) -> None:
     """Set the float parameters of ``module`` to the values its integer twin stands for (exact)."""
     for name, (w, b) in _float_tensors(net)[module].items():
-        w.copy_(torch.from_numpy(quantized.weights[name]).double().mul(2.0**-quantized.exponent).view_as(w))
-        if b is not None:
-            b.copy_(torch.from_numpy(quantized.biases[name]).double().mul(2.0**-quantized.bias_exponent))
+        if name not in quantized.weights:
+            continue
+        w.copy_(torch.from_numpy(quantized.weights[name]).double().mul(2.0**-quantized.exponents[name]).view_as(w))
+        if b is not None and name in quantized.biases:
+            b.copy_(torch.from_numpy(quantized.biases[name]).double().mul(2.0**-quantized.bias_exponents[name]))
 
 
 def module_bits(quantized: QuantizedModule) -> float:
@@ -210,8 +229,10 @@ def _write_tile_model(model: bytearray, fit: FittedModel, encoder: RansEncoder) 
     tables = list(geometric_tables())
     for name, layout in tensor_layout(arch).items():
         module = fit.modules[name]
-        model += bytes([module.exponent, module.bias_exponent])
         for tensor, shape, has_bias in layout:
+            model.append(module.exponents[tensor])
+            if has_bias:
+                model.append(module.bias_exponents[tensor])
             arrays = [(module.weights[tensor], shape)] + ([(module.biases[tensor], shape[:1])] if has_bias else [])
             for values, expected in arrays:
                 if values.size != int(np.prod(expected)):
@@ -261,8 +282,8 @@ class TileHeader:
     box: tuple[int, int, int, int]
     arch: CoolChicArch
     iterations: int
-    exponents: dict[str, int]
-    bias_exponents: dict[str, int]
+    exponents: dict[str, dict[str, int]]  # module → layer → weight exponent
+    bias_exponents: dict[str, dict[str, int]]
     choices: list[int]
 
 
@@ -274,14 +295,21 @@ def _read_tile_header(r: ByteReader, box: tuple[int, int, int, int]) -> TileHead
         raise DecodeError("coolchic architecture outside its limits")
     arch = CoolChicArch(levels=levels, arm_layers=arm_layers, synthesis_hidden=hidden,
                         synthesis_residual=residual, context=CONTEXT_OFFSETS)
-    choices, exponents, bias_exponents = [], {}, {}
+    choices: list[int] = []
+    exponents: dict[str, dict[str, int]] = {}
+    bias_exponents: dict[str, dict[str, int]] = {}
     for name, tensors in tensor_layout(arch).items():
-        exponents[name], bias_exponents[name] = r.u8("exponent"), r.u8("bias exponent")
-        if not EXP_RANGE[0] <= exponents[name] <= EXP_RANGE[1] or bias_exponents[name] > FRAC_BITS:
-            raise DecodeError("coolchic weight or bias exponent out of range")
-        for _, shape, has_bias in tensors:
+        exponents[name], bias_exponents[name] = {}, {}
+        for tensor, shape, has_bias in tensors:
             if shape[-1] > MAX_FAN_IN:
                 raise DecodeError("coolchic layer wider than the format allows")
+            exponents[name][tensor] = r.u8("exponent")
+            if not EXP_RANGE[0] <= exponents[name][tensor] <= EXP_RANGE[1]:
+                raise DecodeError("coolchic weight exponent out of range")
+            if has_bias:
+                bias_exponents[name][tensor] = r.u8("bias exponent")
+                if bias_exponents[name][tensor] > FRAC_BITS:
+                    raise DecodeError("coolchic bias exponent out of range")
             choices.append(r.u8("table"))
             if has_bias:
                 choices.append(r.u8("table"))
@@ -318,13 +346,18 @@ def describe_model(streams: dict[str, bytes], height: int, width: int) -> list[t
     return rows + [
         ("latent grids", f"{arch.levels} ({' '.join(f'{w}x{h}' for h, w in shapes)})"),
         ("entropy model", f"{len(arch.context)}-neighbour context, {arch.arm_layers} residual layers, "
-                          f"steps 2^-{exponents['arm']} (weights), 2^-{first.bias_exponents['arm']} (biases)"),
-        ("upsampling", f"8-tap per level, weight step 2^-{exponents['upsampling']}"),
+                          f"weight steps {_steps(exponents['arm'])}, bias steps {_steps(first.bias_exponents['arm'])}"),
+        ("upsampling", f"8-tap per level, weight step {_steps(exponents['upsampling'])}"),
         ("synthesis", f"1x1 {arch.levels}-{arch.synthesis_hidden}-3, {arch.synthesis_residual} residual 3x3, "
-                      f"steps 2^-{exponents['synthesis']} (weights), 2^-{first.bias_exponents['synthesis']} (biases)"),
+                      f"weight steps {_steps(exponents['synthesis'])}, "
+                      f"bias steps {_steps(first.bias_exponents['synthesis'])}"),
         ("network parameters", params),
         ("fit iterations", first.iterations),
     ]
+
+
+def _steps(exponents: dict[str, int]) -> str:
+    return " ".join(f"2^-{k}" for k in exponents.values())
 
 
 def _read_tile_weights(decoder: RansDecoder, header: TileHeader) -> dict[str, QuantizedModule]:
@@ -341,7 +374,7 @@ def _read_tile_weights(decoder: RansDecoder, header: TileHeader) -> dict[str, Qu
                 if np.abs(values.astype(np.int64)).max(initial=0) > limit:
                     raise DecodeError("coolchic weight outside its range")
                 target[tensor] = values.astype(np.int64).reshape(size)
-        modules[name] = QuantizedModule(header.exponents[name], weights, biases, header.bias_exponents[name])
+        modules[name] = QuantizedModule(weights, biases, header.exponents[name], header.bias_exponents[name])
     return modules
 
 

@@ -1,8 +1,7 @@
 """The integer twin of the overfitted image codec's networks: what the decoder runs, exact on every machine.
 
-Weights are integers ``q`` standing for ``q · 2^-k`` (one exponent ``k`` per module: entropy model,
-upsampling, synthesis), biases integers ``b`` standing for ``b · 2^-kb`` (one bias exponent per module, at most
-FRAC_BITS), activations integers in units of
+Weights are integers ``q`` standing for ``q · 2^-k`` and biases integers ``b`` standing for ``b · 2^-kb`` (one
+weight and one bias exponent per layer, ``kb`` at most FRAC_BITS), activations integers in units of
 ``2^-FRAC_BITS``. Every layer multiplies and sums integers in float64: each product and partial sum is an
 integer below 2**53 (every activation, the latents entering a network and the entropy model's outputs included,
 is clamped to ±2**ACT_BITS units; weights to ±2**WEIGHT_BITS; a layer has at most MAX_FAN_IN inputs:
@@ -34,16 +33,18 @@ _UNIT = float(1 << FRAC_BITS)
 
 @dataclass
 class QuantizedModule:
-    """One module's integer parameters: weights (units of 2**-exponent) and biases (units of 2**-bias_exponent)."""
+    """One module's integer parameters, per layer: weights (units of 2**-exponents[layer]) and biases (units of
+    2**-bias_exponents[layer])."""
 
-    exponent: int
     weights: dict[str, np.ndarray]
     biases: dict[str, np.ndarray]
-    bias_exponent: int = FRAC_BITS
+    exponents: dict[str, int]
+    bias_exponents: dict[str, int]
 
     def bias_units(self, name: str) -> np.ndarray:
-        """A bias in accumulator units (2**-(FRAC_BITS + exponent)): exact, a power-of-two multiple."""
-        return self.biases[name].astype(np.float64) * float(1 << (FRAC_BITS + self.exponent - self.bias_exponent))
+        """A layer's bias in accumulator units (2**-(FRAC_BITS + k)): exact, a power-of-two multiple."""
+        shift = FRAC_BITS + self.exponents[name] - self.bias_exponents[name]
+        return self.biases[name].astype(np.float64) * float(1 << shift)
 
 
 def round_shift(acc: np.ndarray, shift: int) -> np.ndarray:
@@ -80,19 +81,23 @@ class ExactEntropyModel:
     each step works in place: products snapped to integers, then :func:`round_shift` and :func:`clamp`."""
 
     def __init__(self, module: QuantizedModule, layers: int) -> None:
-        k = self.k = module.exponent
-        # (in, out) float64 weights and biases in accumulator units (2**-(FRAC_BITS + k))
-        self.hidden = [(np.ascontiguousarray(module.weights[f"hidden.{i}"].T, dtype=np.float64),
-                        module.bias_units(f"hidden.{i}")) for i in range(layers)]
-        self.out = (np.ascontiguousarray(module.weights["out"].T, dtype=np.float64), module.bias_units("out"))
-        self._half, self._scale = (float(1 << (k - 1)), 2.0**-k) if k > 0 else (0.0, 1.0)
+        # per layer: (in, out) float64 weights, the bias in accumulator units, and the weight exponent
+        names = [f"hidden.{i}" for i in range(layers)]
+        self.hidden = [self._prepare(module, name) for name in names]
+        self.out = self._prepare(module, "out")
 
-    def _layer(self, h: np.ndarray, w: np.ndarray, b: np.ndarray) -> np.ndarray:
+    @staticmethod
+    def _prepare(module: QuantizedModule, name: str) -> tuple[np.ndarray, np.ndarray, int]:
+        w = np.ascontiguousarray(module.weights[name].T, dtype=np.float64)
+        return w, module.bias_units(name), module.exponents[name]
+
+    @staticmethod
+    def _layer(h: np.ndarray, w: np.ndarray, b: np.ndarray, k: int) -> np.ndarray:
         acc = _exact_np(h, w)
         acc += b
-        if self.k > 0:
-            acc += self._half
-            acc *= self._scale  # exact: a power of two
+        if k > 0:
+            acc += float(1 << (k - 1))
+            acc *= 2.0**-k  # exact: a power of two
             np.floor(acc, out=acc)
         return acc
 
@@ -101,8 +106,8 @@ class ExactEntropyModel:
         h = context.astype(np.float64)
         h *= _UNIT
         _clamp_(h)
-        for w, b in self.hidden:
-            y = self._layer(h, w, b)
+        for w, b, k in self.hidden:
+            y = self._layer(h, w, b, k)
             y += h
             np.maximum(y, 0.0, out=y)
             h = _clamp_(y)
@@ -145,7 +150,7 @@ def upsample(grids: list[np.ndarray], module: QuantizedModule) -> np.ndarray:
     x = clamp(grids[-1][None].astype(np.float64) * _UNIT)
     for i in range(len(grids) - 2, -1, -1):
         target = grids[i]
-        x = upsample2(x, taps[i], module.exponent, *target.shape)
+        x = upsample2(x, taps[i], module.exponents["taps"], *target.shape)
         x = np.concatenate([clamp(target[None].astype(np.float64) * _UNIT), x])
     return x
 
@@ -157,7 +162,7 @@ def _round_shift_(acc: Tensor, shift: int) -> Tensor:
 
 def _pointwise(x: Tensor, module: QuantizedModule, name: str, relu: bool) -> Tensor:
     """(in, P) → (out, P) channel-major 1×1 layer on the activation grid (in place after the product)."""
-    q, exponent = module.weights[name], module.exponent
+    q, exponent = module.weights[name], module.exponents[name]
     w = torch.from_numpy(q.reshape(q.shape[0], -1).astype(np.float64))
     acc = _exact_torch(w, x)
     acc.add_(torch.from_numpy(module.bias_units(name))[:, None])
@@ -170,7 +175,6 @@ def _pointwise(x: Tensor, module: QuantizedModule, name: str, relu: bool) -> Ten
 def synthesize(features: np.ndarray, module: QuantizedModule, residual: int, band: int = 64) -> np.ndarray:
     """(levels, H, W) activations → uint8 (3, H, W) pixels, computed in bands of ``band`` rows (each with the
     rows its 3×3 layers reach) so that memory stays bounded."""
-    k = module.exponent
     c, height, width = features.shape
     feats = torch.from_numpy(features)
     halo = residual
@@ -190,7 +194,7 @@ def synthesize(features: np.ndarray, module: QuantizedModule, residual: int, ban
                 acc += _exact_torch(torch.from_numpy(np.ascontiguousarray(w[:, :, tap])),
                                     p[:, dy : dy + rows, dx : dx + width].reshape(3, -1))
             acc.add_(torch.from_numpy(module.bias_units(f"residual.{i}"))[:, None])
-            _round_shift_(acc, k)
+            _round_shift_(acc, module.exponents[f"residual.{i}"])
             if i < residual - 1:
                 acc.clamp_(min=0.0)
             # an inner band edge has halo rows instead of replicated ones, and loses one per 3×3 layer
