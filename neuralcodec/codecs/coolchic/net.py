@@ -12,11 +12,17 @@ the decoder decodes a whole wavefront at once.
 
 Follows Cool-chic (v4): one-channel grids initialised to zero and scaled by an encoder gain of 16, its 16-neighbour
 causal context, an entropy model of residual layers as wide as the context with a Laplace output (log scale
-shifted by −4), per-level symmetric 8-tap upsampling initialised bicubic, and the synthesis
-``40-1-linear-relu,3-1-linear-none,3-3-residual-relu,3-3-residual-none``. Follows C3 in the soft quantiser:
-soft rounding of soft-rounded latents plus Kumaraswamy noise, both annealed. Departs (so far): no 7×7 pre-concat
-filter in the upsampling, 40 rather than 48 hidden synthesis channels (cost per iteration), no warm-up among
-several random starts, and one Adam for latents and networks (SOAP not yet measured).
+shifted by −4), per-level symmetric 8-tap upsampling initialised bicubic, the synthesis
+``40-1-linear-relu,3-1-linear-none,3-3-residual-relu,3-3-residual-none``, Adam with gradients clipped to 0.1,
+keeping the best model as coded at the end, and per-layer weight steps 2^-k chosen by rate–distortion after the
+fit. Follows C3 in the soft quantiser: soft rounding of soft-rounded latents plus Kumaraswamy noise, both annealed,
+then a short hard-rounding phase. Departs: no 7×7 pre-concat filter in the upsampling, 40 rather than 48 hidden
+synthesis channels (cost per iteration), no warm-up among several random starts, one Adam for latents and
+networks (SOAP not measured), 1×1 layers in bfloat16 while fitting where the CPU has it natively, the network
+weights coded with two-sided geometric tables (our :mod:`neuralcodec.entropy.geometric`) rather than exp-Golomb,
+images larger than 768 pixels fitted in independent tiles, and a decoder that is entirely integer arithmetic
+(:mod:`neuralcodec.codecs.coolchic.exact`): the entropy model's mean to 1/16 and its scale to e^(j/8) select
+tables built exactly, so every machine decodes the same pixels.
 """
 
 from __future__ import annotations
