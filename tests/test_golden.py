@@ -43,11 +43,17 @@ def test_golden_set_covers_every_shipped_rate_point():
             assert family in fitted, f"no golden file for the fitted family {family}: run scripts/make_golden.py"
 
 
+def _golden_bytes(name: str, rec: dict) -> bytes:
+    """A golden file's bytes, checked against the hash recorded when it was written."""
+    data = (GOLDEN / name).read_bytes()
+    assert hashlib.sha256(data).hexdigest() == rec["bin_sha256"], "a golden file was changed in place"
+    return data
+
+
 @pytest.mark.parametrize("name", sorted(INDEX))
 def test_golden_file_decodes_bit_identically(name):
     rec = INDEX[name]
-    data = (GOLDEN / name).read_bytes()
-    assert hashlib.sha256(data).hexdigest() == rec["bin_sha256"], "a golden file was changed in place"
+    data = _golden_bytes(name, rec)
     header, streams = unpack(data)
     codec = load_codec_for(header)
     symbols = codec.decode_symbols(codec.family.streams_from_chunks(streams), header.height, header.width)
@@ -72,8 +78,7 @@ def test_golden_video_decodes_bit_identically(name):
     from neuralcodec.video_coding import decode_video
 
     rec = VIDEOS[name]
-    data = (GOLDEN / name).read_bytes()
-    assert hashlib.sha256(data).hexdigest() == rec["bin_sha256"], "a golden file was changed in place"
+    data = _golden_bytes(name, rec)
     header, frames = decode_video(data)
     assert header.version == rec["format_version"] and header.is_video
     assert hashlib.sha256(torch.stack(list(frames)).numpy().tobytes()).hexdigest() == rec["frames_sha256"]
@@ -83,8 +88,7 @@ def test_golden_video_decodes_bit_identically(name):
 def test_golden_fitted_image_decodes_to_the_recorded_pixels_everywhere(name):
     """Fitted image files decode to exactly the recorded pixels on every machine (the decoder is integer)."""
     rec = FITTED[name]
-    data = (GOLDEN / name).read_bytes()
-    assert hashlib.sha256(data).hexdigest() == rec["bin_sha256"], "a golden file was changed in place"
+    data = _golden_bytes(name, rec)
     image, header = decode_bytes(data)
     assert header.version == rec["format_version"]
     assert hashlib.sha256(np.asarray(to_pil(image, header.channels)).tobytes()).hexdigest() == rec["pixels_sha256"]

@@ -20,7 +20,6 @@ upsampling and synthesis, tile after tile. Nothing here trains: fitting is :mod:
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -267,11 +266,6 @@ def write_streams(tile: int, fits: list[FittedModel]) -> dict[str, bytes]:
         _write_tile_model(model, fit, weights)
         _write_tile_latents(fit, latents, laplace)
     return {"model": bytes(model), "weights": weights.finish(), "latents": latents.finish()}
-
-
-def streams_hash(streams: dict[str, bytes]) -> bytes:
-    """The 4-byte weights hash a coolchic container carries: SHA-256 of its streams."""
-    return hashlib.sha256(streams["model"] + streams["weights"] + streams["latents"]).digest()[:4]
 
 
 # --- decoder side -----------------------------------------------------------------------------------------------

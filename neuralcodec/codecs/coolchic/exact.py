@@ -56,7 +56,9 @@ def round_shift(acc: np.ndarray, shift: int) -> np.ndarray:
 
 
 def clamp(x: np.ndarray) -> np.ndarray:
-    return np.clip(x, -_ACT_LIMIT, _ACT_LIMIT, out=x)
+    """Clamp activations to ±2**ACT_BITS units, in place (two ufuncs: cheaper than np.clip per wavefront)."""
+    np.minimum(x, _ACT_LIMIT, out=x)
+    return np.maximum(x, -_ACT_LIMIT, out=x)
 
 
 # Every matrix product of integer-valued float64 goes through these two (tests wrap them with last-bit noise, as
@@ -105,23 +107,18 @@ class ExactEntropyModel:
         """(N, C) integer latents → int64 means (integer part), phases (0…15) and scale indexes."""
         h = context.astype(np.float64)
         h *= _UNIT
-        _clamp_(h)
+        clamp(h)
         for w, b, k in self.hidden:
             y = self._layer(h, w, b, k)
             y += h
             np.maximum(y, 0.0, out=y)
-            h = _clamp_(y)
-        out = _clamp_(self._layer(h, *self.out))
+            h = clamp(y)
+        out = clamp(self._layer(h, *self.out))
         # mean to the nearest 1/16: m16 = round(mean · 16); scale index j = round(8 · (log scale + shift))
         m16 = np.floor((out[:, 0] + float(1 << (FRAC_BITS - 5))) * 2.0 ** (4 - FRAC_BITS)).astype(np.int64)
         shifted = out[:, 1] * 8.0 + (float(8 * LOG_SCALE_SHIFT) * _UNIT + _UNIT / 2)
         j = np.floor(shifted * (1.0 / _UNIT)).astype(np.int64)
         return m16 >> 4, m16 & 15, j
-
-
-def _clamp_(x: np.ndarray) -> np.ndarray:
-    np.minimum(x, _ACT_LIMIT, out=x)
-    return np.maximum(x, -_ACT_LIMIT, out=x)
 
 
 def upsample2(x: np.ndarray, taps: np.ndarray, exponent: int, height: int, width: int) -> np.ndarray:
