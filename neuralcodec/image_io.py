@@ -16,6 +16,8 @@ Conversion rule (documented in README "Input images"): every input is coded as 8
 from __future__ import annotations
 
 import os
+import shutil
+import stat
 import tempfile
 import warnings
 from dataclasses import dataclass
@@ -171,21 +173,44 @@ def remove_stale_temporaries(folder: str | Path) -> int:
     return len(stale)
 
 
+def output_target(path: Path) -> Path:
+    """The file an output is written to: a symbolic link's final target (the link itself is kept), else ``path``."""
+    return Path(os.path.realpath(path)) if path.is_symlink() else path
+
+
+def is_special_output(path: Path) -> bool:
+    """Whether ``path`` exists as something other than a regular file or folder (a character device such as
+    ``/dev/null``, a FIFO, a socket): such outputs are written through, never renamed over."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return False
+    return not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))
+
+
 def temp_file_beside(path: Path) -> tuple[int, Path]:
-    """An open temporary file (descriptor, path) beside ``path``, with the mode ``path`` has or would get, to be
-    renamed over it when complete; ``InputError`` (one line, naming ``path``) if ``path`` cannot be written."""
-    if not path.parent.is_dir():
-        raise InputError(f"output folder does not exist: {path.parent}")
-    if path.is_dir():
+    """An open temporary file (descriptor, path) for an output, completed with :func:`commit_temporary`.
+
+    Beside the file written (a symbolic link's target), with the mode that file has or would get, so the commit is
+    one rename; for a device or FIFO it lies in the system's temporary folder, and the commit copies it through.
+    ``InputError`` (one line, naming ``path``) if ``path`` cannot be written."""
+    target = output_target(path)
+    if not target.parent.is_dir():
+        raise InputError(f"output folder does not exist: {target.parent}")
+    if target.is_dir():
         raise InputError(f"output is a folder: {path}")
-    if path.exists() and not path.stat().st_mode & 0o222:  # by mode bits: root may write anything
+    special = is_special_output(target)
+    if target.exists() and not special and not target.stat().st_mode & 0o222:  # mode bits: root may write all
         raise InputError(f"output is read-only, not replaced: {path}")
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}{TEMP_MARK}", suffix=".part", dir=path.parent or ".")
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}{TEMP_MARK}", suffix=".part",
+                                   dir=None if special else target.parent)
     except OSError as exc:  # name the user's file, not the temporary
         raise InputError(f"cannot write {path}: {exc.strerror or exc}") from None
+    if special:
+        return fd, Path(tmp)
     try:
-        os.chmod(tmp, path.stat().st_mode & 0o7777 if path.exists() else 0o666 & ~_UMASK)
+        os.chmod(tmp, target.stat().st_mode & 0o7777 if target.exists() else 0o666 & ~_UMASK)
     except OSError as exc:
         os.close(fd)
         Path(tmp).unlink(missing_ok=True)
@@ -193,11 +218,28 @@ def temp_file_beside(path: Path) -> tuple[int, Path]:
     return fd, Path(tmp)
 
 
+def commit_temporary(tmp: Path, path: Path) -> None:
+    """Complete an output written to ``tmp`` (from :func:`temp_file_beside`): renamed over a regular file (or a
+    symbolic link's target, keeping the link), copied into a device or FIFO. ``tmp`` is gone afterwards."""
+    target = output_target(path)
+    try:
+        if is_special_output(target):
+            with open(tmp, "rb") as src, open(target, "wb") as dst:
+                shutil.copyfileobj(src, dst)
+            os.unlink(tmp)
+        else:
+            os.replace(tmp, target)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise InputError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
 def atomic_write(path: str | Path, data: bytes) -> None:
     """Write ``data`` to a temporary file beside ``path`` and rename it over ``path`` when complete.
 
     A reader (or a crash) never sees a half-written ``path``; an existing file is replaced only by a
-    complete new one.
+    complete new one. A symbolic link keeps being a link (its target is replaced); a device or FIFO
+    (``/dev/null``, ``/dev/stdout``) is written through.
     """
     path = Path(path)
     fd, tmp = temp_file_beside(path)
@@ -206,13 +248,13 @@ def atomic_write(path: str | Path, data: bytes) -> None:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, path)
     except OSError as exc:  # e.g. a full disk: name the user's file, not the temporary
         Path(tmp).unlink(missing_ok=True)
         raise InputError(f"cannot write {path}: {exc.strerror or exc}") from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    commit_temporary(tmp, path)
 
 
 def output_format(path: str | Path) -> str:

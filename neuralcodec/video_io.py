@@ -54,7 +54,14 @@ import numpy as np
 
 from neuralcodec.bitstream import MAX_PIXELS, MAX_SIDE
 from neuralcodec.errors import InputError
-from neuralcodec.image_io import _GREY_MODES, _UMASK, TEMP_MARK, _to_uint8_grey, temp_file_beside
+from neuralcodec.image_io import (
+    _GREY_MODES,
+    _UMASK,
+    TEMP_MARK,
+    _to_uint8_grey,
+    commit_temporary,
+    temp_file_beside,
+)
 
 YUV_MATRIX = "bt601"  # ITU-R BT.601, limited range: see the module docstring
 
@@ -838,7 +845,7 @@ class _PlanarFileWriter(VideoWriter):
         os.fsync(self._file.fileno())
         self._file.close()
         self._file = None
-        os.replace(self._tmp, self.path)
+        commit_temporary(self._tmp, self.path)
 
     def _discard(self) -> None:
         if self._file is not None:
@@ -897,7 +904,7 @@ class _AvWriter(VideoWriter):
         self._container = None
         with open(self._tmp, "rb+") as f:
             os.fsync(f.fileno())
-        os.replace(self._tmp, self.path)
+        commit_temporary(self._tmp, self.path)
 
     def _discard(self) -> None:
         if self._container is not None:

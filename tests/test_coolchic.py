@@ -4,6 +4,7 @@ disk, exact and deterministic decoding, the CLI, the API and bad input."""
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import subprocess
 import sys
@@ -229,6 +230,9 @@ def test_evaluation_keeps_files_and_resumes_without_encoding_again(crops, tmp_pa
     for key in ("bpp", "psnr-rgb", "encoding_time"):
         assert second["results"][key] == first["results"][key]
     assert second["results"]["bpp"][0] == pytest.approx(8 * kept.stat().st_size / (53 * 37))
+    other = eval_codec("coolchic", encode_options={"iterations": 9})  # other settings: fitted again
+    evaluate(other, [crops["odd"]], tmp_path, qualities=[0])
+    assert kept.stat().st_mtime_ns != stamp and "(9 iterations)" in json.loads(record.read_text())["codec"]
 
 
 def test_avif444_anchor_codes_a_real_image(crops):

@@ -185,6 +185,37 @@ def test_codec_export_of_a_vq_checkpoint(models, tmp_path, run_cli):
     assert torch.equal(exported.codebook, trained.codebook)
 
 
+def test_codec_export_refuses_shipped_folder_existing_files_other_suffixes_and_mismatches(models, tmp_path, run_cli):
+    from neuralcodec.codecs.registry import WEIGHTS_DIR
+
+    (ckpt,) = models["top"].parent.glob("**/last.ckpt")
+
+    def refused(*args: object) -> str:
+        res = run_cli("export", *args)
+        assert res.returncode != 0 and "Traceback" not in res.stderr and len(res.stderr.strip().splitlines()) == 1
+        return res.stderr
+
+    shipped = sorted(WEIGHTS_DIR.glob("*.pt"))[0]
+    before = shipped.read_bytes()
+    assert "installed weights folder" in refused(ckpt, "-o", shipped, "--force")
+    assert "installed weights folder" in refused(ckpt, "-o", WEIGHTS_DIR / "new-q9.pt")
+    assert shipped.read_bytes() == before and not (WEIGHTS_DIR / "new-q9.pt").exists()
+    assert "not .png" in refused(ckpt, "-o", tmp_path / "e.png")
+    assert "checkpoint not found" in refused(tmp_path / "missing.ckpt", "-o", tmp_path / "m.pt")
+    mine = tmp_path / "mine.pt"
+    mine.write_bytes(b"my own file")
+    assert "--force" in refused(ckpt, "-o", mine)
+    assert mine.read_bytes() == b"my own file"
+    assert run_cli("export", ckpt, "-o", mine, "--force").returncode == 0
+    assert load_codec(model_file=mine).family.name == "vq"
+    blob = torch.load(ckpt, weights_only=False)  # the vq networks' weights under a hyperprior's name
+    blob["hyper_parameters"]["family"] = blob["family"] = "hyperprior"
+    blob["hyper_parameters"].pop("arch", None)
+    torch.save(blob, tmp_path / "foreign.ckpt")
+    assert "does not match the hyperprior network" in refused(tmp_path / "foreign.ckpt", "-o", tmp_path / "f.pt")
+    assert not (tmp_path / "f.pt").exists()
+
+
 def test_restorer_stage_joins_a_decoder_trained_beside_it(models, tmp_path):
     """``restorer_from``: the restorer of one file and everything else of another (configs/vq/top.yaml); at lr 0 the
     joined file holds exactly the two parts, and the stage both share is counted once in its training history."""

@@ -102,9 +102,42 @@ def make_folder(folder: Path) -> list[Path]:
     return created
 
 
+def take_inputs(args: argparse.Namespace) -> None:
+    """``args.input`` (one or more positional arguments) → the one input as a string, or several in
+    ``args.inputs`` (what an unquoted shell glob gives): those are a batch, as a folder or a quoted glob is."""
+    inputs = list(args.input)
+    args.inputs = inputs if len(inputs) > 1 else None
+    args.input = inputs[0] if len(inputs) == 1 else f"{len(inputs)} inputs"
+    if args.inputs and "-" in inputs:
+        raise InputError("'-' (standard input) takes no other inputs beside it")
+
+
+def _expand_many(specs: list[str], suffixes: set[str]) -> list[Path]:
+    """The files of several inputs, each a file, folder or pattern, in order and without repeats."""
+    from neuralcodec.batch import expand_inputs, is_batch_spec
+
+    files: dict[Path, None] = {}
+    for spec in specs:
+        if is_batch_spec(spec):
+            found = expand_inputs(spec, suffixes)
+        elif Path(spec).is_file():
+            found = [Path(spec)]
+        else:
+            raise InputError(f"input not found: {spec}" if not Path(spec).exists() else f"not a file: {spec}")
+        files.update((p, None) for p in found if p.resolve() not in {q.resolve() for q in files})
+    return list(files)
+
+
 def dispatch(args: argparse.Namespace, one, suffixes: set[str], out_suffix: str, verb: str) -> int:
     from neuralcodec.batch import STDIO, expand_inputs, is_batch_spec, names_folder, plan_outputs
 
+    if getattr(args, "inputs", None):
+        if args.output == STDIO:
+            raise InputError(f"'-o -' takes one input, but {len(args.inputs)} were given: give an output folder")
+        if Path(args.output).exists() and not Path(args.output).is_dir():
+            raise InputError(f"{len(args.inputs)} inputs need an output folder, but {args.output} is a file")
+        pairs = plan_outputs(_expand_many(args.inputs, suffixes), Path(args.output), out_suffix)
+        return run_batch(pairs, one, args, verb)
     if is_batch_spec(args.input):
         if args.output == STDIO:
             raise InputError(f"'-o -' takes one input, but {args.input} names a batch: give an output folder")

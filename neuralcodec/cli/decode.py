@@ -25,6 +25,7 @@ from neuralcodec.cli.common import (
     pixel_count,
     read_stdin,
     same_file,
+    take_inputs,
     write_stdout,
 )
 from neuralcodec.errors import InputError
@@ -107,7 +108,8 @@ def run(args: argparse.Namespace) -> int:
     from neuralcodec.batch import BITSTREAM_SUFFIX, STDIO, is_batch_spec
     from neuralcodec.image_io import output_format
 
-    if args.input != STDIO and not is_batch_spec(args.input) and Path(args.input).is_file():
+    take_inputs(args)
+    if not args.inputs and args.input != STDIO and not is_batch_spec(args.input) and Path(args.input).is_file():
         from neuralcodec.bitstream import unpack
 
         data = Path(args.input).read_bytes()
@@ -121,8 +123,9 @@ def run(args: argparse.Namespace) -> int:
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("decode", help="decompress a .bin to an image (or video) file",
                        description=__doc__.split("\n\n", 1)[1])
-    p.add_argument("input", help="bitstream file, '-' for stdin, folder of .bin files, or quoted glob (a path that "
-                   "exists is taken literally, even with [ ? * in its name)")
+    p.add_argument("input", nargs="+", metavar="INPUT",
+                   help="bitstream file, '-' for stdin, folder of .bin files, or quoted glob (a path that exists is "
+                   "taken literally, even with [ ? * in its name); several inputs are a batch")
     p.add_argument("-o", "--output", required=True,
                    help="image file to write (its suffix picks the format; an unwritable one is an error), '-' for "
                    "stdout, or a folder: an existing one or one ending in '/' (created if missing) gets INPUT's "

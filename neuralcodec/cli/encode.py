@@ -32,6 +32,7 @@ from neuralcodec.cli.common import (
     pixel_count,
     read_stdin,
     same_file,
+    take_inputs,
     write_stdout,
 )
 from neuralcodec.codecs.registry import DEFAULT_CODEC, DEFAULT_QUALITY, DEFAULT_VIDEO_CODEC
@@ -211,7 +212,11 @@ def run(args: argparse.Namespace) -> int:
     from neuralcodec.batch import BITSTREAM_SUFFIX, image_suffixes
     from neuralcodec.video_io import is_video_path
 
-    video_input = args.input != "-" and Path(args.input).suffix.lower() != "" and is_video_path(args.input)
+    take_inputs(args)
+    if args.inputs and any(Path(p).suffix and is_video_path(p) for p in args.inputs):
+        raise InputError("videos are encoded one at a time: give one video input")
+    video_input = (not args.inputs and args.input != "-" and Path(args.input).suffix.lower() != ""
+                   and is_video_path(args.input))
     if args.codec is None:
         args.codec = DEFAULT_VIDEO_CODEC if video_input else DEFAULT_CODEC
     _check_encode_options(args)
@@ -269,8 +274,9 @@ def _shipped_range() -> str:
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("encode", help="compress image files (PNG, JPEG, PPM, BMP, TIFF, WebP) to .bin",
                        description=__doc__.split("\n\n", 1)[1])
-    p.add_argument("input", help="image file, '-' for stdin, folder, or quoted glob such as 'photos/*.jpg' (a path "
-                   "that exists is taken literally, even with [ ? * in its name)")
+    p.add_argument("input", nargs="+", metavar="INPUT",
+                   help="image file, '-' for stdin, folder, or quoted glob such as 'photos/*.jpg' (a path that "
+                   "exists is taken literally, even with [ ? * in its name); several inputs are a batch")
     p.add_argument("-o", "--output", required=True,
                    help="bitstream file to write (not with an image suffix such as .png), '-' for stdout, or a "
                    "folder: an existing one or one ending in '/' (created if missing) gets INPUT's name with .bin; "

@@ -90,6 +90,8 @@ def _fitted_eval_codec(name: str, encode_options: dict[str, Any]) -> EvalCodec:
         return decode_bytes(data)[0]
 
     settings = ", ".join(f"{k}={v}" for k, v in sorted(encode_options.items())) or "defaults"
+    if hasattr(family, "fit_iterations"):  # a preset's iterations may change between releases: name them
+        settings += f" ({family.fit_iterations(encode_options)} iterations)"
     return EvalCodec(name, f"neuralcodec {name} (fitted to each image: {settings}; files incl. container)",
                      list(family.qualities), ".bin", encode, decode,
                      spec=("fitted", name, json.dumps(encode_options, sort_keys=True)), resumable=True)
@@ -152,6 +154,14 @@ def codec_from_spec(spec: tuple[str, ...]) -> EvalCodec:
     return eval_codec(args[0], options) if kind == "codec" else model_files_eval_codec(list(args), options)
 
 
+def _kept_by(record: Path, codec: EvalCodec) -> bool:
+    """Whether a kept file's record was written by this codec with these settings (else it is coded again)."""
+    try:
+        return json.loads(record.read_text()).get("codec") == codec.description
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
 def _measure_image(codec: EvalCodec, path: Path, image: Tensor, qualities: list[int], work_dir: Path,
                    lpips_model: Any, progress: Callable[[], None] | None,
                    stop: Callable[[], bool] = lambda: False) -> list[dict[str, Any]]:
@@ -166,7 +176,7 @@ def _measure_image(codec: EvalCodec, path: Path, image: Tensor, qualities: list[
             break
         record = work_dir / f"{path.stem}-q{q}.json"
         try:
-            if codec.resumable and record.is_file() and record.with_suffix(codec.suffix).is_file():
+            if codec.resumable and record.with_suffix(codec.suffix).is_file() and _kept_by(record, codec):
                 file = record.with_suffix(codec.suffix)
                 encoding_time = json.loads(record.read_text())["encoding_time"]  # measured when it was encoded
             else:

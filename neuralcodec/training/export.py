@@ -11,7 +11,8 @@ import pytorch_lightning as pl
 import torch
 
 from neuralcodec.codecs.model_file import save_model_file
-from neuralcodec.codecs.registry import get_family, model_file_name
+from neuralcodec.codecs.registry import family_names, get_family, model_file_name
+from neuralcodec.errors import ModelError
 from neuralcodec.training.checkpoints import checkpoint_stage, load_checkpoint, load_state_dict_any
 from neuralcodec.training.recorded import data_facts
 
@@ -52,10 +53,17 @@ def export_checkpoint(ckpt: str | Path, path: str | Path, quality: int | None = 
     """
     blob = load_checkpoint(ckpt)
     hp = blob.get("hyper_parameters", {})
-    family = get_family(blob.get("family") or hp.get("family", "hyperprior"))
+    name = blob.get("family") or hp.get("family", "hyperprior")
+    if name not in family_names():
+        raise ModelError(f"{ckpt} is a checkpoint of {name!r}, which is not a codec family here")
+    family = get_family(name)
     arch = hp.get("arch") or {k: hp[k] for k in ("N", "M") if k in hp}  # older checkpoints: N, M at top level
-    net = family.build_net(**arch)
-    net.load_state_dict(load_state_dict_any(ckpt))
+    try:
+        net = family.build_net(**arch)
+        net.load_state_dict(load_state_dict_any(ckpt))
+    except (RuntimeError, TypeError, ValueError, KeyError) as exc:  # torch's message lists every tensor
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ModelError(f"{ckpt} does not match the {name} network it names ({first.rstrip(':.')})") from None
     meta = {**checkpoint_stage(blob), "lr": float(hp.get("lr", 0.0)), "source": Path(ckpt).name}
     meta.update(_history(list(blob.get("lineage", [])), meta))
     blob = family.export(net, int(hp.get("quality", 0) if quality is None else quality), meta)

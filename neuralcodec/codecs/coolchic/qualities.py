@@ -8,5 +8,5 @@ from __future__ import annotations
 
 QUALITIES: dict[int, float] = {0: 0.02, 1: 0.008, 2: 0.004, 3: 0.002, 4: 0.001, 5: 0.0004}
 DEFAULT_QUALITY = 3
-PRESETS: dict[str, int] = {"fast": 250, "medium": 1000, "slow": 4000}  # iterations
+PRESETS: dict[str, int] = {"fast": 250, "medium": 1500, "slow": 4000}  # iterations
 DEFAULT_PRESET = "medium"
