@@ -4,22 +4,30 @@ batch, and the checks made before torch loads."""
 from __future__ import annotations
 
 import os
+import signal
 import stat
+import subprocess
+import sys
 import threading
+import time
 from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
+from neuralcodec.coding import decode_bytes
 from neuralcodec.video_io import open_video, open_writer
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="module")
 def coded(tmp_path_factory, sample_path) -> tuple[Path, np.ndarray]:
     """A small real image coded with the default codec, and its decoded pixels."""
-    from neuralcodec.coding import decode_bytes, encode_file
+    from neuralcodec.coding import encode_file
 
     folder = tmp_path_factory.mktemp("coded")
     crop = folder / "crop.png"
@@ -108,3 +116,67 @@ def test_several_inputs_on_the_command_line_are_a_batch(run_cli, sample_path, tm
     assert "'-o -' takes one input" in _one_line_failure(run_cli("encode", *inputs, "-o", "-"))
     assert "input not found: " in _one_line_failure(run_cli("encode", inputs[0], tmp_path / "c.png", "-o", out))
     assert "is a file" in _one_line_failure(run_cli("encode", *inputs, "-o", out / "a.bin"))
+
+
+def _interrupt_once_checkpointed(args: list[object], checkpoint: Path, sig: int) -> tuple[int, str]:
+    """Run ``codec ARGS``, send ``sig`` once the fit's checkpoint exists; (exit status, stderr)."""
+    env = dict(os.environ, PYTHONWARNINGS="ignore")
+    proc = subprocess.Popen([sys.executable, "-m", "neuralcodec.cli", *map(str, args)], cwd=ROOT, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
+    deadline = time.monotonic() + 180
+    while not checkpoint.exists():
+        assert proc.poll() is None, proc.communicate()[1]
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=120)
+    return proc.returncode, err
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_an_interrupted_image_fit_says_how_to_resume_and_resumes(sig, run_cli, sample_path, tmp_path):
+    src = tmp_path / "crop.png"
+    Image.open(sample_path).convert("RGB").crop((0, 0, 48, 32)).save(src)
+    out = tmp_path / "crop.bin"
+    args = ["encode", src, "-o", out, "--codec", "coolchic", "--quality", "1", "--iterations", "600"]
+    checkpoint = tmp_path / "crop.bin.fit.ckpt"
+    status, err = _interrupt_once_checkpointed(args, checkpoint, sig)
+    assert status == 128 + sig
+    assert err.strip().splitlines()[-1] == (f"codec: interrupted: the fit so far is in {checkpoint}; "
+                                           "run the same command again to resume")
+    assert "Traceback" not in err and "graceful" not in err and not out.exists()
+    saved = torch.load(checkpoint, weights_only=True)
+    assert saved["global_step"] >= 1 and saved["coolchic_fit"]["seconds"] > 0
+    if sig == signal.SIGTERM:
+        proc = run_cli(*args, timeout=600)  # the same command: resumes and finishes
+        assert proc.returncode == 0, proc.stderr
+        assert not checkpoint.exists() and decode_bytes(out.read_bytes())[0].shape == (3, 32, 48)
+
+
+def test_an_interrupted_video_fit_says_how_to_resume(tmp_path):
+    clip = tmp_path / "clip.y4m"
+    frames = np.random.default_rng(1).integers(0, 256, (4, 32, 32, 3), dtype=np.uint8)
+    with open_writer(clip, 32, 32, Fraction(25)) as writer:
+        for frame in frames:
+            writer.write_rgb(frame)
+    out = tmp_path / "clip.bin"
+    checkpoint = tmp_path / "clip.bin.fit.ckpt"
+    status, err = _interrupt_once_checkpointed(["encode", clip, "-o", out, "--epochs", "100000"], checkpoint,
+                                               signal.SIGINT)
+    assert status == 130 and "Traceback" not in err and "graceful" not in err and not out.exists()
+    assert err.strip().splitlines()[-1].startswith(f"codec: interrupted: the fit so far is in {checkpoint}")
+
+
+def test_a_video_encode_prints_our_progress_only_and_verbose_adds_the_libraries(run_cli, tmp_path):
+    clip = tmp_path / "clip.y4m"
+    frames = np.random.default_rng(2).integers(0, 256, (2, 32, 32, 3), dtype=np.uint8)
+    with open_writer(clip, 32, 32, Fraction(25)) as writer:
+        for frame in frames:
+            writer.write_rgb(frame)
+    proc = run_cli("encode", clip, "-o", tmp_path / "clip.bin", "--epochs", "1")
+    assert proc.returncode == 0, proc.stderr
+    lines = [line for line in proc.stderr.replace("\r", "\n").splitlines() if line.strip()]
+    assert lines and all(line.startswith("fitting: ") for line in lines), proc.stderr
+    assert lines[-1].endswith(", 0 s left")  # one epoch of one: done, nothing left (no absurd estimate)
+    verbose = run_cli("encode", clip, "-o", tmp_path / "clip2.bin", "--epochs", "1", "--verbose")
+    assert verbose.returncode == 0 and "GPU available" in verbose.stderr

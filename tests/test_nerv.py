@@ -246,7 +246,7 @@ def test_two_process_ddp_fit_through_the_cli(run_cli, tmp_path, clip):
     """The scale path: a fit through Lightning DDP (2 CPU processes, gloo) writes one valid file."""
     src = _y4m(tmp_path / "clip.y4m", clip[:4], 25)
     out = run_cli("encode", src, "-o", tmp_path / "clip.bin", "--epochs", "2", "--quality", "0", "--quiet",
-                  "--trainer.strategy", "ddp", "--trainer.devices", "2", timeout=400)
+                  "--trainer.strategy", "ddp", "--trainer.devices", "2", "--verbose", timeout=400)
     assert out.returncode == 0, out.stderr[-3000:]
     assert "All distributed processes registered. Starting with 2 processes" in out.stdout + out.stderr
     assert out.stdout.count("clip.bin:") == 1  # one process wrote and reported the file

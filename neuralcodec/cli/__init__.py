@@ -7,6 +7,7 @@ builds the parser from them, runs the chosen command and turns every error into 
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import signal
 import sys
@@ -52,7 +53,11 @@ def _fail(message: str, code: int = 1) -> int:
     return code
 
 
+_signals_received: list[int] = []
+
+
 def _terminate(signum: int, frame: object) -> None:
+    _signals_received.append(signum)
     raise KeyboardInterrupt
 
 
@@ -89,6 +94,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"codec: warning: {message}", file=sys.stderr)
 
     warnings.showwarning = show_warning
+    if getattr(args, "verbose", False):  # the libraries' notices too (see training.fit_control.quiet_lightning)
+        logging.getLogger("neuralcodec").setLevel(logging.DEBUG)
     warnings.simplefilter("always", UserWarning)
     # SIGTERM unwinds like Ctrl-C, so temporary files are removed and no partial output is left.
     signal.signal(signal.SIGTERM, _terminate)
@@ -106,6 +113,7 @@ def main(argv: list[str] | None = None) -> int:
         return _fail(f"permission denied: {exc.filename or exc}")
     except OSError as exc:
         return _fail(f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": "))
-    except KeyboardInterrupt:
-        return _fail("interrupted", 130)
+    except KeyboardInterrupt as exc:  # Ctrl-C: 130; SIGTERM: 143 (128 + the signal, as shells report it)
+        print(f"codec: {exc}" if str(exc) else "codec: interrupted", file=sys.stderr)
+        return 128 + (_signals_received[0] if _signals_received else signal.SIGINT)
 

@@ -27,6 +27,17 @@ def check_output(dst: Path) -> None:
         raise InputError(f"output is a folder: {dst}")
 
 
+class Interrupted(KeyboardInterrupt):
+    """An interrupt (Ctrl-C, SIGTERM) with what the user needs to know: e.g. how to resume a fit."""
+
+
+def resume_hint(checkpoint: Path | None) -> str:
+    """The message of an interrupted fit: where its checkpoint is, if one was written."""
+    if checkpoint is not None and checkpoint.is_file():
+        return f"interrupted: the fit so far is in {checkpoint}; run the same command again to resume"
+    return "interrupted before the fit's first checkpoint: nothing to resume from"
+
+
 # ``-`` as input or output (None in the per-file functions below) is standard input / output
 STDIN_NAME, STDOUT_NAME = "<stdin>", "<stdout>"
 
@@ -246,6 +257,8 @@ def add_options(group: argparse._ArgumentGroup | argparse.ArgumentParser, option
 def add_batch_arguments(p: argparse.ArgumentParser) -> None:
     """The flags every command that codes a batch of files shares."""
     p.add_argument("--quiet", action="store_true", help="no progress bar in batch mode")
+    p.add_argument("--verbose", action="store_true",
+                   help="also show the notices of the libraries underneath (Lightning, torch) while fitting")
     p.add_argument("--skip-existing", action="store_true",
                    help="batch mode: leave outputs that already exist alone (resume a large batch)")
 

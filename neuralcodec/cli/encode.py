@@ -19,6 +19,7 @@ from neuralcodec.bitstream import MAX_PIXELS
 from neuralcodec.cli.common import (
     STDIN_NAME,
     STDOUT_NAME,
+    Interrupted,
     add_batch_arguments,
     add_options,
     check_bitstream_name,
@@ -31,6 +32,7 @@ from neuralcodec.cli.common import (
     parse_size,
     pixel_count,
     read_stdin,
+    resume_hint,
     same_file,
     take_inputs,
     write_stdout,
@@ -92,6 +94,10 @@ def _encode_one(src: Path | None, dst: Path | None, args: argparse.Namespace) ->
     try:
         enc = encode_file(src if data is None else data, args.codec, args.quality, args.model,
                           max_pixels=args.max_pixels, **fitted)
+    except KeyboardInterrupt:
+        if not fitted:
+            raise
+        raise Interrupted(resume_hint(fitted["checkpoint"])) from None
     finally:
         if fitted:
             fitted["report"].close()
@@ -123,14 +129,16 @@ class _FitProgress:
 
             self.bar = tqdm(total=self.total, desc="fitting", unit=self.unit, file=sys.stderr, disable=self.quiet,
                             bar_format="{desc}: {n_fmt}/{total_fmt} " + self.unit + "s |{bar}|{postfix}")
-        progress = max(state.get("progress", 0.0), 1e-9)
-        self.bar.n = min(int(state.get(self.count_key, progress * self.total)), self.bar.total)
-        left = state["elapsed"] * (1 - progress) / progress
+        # the step's own progress is where it started; what is done is at least the steps counted so far
+        done = state.get(self.count_key)
+        progress = max(state.get("progress", 0.0), done / self.total if done else 0.0)
+        self.bar.n = min(int(done if done is not None else progress * self.total), self.bar.total)
+        left = f"{state['elapsed'] * (1 - progress) / progress:.0f} s left" if progress > 0 else "time left unknown"
         if "bpp" in state:
-            self.bar.set_postfix_str(f"{state['bpp']:.3f} bpp, PSNR {state.get('psnr', 0):.2f} dB, {left:.0f} s left")
+            self.bar.set_postfix_str(f"{state['bpp']:.3f} bpp, PSNR {state.get('psnr', 0):.2f} dB, {left}")
         else:
             phase = "quantized" if state.get("qat") else "float"
-            self.bar.set_postfix_str(f"PSNR {state.get('psnr', 0):.2f} dB ({phase}), {left:.0f} s left")
+            self.bar.set_postfix_str(f"PSNR {state.get('psnr', 0):.2f} dB ({phase}), {left}")
         self.bar.refresh()
 
     def close(self) -> None:
@@ -193,6 +201,8 @@ def _encode_video(args: argparse.Namespace) -> int:
         enc = encode_video(src, quality=args.quality, epochs=epochs, time_budget=args.time_budget, size=args.size,
                            fps=args.fps, max_frames=args.frames, checkpoint=checkpoint, report=bar,
                            trainer_args=trainer_args or None)
+    except KeyboardInterrupt:
+        raise Interrupted(resume_hint(checkpoint)) from None
     finally:
         bar.close()
     if not enc.is_global_zero:  # another process of a multi-process fit: the first one writes the file

@@ -18,11 +18,8 @@ from __future__ import annotations
 
 import copy
 import hashlib
-import logging
 import time
-import warnings
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -51,6 +48,7 @@ from neuralcodec.codecs.coolchic.qualities import DEFAULT_PRESET, DEFAULT_QUALIT
 from neuralcodec.codecs.coolchic.schedule import Schedule
 from neuralcodec.cpu_kernels import native_bfloat16
 from neuralcodec.training.checkpoints import resumable_fit
+from neuralcodec.training.fit_control import ResumeCheckpoint, fit_interruptibly, quiet_lightning
 
 GRAD_CLIP = 0.1  # as Cool-chic and C3
 # weight and bias exponents tried per layer (steps 2**-k); the search keeps the cheapest in MSE + λ · bpp
@@ -165,42 +163,19 @@ class CoolChicFitModule(pl.LightningModule):
             self.best = (float(saved["best_loss"]), saved["best_state"])
 
 
-class _Report(pl.Callback):
-    """Calls ``report`` every ``every`` iterations, and writes the resume checkpoint every ``seconds``."""
+class _Report(ResumeCheckpoint):
+    """Calls ``report`` every ``every`` iterations, and keeps the resume checkpoint (:class:`ResumeCheckpoint`)."""
 
     def __init__(self, report: Callable[[dict[str, float]], None] | None, checkpoint: Path | None,
                  seconds: float, every: int = 10) -> None:
-        self.report, self.checkpoint, self.seconds, self.every = report, checkpoint, seconds, every
-        self._last_save = time.monotonic()
+        super().__init__(checkpoint, seconds)
+        self.report, self.every = report, every
 
     def on_train_epoch_end(self, trainer: pl.Trainer, module: CoolChicFitModule) -> None:
         step = trainer.global_step
         if self.report is not None and trainer.is_global_zero and (step % self.every == 0 or trainer.should_stop):
             self.report({**module.last, "elapsed": module.elapsed()})
-        if self.checkpoint is not None and time.monotonic() - self._last_save >= self.seconds:
-            partial = self.checkpoint.with_name(self.checkpoint.name + ".part")
-            trainer.save_checkpoint(partial)
-            if trainer.is_global_zero:
-                partial.replace(self.checkpoint)  # never leaves a half-written checkpoint
-            self._last_save = time.monotonic()
-
-
-@contextmanager
-def quiet_lightning() -> Iterator[None]:
-    """Lightning's notices (accelerators found, tips, "fit stopped") are not a fit's business: only errors pass."""
-    loggers = [logging.getLogger(name) for name in ("lightning.pytorch", "pytorch_lightning", "lightning_fabric",
-                                                     "lightning.fabric")]
-    levels = [logger.level for logger in loggers]
-    for logger in loggers:
-        logger.setLevel(logging.ERROR)
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", module="pytorch_lightning")
-        warnings.filterwarnings("ignore", module="lightning")
-        try:
-            yield
-        finally:
-            for logger, level in zip(loggers, levels, strict=True):
-                logger.setLevel(level)
+        self.save_if_due(trainer)
 
 
 def image_fingerprint(image: Tensor, arch: CoolChicArch, settings: dict[str, Any]) -> str:
@@ -234,7 +209,7 @@ def fit_image(image: Tensor, arch: CoolChicArch, lmbda: float, iterations: int, 
             "gradient_clip_val": GRAD_CLIP, "num_sanity_val_steps": 0,
             "callbacks": [_Report(report, checkpoint, checkpoint_seconds)], **(trainer_args or {}),
         })
-        trainer.fit(module, loader, ckpt_path=resume)
+        fit_interruptibly(trainer, module, loader, resume)
         if checkpoint is not None:  # the finished fit: a rerun (e.g. of a later tile's interrupted fit) skips it
             partial = checkpoint.with_name(checkpoint.name + ".part")
             trainer.save_checkpoint(partial)

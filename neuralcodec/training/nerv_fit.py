@@ -27,6 +27,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from neuralcodec.codecs.nerv.net import NervArch, NervNet
 from neuralcodec.training.checkpoints import resumable_fit
+from neuralcodec.training.fit_control import ResumeCheckpoint, fit_interruptibly, quiet_lightning
 
 QAT_START = 0.8  # progress at which quantization-aware fitting (and the rate term) starts
 WARMUP = 0.05
@@ -102,26 +103,18 @@ class NervFitModule(pl.LightningModule):
         self.seconds_before = float(checkpoint.get("nerv_fit", {}).get("seconds", 0.0))
 
 
-class _Report(pl.Callback):
-    """Calls ``report`` after every epoch, and writes the resume checkpoint every ``seconds``."""
+class _Report(ResumeCheckpoint):
+    """Calls ``report`` after every epoch, and keeps the resume checkpoint (:class:`ResumeCheckpoint`)."""
 
     def __init__(self, report: Callable[[dict[str, float]], None] | None, checkpoint: Path | None,
                  seconds: float) -> None:
-        self.report, self.checkpoint, self.seconds = report, checkpoint, seconds
-        self._last_save = time.monotonic()
+        super().__init__(checkpoint, seconds)
+        self.report = report
 
     def on_train_epoch_end(self, trainer: pl.Trainer, module: NervFitModule) -> None:
         if self.report is not None and trainer.is_global_zero:
             self.report({**module.last, "epoch": trainer.current_epoch + 1, "elapsed": module.elapsed()})
-        due = time.monotonic() - self._last_save >= self.seconds
-        if self.checkpoint is not None and trainer.world_size > 1:  # saving is collective: the processes agree
-            due = trainer.strategy.reduce_boolean_decision(due, all=False)
-        if self.checkpoint is not None and due:
-            partial = self.checkpoint.with_name(self.checkpoint.name + ".part")
-            trainer.save_checkpoint(partial)  # every process takes part; the first one writes
-            if trainer.is_global_zero:
-                partial.replace(self.checkpoint)  # never leaves a half-written checkpoint
-            self._last_save = time.monotonic()
+        self.save_if_due(trainer)
 
 
 def clip_fingerprint(frames: Tensor, arch: NervArch, settings: dict[str, Any]) -> str:
@@ -151,12 +144,13 @@ def fit_clip(frames: Tensor, arch: NervArch, epochs: int = 300, time_budget: flo
     resume = resumable_fit(checkpoint, "nerv_fit", fingerprint)
     loader = DataLoader(ClipFrames(frames), batch_size=batch_size, shuffle=True, num_workers=0,
                         generator=torch.Generator().manual_seed(seed))
-    trainer = pl.Trainer(**{
-        "accelerator": "cpu", "devices": 1, "max_epochs": epochs * 4, "logger": False,
-        "enable_checkpointing": False, "enable_progress_bar": False, "enable_model_summary": False,
-        "callbacks": [_Report(report, checkpoint, checkpoint_seconds)], **(trainer_args or {}),
-    })
-    trainer.fit(module, loader, ckpt_path=resume)
+    with quiet_lightning():
+        trainer = pl.Trainer(**{
+            "accelerator": "cpu", "devices": 1, "max_epochs": epochs * 4, "logger": False,
+            "enable_checkpointing": False, "enable_progress_bar": False, "enable_model_summary": False,
+            "callbacks": [_Report(report, checkpoint, checkpoint_seconds)], **(trainer_args or {}),
+        })
+        fit_interruptibly(trainer, module, loader, resume)
     net = module.net.cpu().eval()
     net.quantize_bits = None
     return net, module.elapsed(), trainer.is_global_zero
