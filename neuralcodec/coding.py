@@ -5,15 +5,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-from torch import Tensor
+from typing import TYPE_CHECKING, Any
 
 from neuralcodec.bitstream import Header, pack, unpack
 from neuralcodec.codecs.family import OWN_DECODER, ImageCodec, ImageFamily
 from neuralcodec.codecs.registry import DEFAULT_CODEC, family_of_id, load_codec, model_file_name
 from neuralcodec.errors import DecodeError, InputError, ModelError
 from neuralcodec.image_io import ImageInfo, read_image, read_image_bytes
+
+if TYPE_CHECKING:
+    from torch import Tensor
 
 
 @dataclass
@@ -154,15 +155,35 @@ def decode_bytes(data: bytes, model_file: str | Path | None = None, max_pixels: 
     return image, header
 
 
-def _decode_fitted(family: Any, header: Header, streams: dict[str, bytes], model_file: str | Path | None,
-                   max_pixels: int | None, options: dict[str, Any] | None) -> Tensor:
-    """The exact decoding of a fitted family's image file (its model is in the file)."""
+def check_decode_request(header: Header, model_file: str | Path | None = None, max_pixels: int | None = None,
+                         options: dict[str, Any] | None = None) -> None:
+    """Refuse, from an image file's header alone, what :func:`decode_bytes` would refuse after loading torch and
+    a model: options that neither the file's family nor the chosen decoder has, a decoder that does not serve
+    the family, a model file for a file that carries its own, and more than ``max_pixels`` pixels."""
+    family = family_of_id(header.family_id)
+    if header.is_video or family.media != "image":
+        return
+    if max_pixels is not None and header.width * header.height > max_pixels:
+        raise DecodeError(f"image of {header.width}×{header.height} exceeds the limit of {max_pixels} pixels")
+    if family.kind == "fitted":
+        _check_fitted_options(family, model_file, options)
+    else:
+        _route_options(dict(options or {}), family)
+
+
+def _check_fitted_options(family: Any, model_file: str | Path | None, options: dict[str, Any] | None) -> None:
     if model_file is not None:
         raise ModelError(f"{family.name} files carry their own model: no model file is needed")
     stray = sorted(name for name, value in (options or {}).items()
                    if not (name == "decoder" and value in (None, OWN_DECODER)) and value is not None)
     if stray:
         raise DecodeError(f"{option_flags(stray)}: not an option of {family.name} files")
+
+
+def _decode_fitted(family: Any, header: Header, streams: dict[str, bytes], model_file: str | Path | None,
+                   max_pixels: int | None, options: dict[str, Any] | None) -> Tensor:
+    """The exact decoding of a fitted family's image file (its model is in the file)."""
+    _check_fitted_options(family, model_file, options)
     if header.model_id != 0:
         raise DecodeError(f"{family.name} model id {header.model_id} is unknown to this build (it reads 0)")
     if max_pixels is not None and header.width * header.height > max_pixels:
@@ -177,14 +198,16 @@ def option_flags(names: list[str]) -> str:
     return ", ".join("--" + name.replace("_", "-") for name in names)
 
 
-def _split_options(options: dict[str, Any], family: type[ImageFamily], quality: int
-                   ) -> tuple[dict[str, Any], Any, dict[str, Any]]:
-    """(the file family's own options, the refining decoder or None, its options) from the options given.
+def _route_options(options: dict[str, Any], family: type[ImageFamily]
+                   ) -> tuple[dict[str, Any], str | None, dict[str, Any], str | None]:
+    """(the file family's own options, the refining decoder's name or None, its options, its model file), checked
+    without loading anything.
 
     ``decoder`` is :data:`OWN_DECODER` (the default) or a refining decoder's name, ``decoder_model`` its model
     file (default: the installed one). An option both declare (e.g. ``seed``) goes to both; one that neither the
-    file's family nor the chosen decoder declares is a ``DecodeError``."""
-    from neuralcodec.codecs.registry import family_names, load_decoder, refining_decoder
+    file's family nor the chosen decoder declares is a ``DecodeError``; a decoder that does not serve the family
+    is a ``ModelError``."""
+    from neuralcodec.codecs.registry import family_names, refining_decoder
 
     decoder = options.pop("decoder", OWN_DECODER)
     model = options.pop("decoder_model", None)
@@ -197,15 +220,30 @@ def _split_options(options: dict[str, Any], family: type[ImageFamily], quality: 
             if set(stray) <= theirs | {"decoder_model"}:
                 raise DecodeError(f"{option_flags(stray)} need --decoder {' or '.join(refiners)}")
             raise DecodeError(f"{option_flags(stray)}: not an option of {family.name} files")
-        return options, None, {}
+        return options, None, {}, None
     if decoder not in refiners:
         raise DecodeError(f"unknown decoder {decoder!r} (known: {', '.join([OWN_DECODER, *refiners])})")
+    served = refining_decoder(decoder).decodes_families
+    if family.name not in served:
+        raise ModelError(f"there is no {decoder} decoder for {family.name} files (it decodes {', '.join(served)})")
     theirs = {option.name for option in refining_decoder(decoder).decode_options}
     refine = {name: options[name] for name in options if name in theirs}
     options = {name: value for name, value in options.items() if name in own or name not in theirs}
     unknown = sorted(set(options) - own)
     if unknown:
         raise DecodeError(f"{option_flags(unknown)}: not an option of {family.name} files")
+    return options, decoder, refine, model
+
+
+def _split_options(options: dict[str, Any], family: type[ImageFamily], quality: int
+                   ) -> tuple[dict[str, Any], Any, dict[str, Any]]:
+    """(the file family's own options, the loaded refining decoder or None, its options): :func:`_route_options`,
+    then the decoder's model, which must have a noise level for this rate point."""
+    from neuralcodec.codecs.registry import load_decoder
+
+    options, decoder, refine, model = _route_options(options, family)
+    if decoder is None:
+        return options, None, {}
     refiner = load_decoder(decoder, family.name, model)
     if not refiner.supports(family.name, quality):
         raise DecodeError(f"the {decoder} decoder has no timestep for {family.name} rate point {quality}")

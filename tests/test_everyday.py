@@ -180,3 +180,48 @@ def test_a_video_encode_prints_our_progress_only_and_verbose_adds_the_libraries(
     assert lines[-1].endswith(", 0 s left")  # one epoch of one: done, nothing left (no absurd estimate)
     verbose = run_cli("encode", clip, "-o", tmp_path / "clip2.bin", "--epochs", "1", "--verbose")
     assert verbose.returncode == 0 and "GPU available" in verbose.stderr
+
+
+def test_the_diffusion_decoder_serves_what_list_and_help_say(run_cli, sample_path, tmp_path):
+    from neuralcodec.codecs.registry import get_family, load_decoder, shipped_qualities
+
+    listed = [line for line in run_cli("list").stdout.splitlines() if line.startswith("diffusion")]
+    advertised = listed[0].split("decoder for ", 1)[1].split(" files", 1)[0].split(", ")
+    assert advertised == list(get_family("diffusion").decodes_families)
+    assert ", ".join(advertised) in run_cli("decode", "--help").stdout.replace("\n", " ").replace("  ", " ")
+    for family in advertised:  # every one it names, at every shipped rate point
+        decoder = load_decoder("diffusion", family)
+        assert all(decoder.supports(family, q) for q in shipped_qualities(family))
+    vq_file = tmp_path / "v.bin"
+    assert run_cli("encode", sample_path, "-o", vq_file, "--codec", "vq").returncode == 0
+    message = _one_line_failure(run_cli("decode", vq_file, "-o", tmp_path / "v.png", "--decoder", "diffusion"))
+    assert "no diffusion decoder for vq files" in message and not (tmp_path / "v.png").exists()
+
+
+# Each is refused from the arguments, the file names and the container header alone: before torch loads.
+REFUSED_BEFORE_TORCH = [
+    (["encode", "{img}", "-o", "{tmp}/x.bin", "--quality", "99"], "no shipped 'hyperprior' model"),
+    (["encode", "{img}", "-o", "{tmp}/x.bin", "--codec", "vq", "--quality", "9"], "no shipped 'vq' model"),
+    (["encode", "{img}", "-o", "{tmp}/x.bin", "--max-pixels", "10"], "exceeds --max-pixels 10"),
+    (["encode", "{img}", "-o", "{tmp}/x.bin", "--codec", "coolchic", "--quality", "9"], "quality must be one of"),
+    (["encode", "{img}", "-o", "{tmp}/x.bin", "--codec", "nerv"], "nerv codes videos"),
+    (["decode", "{bin}", "-o", "{tmp}/x.png", "--steps", "2"], "--steps need --decoder diffusion"),
+    (["decode", "{bin}", "-o", "{tmp}/x.png", "--decoder", "diffusion", "--steps", "9"], "whole number 1…4"),
+    (["decode", "{bin}", "-o", "{tmp}/x.png", "--max-pixels", "100"], "exceeds the limit of 100 pixels"),
+    (["decode", "{bin}", "-o", "{tmp}/x.png", "--drop-rate", "0.5"], "not an option of hyperprior files"),
+    (["export", "{bin}", "-o", "{tmp}/x.png"], "written as .pt"),
+]
+
+
+@pytest.mark.parametrize("args, message", REFUSED_BEFORE_TORCH)
+def test_arguments_are_checked_before_torch_loads(args, message, coded, sample_path, tmp_path):
+    args = [a.format(img=sample_path, bin=coded[0], tmp=tmp_path) for a in args]
+    probe = ("import sys\nfrom neuralcodec.cli import main\ntry:\n    status = main(sys.argv[1:])\n"
+             "except SystemExit as exc:  # argparse's own refusals: usage, then the error\n    status = exc.code\n"
+             "print('torch loaded' if 'torch' in sys.modules else 'torch not loaded', status)")
+    proc = subprocess.run([sys.executable, "-c", probe, *args], capture_output=True, text=True, cwd=ROOT,
+                          timeout=120, env=dict(os.environ, PYTHONWARNINGS="ignore"))
+    words = proc.stdout.split()
+    assert words[:3] == ["torch", "not", "loaded"] and words[3] != "0", proc.stdout + proc.stderr
+    assert message in proc.stderr.strip().splitlines()[-1] and "Traceback" not in proc.stderr, proc.stderr
+    assert not list(tmp_path.iterdir())

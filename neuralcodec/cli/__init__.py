@@ -13,6 +13,7 @@ import signal
 import sys
 import warnings
 from pathlib import Path
+from typing import NoReturn
 
 from neuralcodec import __version__
 from neuralcodec.cli import compare, decode, encode, eval_video, evaluate, export, info, listing, plot
@@ -34,8 +35,15 @@ EPILOG = """examples:
 """
 
 
+class _OneLineErrors(argparse.ArgumentParser):
+    """Argument errors in one line (argparse prints the whole usage first); ``--help`` shows the usage."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _OneLineErrors(
         prog="codec", description="neuralcodec: learned image compression with real bitstreams.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"neuralcodec {__version__}")

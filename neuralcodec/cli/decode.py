@@ -49,8 +49,10 @@ def _decode_one(src: Path | None, dst: Path | None, args: argparse.Namespace) ->
     output_format(out_name)  # an unwritable suffix fails before any decoding
     if data is None:
         data = src.read_bytes()
-    unpack(data)  # a malformed container fails before torch and the model load
-    from neuralcodec.coding import decode_bytes
+    header, _ = unpack(data)  # a malformed container fails before torch and the model load
+    from neuralcodec.coding import check_decode_request, decode_bytes
+
+    check_decode_request(header, args.model, args.max_pixels, decode_options(args))  # so do wrong options
     from neuralcodec.image_io import encode_image_bytes, to_pil, write_image
 
     t0 = time.perf_counter()

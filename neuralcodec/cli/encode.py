@@ -231,6 +231,11 @@ def run(args: argparse.Namespace) -> int:
         args.codec = DEFAULT_VIDEO_CODEC if video_input else DEFAULT_CODEC
     _check_encode_options(args)
     if is_video_codec(args.codec):
+        if args.inputs:
+            raise InputError(f"{args.codec} codes one video at a time: give one video file or folder of PNG frames")
+        if Path(args.input).suffix.lower() in image_suffixes():
+            raise InputError(f"{args.codec} codes videos (a video file or a folder of PNG frames), not images like "
+                             f"{args.input}")
         return _encode_video(args)
     if video_input:
         raise InputError(f"{args.input} is a video, but {args.codec} codes images (use --codec {DEFAULT_VIDEO_CODEC})")
@@ -245,13 +250,20 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _check_fitted_image_args(args: argparse.Namespace) -> None:
-    """A fitted image family's quality, model and trainer flags, before anything loads."""
+    """The quality, model and trainer flags of the family chosen, before anything loads."""
     from neuralcodec.codecs.registry import get_family
 
     family = get_family(args.codec)
     if family.kind != "fitted":
         if getattr(args, "trainer_args", None):
             raise InputError(f"--trainer.* flags are for fitted codecs; {family.name} does not fit at encode time")
+        if args.model is None and args.quality is not None:  # a folder listing: no torch, no model load
+            from neuralcodec.codecs.registry import model_file_name, shipped_qualities
+
+            shipped = shipped_qualities(family.name)
+            if args.quality not in shipped:
+                raise InputError(f"no shipped {family.name!r} model {model_file_name(family.name, args.quality)} for "
+                                 f"quality {args.quality} (shipped qualities: {', '.join(map(str, shipped))})")
         return
     if args.model is not None:
         raise InputError(f"{family.name} fits its model to each image: it takes no --model")

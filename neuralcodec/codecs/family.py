@@ -229,6 +229,17 @@ def positive_whole_number(text: str) -> int:
     return value
 
 
+def whole_number_in(low: int, high: int) -> Callable[[str], int]:
+    """Option parser factory: a whole number from ``low`` to ``high``."""
+    def parse(text: str) -> int:
+        value = int(text) if text.strip().isdigit() else None
+        if value is None or not low <= value <= high:
+            raise ValueError(f"must be a whole number {low}…{high}, not {text!r}")
+        return value
+
+    return parse
+
+
 # One registry per kind; bitstream ids are unique across all of them.
 REGISTRIES: dict[FamilyKind, dict[str, type[CodecFamily]]] = {"image": {}, "fitted": {}, "refiner": {}}
 

@@ -10,12 +10,21 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from neuralcodec.codecs.family import Option, RefiningDecoder, fraction, register_family, whole_number
+from neuralcodec.codecs.family import (
+    Option,
+    RefiningDecoder,
+    fraction,
+    register_family,
+    whole_number,
+    whole_number_in,
+)
 
 if TYPE_CHECKING:
     from torch import Tensor, nn
 
     from neuralcodec.codecs.diffusion.decoder import DiffusionDecoder
+
+MAX_STEPS = 4  # denoising steps a decode may take
 
 
 @register_family
@@ -26,11 +35,12 @@ class Diffusion(RefiningDecoder):
     name = "diffusion"
     family_id = 6
     stream_names = ()
-    decodes_families = ("hyperprior", "checkerboard", "acgc", "vq")
+    # what the shipped model has noise levels for (vq's files are not among them: they are refused, not listed)
+    decodes_families = ("hyperprior", "checkerboard", "acgc")
     summary = ("a few-step generative decoder that starts from the file's own decoding: more realistic texture, "
                "lower PSNR")
     decode_options = (
-        Option("steps", "denoising steps, 1…4 (default 2)", parse=whole_number),
+        Option("steps", f"denoising steps, 1…{MAX_STEPS} (default 2)", parse=whole_number_in(1, MAX_STEPS)),
         Option("strength", "0 keeps the file's own decoding, 1 (default) starts from the noise level matched to the "
                "file's rate point; in between trades fidelity for realism", parse=fraction),
         Option("seed", "the noise (default 0); the same seed gives the same image", parse=whole_number),

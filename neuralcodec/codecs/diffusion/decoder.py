@@ -23,6 +23,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from neuralcodec.codecs.diffusion import MAX_STEPS
 from neuralcodec.codecs.diffusion.net import RECEPTIVE_FIELD, Denoiser, alpha_bar
 from neuralcodec.codecs.family import CodecFamily
 from neuralcodec.codecs.model_file import MODEL_FORMAT, LoadedModel, compact_state_dict
@@ -36,7 +37,6 @@ NOISE_BLOCK = 64
 # activation under glibc's mmap threshold, so they reuse the heap the base decoding freed: a 6 MP decode peaks
 # 0.32 GB above the base decoding's peak, against 0.50 GB with 768-px tiles.
 TILE, TILE_MARGIN = 512, RECEPTIVE_FIELD  # pixels (multiples of the denoiser's input multiple, 8)
-MAX_STEPS = 4
 DEFAULT_STEPS, DEFAULT_STRENGTH = 2, 1.0
 
 
