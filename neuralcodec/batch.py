@@ -37,6 +37,8 @@ def expand_inputs(spec: str, suffixes: set[str]) -> list[Path]:
         files = sorted(p for p in Path(spec).iterdir() if p.is_file() and p.suffix.lower() in suffixes)
     else:
         files = sorted(Path(p) for p in glob.glob(spec, recursive=True) if Path(p).is_file())
+    if not files and Path(spec).is_dir():
+        raise InputError(f"folder {spec} holds no input files ({', '.join(sorted(suffixes))})")
     if not files:
         raise InputError(f"no input files match {spec}")
     return files

@@ -37,7 +37,7 @@ def encode_tensor(image: Tensor, info: ImageInfo, codec: ImageCodec, reconstruct
     return Encoded(pack(header, codec.family.chunks_from_streams(streams)), header, recon)
 
 
-def encode_file(path: str | Path | bytes, codec_name: str = DEFAULT_CODEC, quality: int | None = None,
+def encode_file(path: str | Path | bytes, codec_name: str | None = None, quality: int | None = None,
                 model_file: str | Path | None = None, reconstruct: bool = False,
                 max_pixels: int | None = None, options: dict[str, Any] | None = None,
                 checkpoint: Path | None = None, report: Callable[[dict[str, float]], None] | None = None,
@@ -46,10 +46,14 @@ def encode_file(path: str | Path | bytes, codec_name: str = DEFAULT_CODEC, quali
 
     ``max_pixels`` refuses (``InputError``) an image of more pixels (width × height as read) before the
     model loads: encoding time and memory grow with the pixel count. ``options``, ``checkpoint``, ``report``
-    and ``trainer_args`` are for fitted families (:func:`encode_fitted_tensor`).
+    and ``trainer_args`` are for fitted families (:func:`encode_fitted_tensor`). ``codec_name`` defaults to
+    the model file's family with ``model_file``, else to the default codec; given with a model file of another
+    family, it is a ``ModelError``.
     """
     from neuralcodec.codecs.registry import get_family
 
+    named = codec_name
+    codec_name = codec_name or DEFAULT_CODEC
     image, info = read_image_bytes(path) if isinstance(path, bytes) else read_image(path)
     height, width = image.shape[1], image.shape[2]
     if max_pixels is not None and width * height > max_pixels:
@@ -61,7 +65,10 @@ def encode_file(path: str | Path | bytes, codec_name: str = DEFAULT_CODEC, quali
         return encode_fitted_tensor(image, info, codec_name, quality, options, checkpoint, report, trainer_args)
     if options:
         raise InputError(f"{option_flags(sorted(options))}: not an option of {codec_name}")
-    return encode_tensor(image, info, load_codec(codec_name, quality, model_file), reconstruct)
+    codec = load_codec(codec_name, quality, model_file)
+    if model_file is not None and named is not None and codec.family.name != named:
+        raise ModelError(f"model file {Path(model_file).name} holds a {codec.family.name} model, not {named}")
+    return encode_tensor(image, info, codec, reconstruct)
 
 
 def encode_fitted_tensor(image: Tensor, info: ImageInfo, codec_name: str, quality: int | None = None,

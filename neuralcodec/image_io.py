@@ -115,7 +115,9 @@ def _read_image(path: str, source: Path | IO[bytes]) -> tuple[Tensor, ImageInfo]
             return _from_pil(ImageOps.exif_transpose(img), str(path), bit_depth)
     except InputError:
         raise
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+    except UnidentifiedImageError:  # its message names Pillow's source object, not the user's file
+        raise InputError(f"cannot read {path} as an image: not an image format this build reads") from None
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
         raise InputError(f"cannot read {path} as an image: {exc}") from None
 
 

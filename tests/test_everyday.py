@@ -225,3 +225,34 @@ def test_arguments_are_checked_before_torch_loads(args, message, coded, sample_p
     assert words[:3] == ["torch", "not", "loaded"] and words[3] != "0", proc.stdout + proc.stderr
     assert message in proc.stderr.strip().splitlines()[-1] and "Traceback" not in proc.stderr, proc.stderr
     assert not list(tmp_path.iterdir())
+
+
+def test_messages_name_the_real_problem(run_cli, coded, sample_path, tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "neuralcodec.cli", "encode", "-", "-o", str(tmp_path / "x.bin")],
+                          input=b"not an image", capture_output=True, cwd=ROOT, timeout=120)
+    message = proc.stderr.decode().strip()
+    assert proc.returncode == 1 and "cannot read <stdin> as an image" in message and "object at 0x" not in message
+    (tmp_path / "d.png").mkdir()
+    assert "folder " in _one_line_failure(run_cli("encode", tmp_path / "d.png", "-o", tmp_path / "out/"))
+    (tmp_path / "models").mkdir()
+    assert "is a folder" in _one_line_failure(run_cli("encode", sample_path, "-o", tmp_path / "x.bin",
+                                                      "--model", tmp_path / "models"))
+    (tmp_path / "zero.bin").write_bytes(b"")
+    assert "input file is empty" in _one_line_failure(run_cli("decode", tmp_path / "zero.bin", "-o",
+                                                              tmp_path / "x.png"))
+    (tmp_path / "garbage.pt").write_bytes(b"not a model")
+    message = _one_line_failure(run_cli("encode", sample_path, "-o", tmp_path / "x.bin", "--model",
+                                        tmp_path / "garbage.pt"))
+    assert "damaged or of another kind" in message and "weights_only" not in message
+    message = _one_line_failure(run_cli("decode", coded[0], "-o", tmp_path / "x.png", "--format", "jpeg"))
+    assert "--format jpeg conflicts" in message
+    shipped = Path(__file__).resolve().parent.parent / "neuralcodec" / "weights" / "hyperprior-q2.pt"
+    message = _one_line_failure(run_cli("encode", sample_path, "-o", tmp_path / "x.bin", "--model", shipped,
+                                        "--codec", "acgc"))
+    assert "holds a hyperprior model, not acgc" in message
+    assert not [p for p in tmp_path.iterdir() if p.suffix in (".bin", ".png") and p.is_file() and p.stat().st_size
+                and p.name != "garbage.pt"]
+    # without a suffix, --format picks the format
+    assert run_cli("decode", coded[0], "-o", tmp_path / "noext", "--format", "jpeg").returncode == 0
+    assert Image.open(tmp_path / "noext").format == "JPEG"
+    assert run_cli("decode", coded[0], "-o", tmp_path / "same.jpg", "--format", "jpeg").returncode == 0

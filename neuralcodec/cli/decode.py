@@ -45,7 +45,10 @@ def _decode_one(src: Path | None, dst: Path | None, args: argparse.Namespace) ->
         check_output(dst)
         if src is not None and same_file(src, dst):
             raise InputError("output would overwrite the input")
-        out_name = str(dst)
+        out_name = str(dst) if dst.suffix else f"{dst}.{args.format}"  # no suffix (/dev/null): --format's
+        if args.format_given and output_format(out_name) != output_format(f"image.{args.format}"):
+            raise InputError(f"--format {args.format} conflicts with the output's suffix {dst.suffix}: the suffix "
+                             "picks a named file's format (give one of them)")
     output_format(out_name)  # an unwritable suffix fails before any decoding
     if data is None:
         data = src.read_bytes()
@@ -53,7 +56,7 @@ def _decode_one(src: Path | None, dst: Path | None, args: argparse.Namespace) ->
     from neuralcodec.coding import check_decode_request, decode_bytes
 
     check_decode_request(header, args.model, args.max_pixels, decode_options(args))  # so do wrong options
-    from neuralcodec.image_io import encode_image_bytes, to_pil, write_image
+    from neuralcodec.image_io import atomic_write, encode_image_bytes, to_pil
 
     t0 = time.perf_counter()
     image, header = decode_bytes(data, args.model, args.max_pixels, decode_options(args))
@@ -61,7 +64,7 @@ def _decode_one(src: Path | None, dst: Path | None, args: argparse.Namespace) ->
     if dst is None:
         write_stdout(encode_image_bytes(to_pil(image, header.channels, header.icc_profile), out_name))
     else:
-        write_image(image, dst, header.channels, header.icc_profile)
+        atomic_write(dst, encode_image_bytes(to_pil(image, header.channels, header.icc_profile), out_name))
     return (f"{STDIN_NAME if src is None else src} -> {STDOUT_NAME if dst is None else dst}: "
             f"{header.width}x{header.height}, {seconds:.2f} s")
 
@@ -113,10 +116,13 @@ def run(args: argparse.Namespace) -> int:
     take_inputs(args)
     if not args.inputs and args.input != STDIO and not is_batch_spec(args.input) and Path(args.input).is_file():
         from neuralcodec.bitstream import unpack
+        from neuralcodec.image_io import check_input_file
 
-        data = Path(args.input).read_bytes()
+        data = check_input_file(args.input, "a bitstream").read_bytes()
         if unpack(data)[0].is_video:
             return _decode_video(Path(args.input), data, args)
+    args.format_given = args.format is not None
+    args.format = args.format or "png"
     output_format(f"image.{args.format}")
 
     return dispatch(args, _decode_one, {BITSTREAM_SUFFIX}, f".{args.format}", "decode")
@@ -135,8 +141,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-pixels", type=pixel_count, default=None, metavar="N",
                    help="refuse files that claim more than N pixels (after padding) before decoding (for untrusted "
                    f"input; default: the format's limit, {MAX_PIXELS} = 2^26 pixels)")
-    p.add_argument("--format", default="png",
-                   help="image format (file suffix) of batch outputs, of '-o -' and of '-o FOLDER/'; default png")
+    p.add_argument("--format", default=None,
+                   help="image format (file suffix) of batch outputs, of '-o -', of '-o FOLDER/' and of an output "
+                   "without a suffix (such as /dev/null); default png. A named file's suffix picks its own format")
     p.add_argument("--model", default=None, help="model file to decode with (must be the one that encoded it)")
     add_batch_arguments(p)
     add_decoder_arguments(p)

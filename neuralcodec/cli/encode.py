@@ -92,7 +92,8 @@ def _encode_one(src: Path | None, dst: Path | None, args: argparse.Namespace) ->
                   "trainer_args": getattr(args, "trainer_args", None) or None}
     t0 = time.perf_counter()
     try:
-        enc = encode_file(src if data is None else data, args.codec, args.quality, args.model,
+        codec = args.codec if args.codec_given or args.model is None else None
+        enc = encode_file(src if data is None else data, codec, args.quality, args.model,
                           max_pixels=args.max_pixels, **fitted)
     except KeyboardInterrupt:
         if not fitted:
@@ -227,6 +228,7 @@ def run(args: argparse.Namespace) -> int:
         raise InputError("videos are encoded one at a time: give one video input")
     video_input = (not args.inputs and args.input != "-" and Path(args.input).suffix.lower() != ""
                    and is_video_path(args.input))
+    args.codec_given = args.codec is not None  # with --model, the model file names the family
     if args.codec is None:
         args.codec = DEFAULT_VIDEO_CODEC if video_input else DEFAULT_CODEC
     _check_encode_options(args)

@@ -139,11 +139,16 @@ def read_torch_file(path: str | Path, what: str, weights_only: bool = True) -> A
     ``codec export`` pass it, for files the user trusts.
     """
     path = Path(path)
+    if path.is_dir():
+        raise ModelError(f"{what} is a folder, not a file: {path}")
     if not path.is_file():
         raise ModelError(f"{what} not found: {path}")
     try:
         return torch.load(path, map_location="cpu", weights_only=weights_only)
     except Exception as exc:  # torch raises many types (with multi-line messages) for damaged zips/pickles
+        if weights_only and "weights_only" in str(exc):
+            # torch's advice (load it with weights_only=False) is not for a file that should hold only weights
+            raise ModelError(f"{what} {path} is damaged or of another kind (not a file of weights)") from None
         reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise ModelError(f"{what} {path} is damaged or of another kind: {reason}") from None
 
