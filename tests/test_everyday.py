@@ -256,3 +256,38 @@ def test_messages_name_the_real_problem(run_cli, coded, sample_path, tmp_path):
     assert run_cli("decode", coded[0], "-o", tmp_path / "noext", "--format", "jpeg").returncode == 0
     assert Image.open(tmp_path / "noext").format == "JPEG"
     assert run_cli("decode", coded[0], "-o", tmp_path / "same.jpg", "--format", "jpeg").returncode == 0
+
+
+TINY_CONFIG = ROOT / "tests" / "data" / "tiny.yaml"
+
+
+def _codec_in(folder: Path, *args: object, timeout: float = 300) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "neuralcodec.cli", *map(str, args)], capture_output=True, text=True,
+                          cwd=folder, timeout=timeout, stdin=subprocess.DEVNULL,
+                          env=dict(os.environ, PYTHONWARNINGS="ignore", PYTHONPATH=str(ROOT)))
+
+
+def test_train_runs_the_same_from_any_folder_and_bad_input_is_one_line(tmp_path):
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "not-yaml.yaml").write_text("just a string\n")
+    bad = [
+        (["--config", "missing.yaml"], "config file not found"),
+        (["--config", "not-yaml.yaml"], "not a training config"),
+        (["--config", TINY_CONFIG, "--bogus", "1"], "unrecognized arguments: --bogus"),
+        (["--config", TINY_CONFIG, "--model.lmbda", "abc"], "--model.lmbda: 'abc' is not a valid value"),
+        (["--config", TINY_CONFIG, "--data.init_args.val_dir", "nowhere"], "image folder not found"),
+        (["--config", TINY_CONFIG, "--model.init_from", "nowhere.pt"], "not found: nowhere.pt"),
+        ([], "needs --config"),
+    ]
+    for args, message in bad:
+        proc = _codec_in(elsewhere, "train", *args, "--trainer.default_root_dir", "run")
+        lines = proc.stderr.strip().splitlines()
+        assert proc.returncode == 1 and len(lines) == 1 and message in lines[0], proc.stderr[-2000:]
+        assert not (elsewhere / "run").exists()  # a failed start leaves no run folder
+    # the tiny config's data folder ('samples') is the project's, whatever the working folder
+    proc = _codec_in(elsewhere, "train", "--config", TINY_CONFIG, "--trainer.default_root_dir", "run",
+                     "--trainer.max_steps", "1")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert (elsewhere / "run" / "hyperprior-q1.pt").is_file()
+    assert "GPU available" not in proc.stderr and "Seed set" not in proc.stderr  # our messages only

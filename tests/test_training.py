@@ -40,7 +40,7 @@ def test_train_resume_export(tmp_path, sample_path):
     second = train(tmp_path, "--trainer.max_steps", "5")  # same run: must resume, not restart
     assert second.returncode == 0, second.stderr[-3000:]
     assert torch.load(next(tmp_path.glob("**/last.ckpt")), weights_only=False)["global_step"] == 5
-    assert "Restoring states from the checkpoint" in second.stderr + second.stdout
+    assert "codec train: resuming from " in second.stderr and "(step 3)" in second.stderr
     after_resume = logged_steps(tmp_path)
     assert max(after_resume) >= 3
     # the log continues across the resume: the first run's rows stay, none is logged twice
@@ -66,7 +66,7 @@ def test_train_resume_export(tmp_path, sample_path):
 
 def test_two_process_ddp_gloo(tmp_path):
     proc = train(tmp_path, "--trainer.strategy", "ddp", "--trainer.devices", "2", "--trainer.max_steps", "2",
-                 timeout=400)
+                 "--verbose", timeout=400)
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = proc.stdout + proc.stderr
     assert "distributed_backend=gloo" in out and "All distributed processes registered" in out

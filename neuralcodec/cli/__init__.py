@@ -69,13 +69,63 @@ def _terminate(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
-def _train(argv: list[str]) -> int:
-    for i, arg in enumerate(argv[:-1]):
-        if arg == "--config" and not Path(argv[i + 1]).is_file():
-            return _fail(f"config file not found: {argv[i + 1]}")
-    from neuralcodec.training.cli import train_main
+def _config_root(config: Path) -> Path:
+    """The folder a config's relative paths (data, model files, ``runs/``) resolve against: the nearest folder
+    above it that holds a ``configs/`` folder (the project), else the config's own folder."""
+    for folder in config.parents:
+        if (folder / "configs").is_dir():
+            return folder
+    return config.parent
 
-    train_main(argv)
+
+def _train(argv: list[str]) -> int:
+    """``codec train``: check the configs, run from their project folder (so their relative paths mean the same
+    from any working directory), and turn every failure into one line."""
+    import yaml
+
+    verbose = "--verbose" in argv  # the libraries' notices too
+    argv = [a for a in argv if a != "--verbose"]
+    if any(a in ("-h", "--help") for a in argv):
+        from neuralcodec.training.cli import train_main
+
+        train_main(argv)
+        return 0
+    configs = [i + 1 for i, arg in enumerate(argv[:-1]) if arg == "--config"]
+    if not configs:
+        return _fail("codec train needs --config FILE (e.g. configs/hyperprior/q3.yaml)")
+    for i in configs:
+        path = Path(argv[i])
+        if not path.is_file():
+            return _fail(f"config file not found: {argv[i]}")
+        try:
+            config = yaml.safe_load(path.read_text())
+        except (yaml.YAMLError, UnicodeDecodeError) as exc:
+            return _fail(f"{argv[i]} is not a YAML file: {' '.join(str(exc).split())[:200]}")
+        if not isinstance(config, dict):
+            return _fail(f"{argv[i]} is not a training config (a YAML mapping of trainer, model, data)")
+    # paths given on the command line stay where the user meant them
+    argv = list(argv)
+    for i, arg in enumerate(argv[:-1]):
+        value = argv[i + 1]
+        if not arg.startswith("--") or value.startswith("-") or Path(value).is_absolute():
+            continue
+        if i + 1 in configs or arg.endswith("default_root_dir") or Path(value).exists():
+            argv[i + 1] = str(Path(value).resolve())
+    root = _config_root(Path(argv[configs[0]]))
+    os.chdir(root)
+    from neuralcodec.training.cli import TrainingStartError, train_main
+    from neuralcodec.training.fit_control import quiet_lightning
+
+    def resuming(checkpoint: Path, step: int) -> None:
+        print(f"codec train: resuming from {checkpoint} (step {step})", file=sys.stderr)
+
+    if verbose:
+        logging.getLogger("neuralcodec").setLevel(logging.DEBUG)
+    try:
+        with quiet_lightning():
+            train_main(argv, on_resume=resuming)
+    except TrainingStartError as exc:
+        return _fail(str(exc))
     return 0
 
 

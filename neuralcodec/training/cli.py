@@ -13,8 +13,13 @@ model file (unless ``--trainer.default_root_dir`` is given).
 
 from __future__ import annotations
 
+import argparse
 import csv
 import importlib.util
+import re
+import shutil
+import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 import pytorch_lightning as pl
@@ -26,6 +31,7 @@ from pytorch_lightning.loggers import CSVLogger, TensorBoardLogger
 from pytorch_lightning.loggers.csv_logs import ExperimentWriter
 
 from neuralcodec.datasets.image_folder import ImageFolderDataModule  # noqa: F401 - the configs' data class
+from neuralcodec.errors import NeuralCodecError
 from neuralcodec.training.module import CodecLitModule
 
 BASE_CONFIG = "base.yaml"
@@ -132,27 +138,68 @@ def build_cli(args: list[str] | None = None) -> LightningCLI:
     """Parse training configs into the model, data module and trainer, without fitting."""
     args = with_base_configs(list(args or []))
     own_module = names_module_class(args)
-    cli = CodecTrainingCLI(
+    with warnings.catch_warnings():  # "args is intended to run from within Python": it is, on purpose
+        warnings.filterwarnings("ignore", message="LightningCLI's args parameter")
+        cli = _training_cli(own_module, args)
+    _set_loggers(cli.trainer)
+    return cli
+
+
+def _training_cli(own_module: bool, args: list[str]) -> LightningCLI:
+    return CodecTrainingCLI(
         pl.LightningModule if own_module else CodecLitModule,
         pl.LightningDataModule,
         run=False,
         args=args,
         save_config_kwargs={"overwrite": True},
+        parser_kwargs={"exit_on_error": False},  # errors raise, so codec train reports them in one line
         subclass_mode_model=own_module,
         subclass_mode_data=True,
     )
-    _set_loggers(cli.trainer)
-    return cli
 
 
-def train_main(args: list[str] | None = None) -> None:
-    """Parse the configs and fit, resuming from the run's newest checkpoint when present."""
-    cli = build_cli(args)
-    resume = last_checkpoint(cli.trainer.default_root_dir)
+class TrainingStartError(NeuralCodecError):
+    """A training run could not start (or stopped on bad input): a config, an option, data or a model file."""
+
+
+def _one_line(exc: BaseException) -> str:
+    """An error as one line; jsonargparse's type errors (``Parser key "model.lmbda": Does not validate … Given
+    value: abc``) as the option, the value and the types it takes."""
+    text = " ".join(str(exc).split())
+    key = re.match(r'Parser key "([^"]+)":', text)
+    value = re.search(r"(?:Given|Got) value: (.*)$", text)
+    if key and value:
+        types = re.search(r"Subtypes: \[(.*?)\]", text)
+        names = dict.fromkeys(re.findall(r"<class '(\w+)'>", types.group(1) if types else text))
+        expected = ", ".join(names).replace("NoneType", "null") or "another type"
+        return f"--{key.group(1)}: {value.group(1).strip()!r} is not a valid value (expected {expected})"
+    return text[:300] or type(exc).__name__
+
+
+def train_main(args: list[str] | None = None, on_resume: Callable[[Path, int], None] | None = None) -> None:
+    """Parse the configs and fit, resuming from the run's newest checkpoint when present.
+
+    Bad input (an unknown option, a value of the wrong type, a missing data folder or model file) is a
+    :class:`TrainingStartError`; a run folder this call created and that holds no checkpoint or model file yet
+    is removed again. ``on_resume(checkpoint, step)`` is told where a resumed run goes on from."""
+    try:
+        cli = build_cli(args)
+    except (argparse.ArgumentError, NeuralCodecError, OSError, ValueError, TypeError) as exc:
+        raise TrainingStartError(_one_line(exc)) from None
+    root = Path(cli.trainer.default_root_dir)
+    existed = root.exists()
+    resume = last_checkpoint(root)
     if resume:
         step = torch.load(resume, map_location="cpu", weights_only=False, mmap=True)["global_step"]
         _set_loggers(cli.trainer, resume_step=int(step))
-    cli.trainer.fit(cli.model, datamodule=cli.datamodule, ckpt_path=str(resume) if resume else None)
+        if on_resume is not None:
+            on_resume(resume, int(step))
+    try:
+        cli.trainer.fit(cli.model, datamodule=cli.datamodule, ckpt_path=str(resume) if resume else None)
+    except (NeuralCodecError, OSError) as exc:
+        if not existed and root.is_dir() and not any(root.glob("**/*.ckpt")) and not any(root.glob("**/*.pt")):
+            shutil.rmtree(root, ignore_errors=True)  # a failed start leaves no empty run folder
+        raise TrainingStartError(_one_line(exc)) from None
 
 
 if __name__ == "__main__":
