@@ -3,6 +3,7 @@ batch, and the checks made before torch loads."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import stat
@@ -291,3 +292,31 @@ def test_train_runs_the_same_from_any_folder_and_bad_input_is_one_line(tmp_path)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert (elsewhere / "run" / "hyperprior-q1.pt").is_file()
     assert "GPU available" not in proc.stderr and "Seed set" not in proc.stderr  # our messages only
+
+
+def test_compare_and_plot_say_what_differs_and_refuse_to_mix_media(run_cli, kodak_dir, tmp_path):
+    from neuralcodec.eval.curves import dataset_title, load_curve
+
+    three = tmp_path / "three"
+    three.mkdir()
+    for name in ("kodim01.png", "kodim02.png", "kodim03.png"):
+        (three / name).symlink_to(kodak_dir / name)
+    result = tmp_path / "jpeg-three.json"
+    proc = run_cli("eval", "--codec", "jpeg", "--quality", "60", "95", "--dataset", three, "--out", result,
+                   "--no-lpips", timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    blob = json.loads(result.read_text())
+    assert blob["media"] == "image" and blob["image_count"] == 3
+    proc = run_cli("compare", "compressai:bmshj2018-hyperprior", result)
+    assert proc.returncode == 0, proc.stderr
+    assert "different datasets: bmshj2018-hyperprior: Kodak, jpeg: three" in proc.stderr
+    assert "different numbers of images: bmshj2018-hyperprior: 24, jpeg: 3" in proc.stderr
+    assert "share only" in proc.stderr and "min_overlap" not in proc.stderr  # our own words on a small overlap
+    video = ROOT / "docs" / "results" / "video" / "basketballpass_416x240" / "nerv.json"
+    for command in (["compare", result, video], ["plot", result, video, "-o", tmp_path / "p.png"]):
+        message = _one_line_failure(run_cli(*command))
+        assert "image and video results cannot be compared" in message
+    assert not (tmp_path / "p.png").exists()
+    assert dataset_title([load_curve(str(result))]) == "three (3 images)"
+    assert dataset_title([load_curve("compressai:vtm")]) == "Kodak (24 images)"
+    assert dataset_title([load_curve(str(video))]) == "basketballpass_416x240 (1 clip)"

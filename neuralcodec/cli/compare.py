@@ -18,12 +18,17 @@ from neuralcodec.errors import InputError
 
 
 def run(args: argparse.Namespace) -> int:
-    from neuralcodec.eval.curves import BD_METHOD, bd_metrics
+    from neuralcodec.eval.curves import BD_METHOD, bd_metrics, comparability
 
     if len(args.curves) < 2:
         raise InputError("compare needs an anchor curve and at least one curve to compare with it")
     curves = load_curves(args.curves)
     two_point_curves(curves, args.curves)
+    refused, notes = comparability(curves)
+    if refused:
+        raise InputError(refused)
+    for note in notes:
+        print(f"codec: note: {note}", file=sys.stderr)
     anchor = curves[0]
     print(f"BD metrics against {anchor.name} ({args.curves[0]}); interpolation: {args.method}"
           + (" (JCT-VC/JVET CTC)" if args.method == BD_METHOD else ""))

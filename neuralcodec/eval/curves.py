@@ -35,6 +35,8 @@ class Curve:
     dataset: str | None = None  # as recorded by ``codec eval`` (e.g. "Kodak"), when known
     # "kbps" for a file with CompressAI's video "bitrate" (kbit/s) but no "bpp", such as its published UVG curves
     rate_unit: str = "bpp"
+    media: str | None = None  # "image" or "video", when the file says or shows it
+    count: int | None = None  # images (or clips) the points are averaged over, when known
 
     def rate(self, unit: str) -> np.ndarray | None:
         """The rate axis in ``unit`` ("bpp" or "kbps") in the order of the points, or ``None`` if the file lacks it
@@ -56,9 +58,29 @@ def shipped_anchor_names() -> list[str]:
     return sorted(set(_ALIASES) | set(files))
 
 
+PUBLISHED_DATASET = ("Kodak", 24)  # every shipped published curve is CompressAI's Kodak result (anchors/README.md)
+MIN_OVERLAP = 0.75  # below this share of the joint log-rate range, a BD figure rests on too little of the curves
+
+
+def _media_and_count(blob: dict[str, Any], rate_key: str) -> tuple[str | None, int | None]:
+    """What a result file says (``media``, ``image_count``/``clip_count``) or, in older files, shows."""
+    media = blob.get("media")
+    if media is None:
+        if "frames" in blob or "clips" in blob or rate_key == "bitrate":
+            media = "video"
+        elif "images" in blob:
+            media = "image"
+    count = blob.get("image_count", blob.get("clip_count"))
+    if count is None:
+        listed = blob.get("images", blob.get("clips"))
+        count = len(listed) if isinstance(listed, list) else (1 if "frames" in blob else None)
+    return media, count
+
+
 def load_curve(spec: str) -> Curve:
     """A curve from a JSON file path or ``compressai:NAME`` (shipped published curves)."""
-    if spec.startswith("compressai:"):
+    published = spec.startswith("compressai:")
+    if published:
         key = spec.split(":", 1)[1]
         path = ANCHOR_DIR / f"{_ALIASES.get(key, key)}.json"
         if not path.is_file():
@@ -83,7 +105,40 @@ def load_curve(spec: str) -> Curve:
         dataset = "Kodak" if dataset.lower() == "kodak" else dataset
     else:
         dataset = None
-    return Curve(blob.get("name", path.stem), bpp[order], metrics, dataset, "bpp" if rate_key == "bpp" else "kbps")
+    media, count = ("image", PUBLISHED_DATASET[1]) if published else _media_and_count(blob, rate_key)
+    if published:
+        dataset = PUBLISHED_DATASET[0]
+    return Curve(blob.get("name", path.stem), bpp[order], metrics, dataset, "bpp" if rate_key == "bpp" else "kbps",
+                 media, count)
+
+
+def comparability(curves: list[Curve]) -> tuple[str | None, list[str]]:
+    """(why these curves cannot be compared at all — images against videos — or None, notes on what differs:
+    the dataset or the number of images)."""
+    media = {c.media for c in curves if c.media}
+    if len(media) > 1:
+        kinds = ", ".join(f"{c.name} ({c.media})" for c in curves if c.media)
+        return f"image and video results cannot be compared: {kinds}", []
+    notes = []
+    datasets = {c.dataset for c in curves if c.dataset}
+    if len(datasets) > 1:
+        notes.append("the curves come from different datasets: "
+                     + ", ".join(f"{c.name}: {c.dataset}" for c in curves if c.dataset))
+    counts = {c.count for c in curves if c.count}
+    if len(counts) > 1:
+        what = "clips" if media == {"video"} else "images"
+        notes.append(f"the curves average different numbers of {what}: "
+                     + ", ".join(f"{c.name}: {c.count}" for c in curves if c.count))
+    return None, notes
+
+
+def dataset_title(curves: list[Curve]) -> str:
+    """A plot's title: the dataset and the number of images (or clips) of the first curve."""
+    first = curves[0] if curves else None
+    if first is None or not first.dataset:
+        return "RD curves"
+    what = ("clip" if first.media == "video" else "image") + ("" if first.count == 1 else "s")
+    return f"{first.dataset} ({first.count} {what})" if first.count else first.dataset
 
 
 def plot_formats() -> set[str]:
@@ -116,6 +171,14 @@ def _common_rates(a: Curve, b: Curve) -> tuple[str, np.ndarray | None, np.ndarra
     return a.rate_unit, a.bpp, None
 
 
+def _log_rate_overlap(ra: np.ndarray, rt: np.ndarray) -> float:
+    """The share of the two curves' joint log-rate range that both cover (what BD-rate integrates over)."""
+    la, lt = np.log10(ra), np.log10(rt)
+    joint = max(la.max(), lt.max()) - min(la.min(), lt.min())
+    common = min(la.max(), lt.max()) - max(la.min(), lt.min())
+    return float(max(common, 0.0) / joint) if joint > 0 else 1.0
+
+
 def bd_metrics(anchor: Curve, test: Curve, metric: str, method: str = BD_METHOD) -> dict[str, Any]:
     """BD-rate (%) and BD-quality of ``test`` against ``anchor`` for one metric (bjontegaard package).
 
@@ -145,12 +208,18 @@ def bd_metrics(anchor: Curve, test: Curve, metric: str, method: str = BD_METHOD)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            out["bd_rate"] = float(bd.bd_rate(ra, qa, rt, qt, method=method, require_matching_points=False))
-            out["bd_quality"] = float(bd.bd_psnr(ra, qa, rt, qt, method=method, require_matching_points=False))
+            out["bd_rate"] = float(bd.bd_rate(ra, qa, rt, qt, method=method, require_matching_points=False,
+                                              min_overlap=0))
+            out["bd_quality"] = float(bd.bd_psnr(ra, qa, rt, qt, method=method, require_matching_points=False,
+                                                 min_overlap=0))
         except (ValueError, ZeroDivisionError) as exc:
             out["note"] = f"BD not computable: {exc}"
     if caught:
         out["note"] = "; ".join(str(w.message) for w in caught)
+    share = _log_rate_overlap(ra, rt)
+    if out["bd_rate"] is not None and share < MIN_OVERLAP:
+        out["note"] = (f"the curves share only {share:.0%} of their joint log-rate range (under {MIN_OVERLAP:.0%}): "
+                       "this BD figure rests on a small part of them")
     if out["bd_rate"] is not None and not math.isfinite(out["bd_rate"]):
         out["bd_rate"] = None
     return out

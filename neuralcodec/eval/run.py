@@ -319,7 +319,8 @@ def evaluate(codec: EvalCodec, images: list[Path], work_dir: Path, qualities: li
             results[key].append(_mean([r[key] for r in rows]))
     return {
         "name": codec.name, "description": codec.description, "results": results,
-        "dataset": str(images[0].parent) if images else "", "images": [p.name for p in images],
+        "dataset": str(images[0].parent) if images else "", "media": "image", "image_count": len(images),
+        "images": [p.name for p in images],
         "lpips_note": lpips_note, "per_image": per_image,
         "notes": "bpp from the bytes of each file (container included for neuralcodec); metrics averaged "
                  "over images per quality; definitions in docs/metrics.md",

@@ -534,7 +534,8 @@ def evaluate_clip(codec: VideoCodec, clip: Clip, on_start: Callable[[str], None]
         if on_done:
             on_done()
     blob: dict[str, Any] = {
-        "name": codec.name, "description": codec.description, "dataset": clip.name, "source": str(clip.path),
+        "name": codec.name, "description": codec.description, "dataset": clip.name, "media": "video",
+        "clip_count": 1, "source": str(clip.path),
         "frames": clip.frames, "width": clip.width, "height": clip.height, "fps": float(clip.fps),
         "results": results, "per_frame": per_frame,
         "notes": "bpp = bytes × 8 / (W·H·frames); bitrate in kbit/s; psnr-yuv = (6·Y + U + V)/8 per frame, "
@@ -560,7 +561,8 @@ def average_results(blobs: list[dict[str, Any]], dataset: str) -> dict[str, Any]
     for key in POINT_KEYS:
         results[key] = [_mean([b["results"][key][i] for b in blobs]) for i in range(len(points))]
     return {
-        "name": first["name"], "description": first["description"], "dataset": dataset, "results": results,
+        "name": first["name"], "description": first["description"], "dataset": dataset, "media": "video",
+        "clip_count": len(blobs), "results": results,
         "clips": [b["dataset"] for b in blobs],
         "per_clip": {b["dataset"]: b["results"] for b in blobs},
         "notes": "each value is the mean over clips of the clips' own results (bpp too); per-frame values are in "
