@@ -34,6 +34,44 @@ def test_every_image_form_encodes_to_the_same_bytes(sample_path):
     assert psnr > 20
 
 
+def test_files_bytes_file_objects_floats_and_both_layouts_encode_alike(sample_path, tmp_path):
+    pil = Image.open(sample_path).convert("RGB").crop((0, 0, 96, 64))
+    png = tmp_path / "crop.png"
+    pil.save(png)
+    array = np.asarray(pil)
+    tensor = torch.from_numpy(array)
+    with open(png, "rb") as file:
+        from_file_object = neuralcodec.encode(file, quality=1)
+    forms = [png.read_bytes(), array.astype(np.float32) / 255, tensor, tensor.permute(2, 0, 1).float() / 255,
+             np.moveaxis(array, -1, 0)]
+    assert {neuralcodec.encode(form, quality=1) for form in forms} == {from_file_object}
+    bin_path = tmp_path / "crop.bin"
+    bin_path.write_bytes(from_file_object)
+    with open(bin_path, "rb") as file:
+        decoded = [neuralcodec.decode(bin_path), neuralcodec.decode(str(bin_path)), neuralcodec.decode(file)]
+    assert all(np.array_equal(np.asarray(d), np.asarray(decoded[0])) for d in decoded)
+    square = np.zeros((3, 8, 3), np.uint8)  # C×H×W or H×W×C? the caller says
+    with pytest.raises(neuralcodec.InputError, match="layout="):
+        neuralcodec.encode(square)
+    assert unpack(neuralcodec.encode(square, layout="hwc"))[0].width == 8
+    assert unpack(neuralcodec.encode(square, layout="chw"))[0].width == 3
+
+
+@pytest.mark.parametrize("call, words", [
+    (lambda data: neuralcodec.decode(data, steps=2), "steps need decoder diffusion"),
+    (lambda data: neuralcodec.encode(np.zeros((8, 8, 3), np.uint8), codec="coolchic", bogus=1), "bogus: not an option"),
+    (lambda data: neuralcodec.encode(np.zeros((8, 8, 3), np.uint8), codec="diffusion"), "decode(data, decoder="),
+    (lambda data: neuralcodec.encode(np.zeros((8, 8, 3), np.uint8), codec="acgc",
+                                     model=ROOT / "neuralcodec" / "weights" / "hyperprior-q2.pt"),
+     "holds a hyperprior model, not acgc"),
+])
+def test_errors_speak_to_python_callers(call, words, sample_path):
+    data = neuralcodec.encode(np.zeros((8, 8, 3), np.uint8))
+    with pytest.raises(neuralcodec.NeuralCodecError) as caught:
+        call(data)
+    assert words in str(caught.value) and "--" not in str(caught.value)
+
+
 def test_grayscale_array_comes_back_grayscale(sample_path):
     grey = np.asarray(Image.open(sample_path).convert("L"))
     decoded = neuralcodec.decode(neuralcodec.encode(grey))
@@ -48,7 +86,8 @@ def test_load_codec_and_model_file(sample_path):
 
 
 @pytest.mark.parametrize("call, error", [
-    (lambda: neuralcodec.encode(np.zeros((4, 4), np.float32)), neuralcodec.InputError),
+    (lambda: neuralcodec.encode(np.full((4, 4), 2.0, np.float32)), neuralcodec.InputError),
+    (lambda: neuralcodec.encode(np.zeros((4, 4), np.int32)), neuralcodec.InputError),
     (lambda: neuralcodec.encode(42), neuralcodec.InputError),
     (lambda: neuralcodec.encode("missing.png"), neuralcodec.InputError),
     (lambda: neuralcodec.encode(np.zeros((8, 8, 3), np.uint8), codec="nope"), neuralcodec.ModelError),
