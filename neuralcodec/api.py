@@ -187,4 +187,4 @@ def decode(data: bytes | str | Path | BinaryIO, model: str | Path | None = None,
         tensor, header = decode_bytes(_file_bytes(data), model, options=options)
     except NeuralCodecError as exc:
         raise _python_words(exc) from None
-    return to_pil(tensor, header.channels, header.icc_profile)
+    return to_pil(tensor, header.channels, header.icc_profile, header.alpha)

@@ -32,7 +32,7 @@ def encode_tensor(image: Tensor, info: ImageInfo, codec: ImageCodec, reconstruct
     header = Header(
         family_id=codec.family.family_id, model_id=codec.model_id, rate_point=codec.quality,
         weights_hash=codec.weights_hash, height=image.shape[1], width=image.shape[2],
-        channels=info.channels, bit_depth=info.bit_depth, icc_profile=info.icc_profile,
+        channels=info.channels, bit_depth=info.bit_depth, icc_profile=info.icc_profile, alpha=info.alpha,
     )
     return Encoded(pack(header, codec.family.chunks_from_streams(streams)), header, recon)
 
@@ -96,7 +96,7 @@ def encode_fitted_tensor(image: Tensor, info: ImageInfo, codec_name: str, qualit
         raise InputError(f"{option_flags(unknown)}: not an option of {family.name}")
     header = Header(family_id=family.family_id, model_id=0, rate_point=quality, weights_hash=b"\0" * 4,
                     height=image.shape[1], width=image.shape[2], channels=info.channels, bit_depth=info.bit_depth,
-                    icc_profile=info.icc_profile)
+                    icc_profile=info.icc_profile, alpha=info.alpha)
     try:
         header.check()
     except DecodeError as exc:

@@ -48,6 +48,7 @@ class ImageInfo:
     channels: int  # 1, 3 or 4
     bit_depth: int  # 8 or 16
     icc_profile: bytes = b""  # the original's colour profile, empty if none
+    alpha: bytes = b""  # the original's alpha plane as a greyscale PNG (lossless), empty if it had none
 
 
 _GREY_MODES = {"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "I;16N", "F"}
@@ -138,6 +139,7 @@ def _from_pil(img: Image.Image, name: str, bit_depth: int | None = None) -> tupl
     has_alpha = "A" in mode or (mode == "P" and "transparency" in img.info)
     bit_depth = bit_depth or _source_bit_depth(img)
     icc_profile = img.info.get("icc_profile") or b""
+    alpha = _alpha_png(img) if has_alpha else b""
     if mode in _GREY_MODES:
         grey = _to_uint8_grey(img)
         rgb = np.repeat(grey[:, :, None], 3, axis=2)
@@ -148,15 +150,45 @@ def _from_pil(img: Image.Image, name: str, bit_depth: int | None = None) -> tupl
     import torch
 
     tensor = torch.from_numpy(np.array(rgb, dtype=np.uint8, copy=True)).permute(2, 0, 1).contiguous()
-    return tensor, ImageInfo(channels=channels, bit_depth=bit_depth, icc_profile=bytes(icc_profile))
+    return tensor, ImageInfo(channels=channels, bit_depth=bit_depth, icc_profile=bytes(icc_profile), alpha=alpha)
 
 
-def to_pil(image: Tensor, channels: int = 3, icc_profile: bytes = b"") -> Image.Image:
-    """PIL image from a uint8 (3, H, W) tensor; grayscale originals come back as mode L; the original's ICC
-    profile (if any) is attached as ``info["icc_profile"]``, which Pillow writes into PNG, TIFF, JPEG, WebP."""
+def _alpha_png(img: Image.Image) -> bytes:
+    """An image's alpha plane (8 bits) as PNG bytes: lossless, and tiny where the alpha is flat."""
+    import io
+
+    plane = (img if img.mode in ("RGBA", "LA", "La", "RGBa", "PA") else img.convert("RGBA")).getchannel("A")
+    buf = io.BytesIO()
+    plane.save(buf, format="PNG", optimize=True)
+    return buf.getvalue()
+
+
+def alpha_plane(alpha: bytes, width: int, height: int) -> Image.Image:
+    """The alpha plane (mode L) a header carries; ``DecodeError`` if it is not a PNG of the image's size."""
+    import io
+
+    from neuralcodec.errors import DecodeError
+
+    try:
+        with Image.open(io.BytesIO(alpha), formats=["PNG"]) as plane:
+            if plane.size != (width, height) or plane.mode != "L":
+                raise DecodeError(f"alpha plane of {plane.size[0]}×{plane.size[1]} ({plane.mode}) does not fit a "
+                                  f"{width}×{height} image")
+            plane.load()
+            return plane.copy()
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+        raise DecodeError(f"damaged alpha plane: {exc}") from None
+
+
+def to_pil(image: Tensor, channels: int = 3, icc_profile: bytes = b"", alpha: bytes = b"") -> Image.Image:
+    """PIL image from a uint8 (3, H, W) tensor; grayscale originals come back as mode L (LA with alpha), colour
+    ones as RGB (RGBA with alpha); the original's ICC profile (if any) is attached as ``info["icc_profile"]``,
+    which Pillow writes into PNG, TIFF, JPEG, WebP and AVIF."""
     pil = Image.fromarray(image.permute(1, 2, 0).contiguous().numpy())  # HxWx3 uint8 → RGB
     if channels == 1:
         pil = pil.convert("L")
+    if alpha:
+        pil.putalpha(alpha_plane(alpha, pil.width, pil.height))
     if icc_profile:
         pil.info["icc_profile"] = icc_profile
     return pil
@@ -271,7 +303,8 @@ def output_format(path: str | Path) -> str:
     return fmt
 
 
-_ICC_FORMATS = frozenset({"PNG", "TIFF", "JPEG", "WEBP"})  # Pillow writers that embed an ICC profile
+_ICC_FORMATS = frozenset({"PNG", "TIFF", "JPEG", "WEBP", "AVIF"})  # Pillow writers that embed an ICC profile
+_ALPHA_FORMATS = frozenset({"PNG", "TIFF", "WEBP", "AVIF"})  # formats that keep an alpha channel
 
 
 def encode_image_bytes(image: Image.Image, path: str | Path) -> bytes:
@@ -280,6 +313,17 @@ def encode_image_bytes(image: Image.Image, path: str | Path) -> bytes:
 
     fmt = output_format(path)
     buf = io.BytesIO()
+    name = Path(path).name
+    if image.mode in ("RGBA", "LA") and fmt not in _ALPHA_FORMATS:
+        warnings.warn(f"{name}: {fmt} has no alpha channel: the image's alpha is dropped (write .png, .webp, .tif "
+                      "or .avif to keep it)", InputWarning, stacklevel=2)
+        profile = image.info.get("icc_profile")
+        image = image.convert(image.mode[:-1])
+        if profile:
+            image.info["icc_profile"] = profile
+    if image.info.get("icc_profile") and fmt not in _ICC_FORMATS:
+        warnings.warn(f"{name}: {fmt} holds no colour profile: the image's ICC profile is dropped", InputWarning,
+                      stacklevel=2)
     extra = {"icc_profile": image.info["icc_profile"]} if image.info.get("icc_profile") and fmt in _ICC_FORMATS else {}
     try:
         image.save(buf, format=fmt, **extra)
@@ -288,7 +332,8 @@ def encode_image_bytes(image: Image.Image, path: str | Path) -> bytes:
     return buf.getvalue()
 
 
-def write_image(image: Tensor, path: str | Path, channels: int = 3, icc_profile: bytes = b"") -> None:
+def write_image(image: Tensor, path: str | Path, channels: int = 3, icc_profile: bytes = b"",
+                alpha: bytes = b"") -> None:
     """Save a reconstruction atomically, in the format of the file suffix (PNG by default), with the
-    original's ICC profile where the format can hold one."""
-    atomic_write(path, encode_image_bytes(to_pil(image, channels, icc_profile), path))
+    original's ICC profile and alpha plane where the format can hold them."""
+    atomic_write(path, encode_image_bytes(to_pil(image, channels, icc_profile, alpha), path))

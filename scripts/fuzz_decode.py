@@ -44,7 +44,7 @@ with atheris.instrument_imports(include=["neuralcodec"], exclude=["neuralcodec.c
     from neuralcodec.codecs.registry import file_family_names, load_codec, shipped_qualities
     from neuralcodec.coding import decode_bytes, encode_tensor
     from neuralcodec.errors import DecodeError, ModelError
-    from neuralcodec.image_io import ImageInfo, read_image
+    from neuralcodec.image_io import ImageInfo, read_image, to_pil
     from neuralcodec.video_coding import decode_video
 
     for _family in file_family_names():  # runtime codecs load lazily: load them here so they are instrumented too
@@ -69,7 +69,8 @@ def seeds() -> list[bytes]:
             for h, w in [(16, 16), (48, 64), (70, 130)]:
                 out.append(encode_tensor(image[:, :h, :w].contiguous(), ImageInfo(3, 8), codec).data)
     golden = ROOT / "tests" / "data" / "golden"
-    out += [p.read_bytes() for p in sorted(golden.glob("*.bin")) if unpack(p.read_bytes())[0].is_video]
+    out += [p.read_bytes() for p in sorted(golden.glob("*.bin"))
+            if unpack(p.read_bytes())[0].is_video or unpack(p.read_bytes())[0].alpha]  # videos; alpha (version 4)
     # small video files of every NeRV quality: 3 frames (shifted crops of the sample), fitted for one epoch
     from fractions import Fraction
 
@@ -99,7 +100,8 @@ def decode_any(data: bytes) -> None:
             pass
         COUNTS["videos decoded"] += 1
     else:
-        decode_bytes(data, max_pixels=MAX_PIXELS_UNTRUSTED)
+        image, header = decode_bytes(data, max_pixels=MAX_PIXELS_UNTRUSTED)
+        to_pil(image, header.channels, header.icc_profile, header.alpha)  # the alpha plane too
 
 
 _LIBC = ctypes.CDLL("libc.so.6")

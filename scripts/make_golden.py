@@ -14,6 +14,9 @@ users already hold. ``tests/test_golden.py`` decodes them all and compares, per 
 Fitted image files (``"fitted": true``, coolchic): a short fit of a crop; ``pixels_sha256`` is exact on every
 machine (the whole decoder runs in integers), so they carry no CPU key.
 
+Fitted files with ``alpha_sha256`` (container version 4): an RGBA crop whose alpha plane (made, lossless) the
+decoder restores exactly.
+
 Video files (``"media": "video"``, container version 3): a short fit of each video family to a tiny real clip;
 ``frames_sha256`` is the SHA-256 of every decoded frame (uint8 T×3×H×W), exact on any machine (the whole
 decoder runs in fixed point).
@@ -53,6 +56,11 @@ FITTED = [
     ("bsds101085-grey-150x97", "coolchic", 4, 60, None),
     ("kodim19-333x517", "coolchic", 3, 30, 256),  # 2×3 tiles of at most 256×256
 ]
+# fitted crops with a made alpha plane (container version 4): (name, source image, left, top, width, height,
+# family, quality, iterations)
+ALPHA = [
+    ("bsds102061-alpha-96x64", "bsds500/val/102061.jpg", 90, 30, 96, 64, "coolchic", 2, 60),
+]
 # (name, clip folder of PNG frames, left, top, width, height, frames, family, quality, epochs)
 CLIPS = [
     ("basketballpass-40x32x4", "video/basketballpass_416x240", 180, 100, 40, 32, 4, "nerv", 0, 30),  # version 3
@@ -72,6 +80,21 @@ def crop_source(name: str, source: str, left: int, top: int, width: int, height:
 
                 extra["icc_profile"] = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
             (img.convert("L") if grey else img.convert("RGB")).save(out, **extra)
+    return out
+
+
+def alpha_source(name: str, source: str, left: int, top: int, width: int, height: int) -> Path:
+    """An RGBA crop whose alpha is a made pattern: opaque left half, a 97 square, a ramp along the bottom rows."""
+    out = GOLDEN / "inputs" / f"{name}.png"
+    if not out.is_file():
+        with Image.open(DATASETS / source) as img:
+            rgba = img.crop((left, top, left + width, top + height)).convert("RGBA")
+        alpha = np.zeros((height, width), np.uint8)
+        alpha[:, : width // 2] = 255
+        alpha[8:24, width // 2 + 8 : width // 2 + 24] = 97
+        alpha[-4:] = (np.arange(width) * 255 // max(width - 1, 1)).astype(np.uint8)
+        rgba.putalpha(Image.fromarray(alpha))
+        rgba.save(out)
     return out
 
 
@@ -149,6 +172,24 @@ def main() -> None:
             "input": f"inputs/{src.name}", "family": family, "quality": quality, "fitted": True,
             "bin_sha256": hashlib.sha256(data).hexdigest(),
             "pixels_sha256": pixels_sha256(decoded, header.channels),  # exact on every machine: no CPU key
+            "format_version": header.version,
+        }
+        print(f"wrote {name}: {len(data)} bytes")
+    for crop, source, left, top, width, height, family, quality, iterations in ALPHA:
+        name = f"{crop}-{family}-q{quality}.bin"
+        if name in index["files"]:
+            continue
+        src = alpha_source(crop, source, left, top, width, height)
+        image, info = read_image(src)
+        data = encode_fitted(image, info, family, quality, iterations, None)
+        (GOLDEN / name).write_bytes(data)
+        decoded, header = decode_bytes(data)
+        restored = to_pil(decoded, header.channels, header.icc_profile, header.alpha)
+        index["files"][name] = {
+            "input": f"inputs/{src.name}", "family": family, "quality": quality, "fitted": True,
+            "bin_sha256": hashlib.sha256(data).hexdigest(),
+            "pixels_sha256": pixels_sha256(decoded, header.channels),  # exact on every machine: no CPU key
+            "alpha_sha256": hashlib.sha256(np.asarray(restored.getchannel("A")).tobytes()).hexdigest(),
             "format_version": header.version,
         }
         print(f"wrote {name}: {len(data)} bytes")

@@ -117,10 +117,10 @@ VIDEO = Header(family_id=4, model_id=0, rate_point=1, weights_hash=b"\x01\x02\x0
                channels=3, bit_depth=8, frames=100, fps_num=50, fps_den=1, colour_format=1)
 
 
-def test_video_fields_round_trip_in_version_3():
+def test_video_fields_round_trip_from_version_3_on():
     for header in (VIDEO, Header(**{**VIDEO.__dict__, "icc_profile": b"icc!", "fps_num": 30000, "fps_den": 1001})):
         got, chunks = unpack(pack(header, CHUNKS))
-        assert got.is_video and chunks == CHUNKS and got.version == 3
+        assert got.is_video and chunks == CHUNKS and got.version == FORMAT_VERSION  # version 3's layout
         assert (got.frames, got.fps_num, got.fps_den, got.colour_format, got.icc_profile) == (
             header.frames, header.fps_num, header.fps_den, header.colour_format, header.icc_profile)
     assert not unpack(pack(HEADER, CHUNKS))[0].is_video
@@ -146,3 +146,22 @@ def test_video_fields_checked_before_any_allocation():
     for n in range(len(tail)):  # video fields cut short (valid CRC): no chunk bytes may be read as them
         with pytest.raises(DecodeError):
             unpack(_body(240, 416, 1, [0], b"", flags=0x02, version=3, icc=tail[:n]))
+
+
+def test_alpha_plane_round_trips_in_version_4_and_older_versions_refuse_its_flag():
+    alpha = b"\x89PNG-like lossless plane"
+    header = Header(**{**HEADER.__dict__, "channels": 4, "alpha": alpha, "icc_profile": b"icc"})
+    got, chunks = unpack(pack(header, CHUNKS))
+    assert got.alpha == alpha and got.icc_profile == b"icc" and got.flags == 0x05 and chunks == CHUNKS
+    assert FORMAT_VERSION == 4
+    plain = pack(HEADER, CHUNKS)  # without alpha: version 3's layout, byte for byte but the version
+    old = bytearray(plain[:-4])
+    old[4] = 3
+    assert unpack(bytes(old) + zlib.crc32(bytes(old)).to_bytes(4, "big"))[0].version == 3
+    with pytest.raises(DecodeError, match="flags"):
+        unpack(_body(16, 24, 1, [3], b"abc", flags=0x04, version=3, icc=encode_varint(3) + b"xyz"))
+    for claimed in (0, 16 * 25 + 16 * 25 // 100 + 4097, 50):  # empty, over what the plane can take, past the end
+        with pytest.raises(DecodeError):
+            unpack(_body(16, 24, 1, [3], b"abc", flags=0x04, version=4, icc=encode_varint(claimed) + b"\x00" * 10))
+    with pytest.raises(DecodeError, match="video"):
+        pack(Header(**{**VIDEO.__dict__, "alpha": b"a"}), CHUNKS)

@@ -320,3 +320,38 @@ def test_compare_and_plot_say_what_differs_and_refuse_to_mix_media(run_cli, koda
     assert dataset_title([load_curve(str(result))]) == "three (3 images)"
     assert dataset_title([load_curve("compressai:vtm")]) == "Kodak (24 images)"
     assert dataset_title([load_curve(str(video))]) == "basketballpass_416x240 (1 clip)"
+
+
+def test_alpha_is_kept_where_the_format_has_it_and_dropping_it_is_said(run_cli, sample_path, tmp_path):
+    rgb = Image.open(sample_path).convert("RGB").crop((0, 0, 64, 48))
+    alpha = np.zeros((48, 64), np.uint8)
+    alpha[:, :32], alpha[10:30, 40:60] = 255, 97
+    for mode in ("RGBA", "LA"):
+        src = tmp_path / f"{mode}.png"
+        image = rgb.convert(mode[:-1])
+        image.putalpha(Image.fromarray(alpha))
+        image.save(src)
+        coded = tmp_path / f"{mode}.bin"
+        assert run_cli("encode", src, "-o", coded).returncode == 0
+        for suffix in (".png", ".webp", ".tif", ".avif"):
+            out = tmp_path / f"{mode}-out{suffix}"
+            proc = run_cli("decode", coded, "-o", out)
+            assert proc.returncode == 0 and "warning" not in proc.stderr, proc.stderr
+            back = Image.open(out)
+            # WebP and AVIF have no grey mode: grey with alpha comes back as RGBA
+            assert back.mode in (mode, "RGBA") and np.array_equal(np.asarray(back.getchannel("A")), alpha), suffix
+        for suffix in (".jpg", ".bmp", ".ppm"):
+            proc = run_cli("decode", coded, "-o", tmp_path / f"{mode}-out{suffix}")
+            assert proc.returncode == 0 and "alpha is dropped" in proc.stderr, proc.stderr
+    profiled = tmp_path / "icc.png"
+    rgb.save(profiled, icc_profile=b"\0" * 128 + b"acsp" + b"\0" * 124)
+    assert run_cli("encode", profiled, "-o", tmp_path / "icc.bin").returncode == 0
+    proc = run_cli("decode", tmp_path / "icc.bin", "-o", tmp_path / "icc.bmp")
+    assert proc.returncode == 0 and "ICC profile is dropped" in proc.stderr
+    assert neuralcodec_decode(tmp_path / "RGBA.bin").mode == "RGBA"  # the API restores it too
+
+
+def neuralcodec_decode(path: Path) -> Image.Image:
+    import neuralcodec
+
+    return neuralcodec.decode(path)

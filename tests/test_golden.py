@@ -92,3 +92,9 @@ def test_golden_fitted_image_decodes_to_the_recorded_pixels_everywhere(name):
     image, header = decode_bytes(data)
     assert header.version == rec["format_version"]
     assert hashlib.sha256(np.asarray(to_pil(image, header.channels)).tobytes()).hexdigest() == rec["pixels_sha256"]
+    if "alpha_sha256" in rec:  # version 4: the original's alpha plane, restored exactly
+        from PIL import Image
+
+        alpha = np.asarray(to_pil(image, header.channels, header.icc_profile, header.alpha).getchannel("A"))
+        assert hashlib.sha256(alpha.tobytes()).hexdigest() == rec["alpha_sha256"]
+        assert np.array_equal(alpha, np.asarray(Image.open(GOLDEN / rec["input"]).getchannel("A")))

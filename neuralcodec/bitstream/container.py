@@ -1,4 +1,4 @@
-"""neuralcodec's binary container (format versions 1 to 3, specified in ``docs/bitstream.md``).
+"""neuralcodec's binary container (format versions 1 to 4, specified in ``docs/bitstream.md``).
 
 Knows no networks: it stores who made a stream (codec family, model, weights hash, rate point), what
 the original image or video was (size, channels, bit depth, from version 2 its ICC colour profile, from
@@ -7,7 +7,9 @@ Parsing checks every length and limit before anything is allocated and raises on
 Version 2 differs from version 1 only by its flags: bit 0 says an ICC profile (varint length, then the bytes)
 follows the chunk lengths; a version-2 file without a profile has exactly version 1's size. Version 3 adds
 flags bit 1: the video fields follow (after the ICC profile, if any); a version-3 image file has exactly
-version 2's layout.
+version 2's layout. Version 4 adds flags bit 2: the original's alpha plane, coded losslessly (the bytes are the
+caller's: :mod:`neuralcodec.image_io` stores a greyscale PNG), follows as a varint length and the bytes; a
+version-4 file without alpha has exactly version 3's layout.
 """
 
 from __future__ import annotations
@@ -18,11 +20,13 @@ from dataclasses import dataclass, field
 from neuralcodec.errors import DecodeError
 
 MAGIC = b"NCDC"
-FORMAT_VERSION = 3  # what this build writes
-READABLE_VERSIONS = (1, 2, 3)  # every version any build wrote: each keeps its reader
+FORMAT_VERSION = 4  # what this build writes
+READABLE_VERSIONS = (1, 2, 3, 4)  # every version any build wrote: each keeps its reader
 FLAG_ICC_PROFILE = 0x01  # version 2: an ICC profile follows the chunk lengths
 FLAG_VIDEO = 0x02  # version 3: frame count, frame rate and colour format follow (after the ICC profile)
-KNOWN_FLAGS = {1: 0, 2: FLAG_ICC_PROFILE, 3: FLAG_ICC_PROFILE | FLAG_VIDEO}  # per version (1 ignores flags)
+FLAG_ALPHA = 0x04  # version 4: an image's losslessly coded alpha plane follows (after the ICC profile)
+KNOWN_FLAGS = {1: 0, 2: FLAG_ICC_PROFILE, 3: FLAG_ICC_PROFILE | FLAG_VIDEO,
+               4: FLAG_ICC_PROFILE | FLAG_VIDEO | FLAG_ALPHA}  # per version (1 ignores flags)
 MAX_FRAMES = 1 << 16  # 65,536 frames (18 min at 60 fps)
 MAX_VIDEO_SAMPLES = 1 << 36  # frames × height × width: a decode's work is bounded before it starts
 MAX_FPS_TERM = 1 << 20  # frame-rate numerator and denominator
@@ -46,7 +50,7 @@ class Header:
     weights_hash: bytes  # first 4 bytes of the SHA-256 of the model's weights
     height: int  # original image size, before any padding
     width: int
-    channels: int  # of the original image: 1 (grey), 3 (RGB) or 4 (RGBA, alpha not coded)
+    channels: int  # of the original image: 1 (grey), 3 (RGB) or 4 (RGBA; alpha coded from version 4)
     bit_depth: int  # of the original image: 8 or 16 (coded at 8 bits)
     flags: int = 0  # derived on writing (bit 0: ICC profile present); version 1 wrote 0 and never read it
     version: int = field(default=FORMAT_VERSION)
@@ -55,6 +59,7 @@ class Header:
     fps_num: int = 0  # video frame rate as a fraction fps_num / fps_den
     fps_den: int = 0
     colour_format: int = 0  # video source colour format (COLOUR_FORMATS)
+    alpha: bytes = b""  # version 4: the original's alpha plane, coded losslessly; empty if it had none
 
     @property
     def is_video(self) -> bool:
@@ -77,7 +82,12 @@ class Header:
             raise DecodeError(f"unsupported bit depth {self.bit_depth}")
         if len(self.icc_profile) > MAX_ICC_BYTES:
             raise DecodeError(f"ICC profile of {len(self.icc_profile)} bytes exceeds {MAX_ICC_BYTES}")
+        if len(self.alpha) > max_alpha_bytes(self.height, self.width):
+            raise DecodeError(f"alpha plane of {len(self.alpha)} bytes exceeds what a {self.width}×{self.height} "
+                              "plane can take")
         if self.frames:
+            if self.alpha:
+                raise DecodeError("a video carries no alpha plane")
             if not 1 <= self.frames <= MAX_FRAMES:
                 raise DecodeError(f"frame count {self.frames} outside 1…{MAX_FRAMES}")
             if self.frames * self.height * self.width > MAX_VIDEO_SAMPLES:
@@ -89,6 +99,13 @@ class Header:
                 raise DecodeError(f"unknown colour format {self.colour_format}")
             if (self.channels, self.bit_depth) != (3, 8):
                 raise DecodeError("a video is coded as 8-bit colour (3 channels, bit depth 8)")
+
+
+def max_alpha_bytes(height: int, width: int) -> int:
+    """The most a losslessly coded alpha plane may take: the raw plane with a byte per row, plus 1 % and 4 kB
+    (a compressor's worst case stays below; a larger claim is damage)."""
+    raw = height * (width + 1)
+    return raw + raw // 100 + 4096
 
 
 def encode_varint(value: int) -> bytes:
@@ -133,7 +150,8 @@ def pack(header: Header, chunks: list[bytes]) -> bytes:
     header.check()
     if len(chunks) > MAX_CHUNKS:
         raise ValueError(f"at most {MAX_CHUNKS} chunks")
-    flags = (FLAG_ICC_PROFILE if header.icc_profile else 0) | (FLAG_VIDEO if header.frames else 0)
+    flags = ((FLAG_ICC_PROFILE if header.icc_profile else 0) | (FLAG_VIDEO if header.frames else 0)
+             | (FLAG_ALPHA if header.alpha else 0))
     head = bytearray(MAGIC)
     head += bytes([FORMAT_VERSION, header.family_id, header.model_id, header.rate_point])
     head += header.weights_hash
@@ -146,6 +164,8 @@ def pack(header: Header, chunks: list[bytes]) -> bytes:
     if header.frames:
         head += encode_varint(header.frames) + encode_varint(header.fps_num) + encode_varint(header.fps_den)
         head.append(header.colour_format)
+    if header.alpha:
+        head += encode_varint(len(header.alpha)) + header.alpha
     body = bytes(head) + b"".join(chunks)
     return body + zlib.crc32(body).to_bytes(_CRC_SIZE, "big")
 
@@ -172,7 +192,7 @@ def unpack(data: bytes) -> tuple[Header, list[bytes]]:
     if count > MAX_CHUNKS:
         raise DecodeError(f"chunk count {count} exceeds {MAX_CHUNKS}")
     lengths = [r.varint("chunk length") for _ in range(count)]
-    icc_profile, video = b"", (0, 0, 0, 0)
+    icc_profile, video, alpha = b"", (0, 0, 0, 0), b""
     if version >= 2:  # version 1 wrote flags as 0 and never read them
         if flags & ~KNOWN_FLAGS[version]:
             raise DecodeError(f"unknown header flags 0x{flags:02x}")
@@ -186,9 +206,14 @@ def unpack(data: bytes) -> tuple[Header, list[bytes]]:
                      r.u8("colour format"))
             if video[0] == 0:
                 raise DecodeError("video with 0 frames")
+        if flags & FLAG_ALPHA:
+            size = r.varint("alpha length")
+            if not 0 < size <= max_alpha_bytes(min(height, MAX_SIDE), min(width, MAX_SIDE)):
+                raise DecodeError(f"alpha plane length {size} out of range")
+            alpha = r.take(size, "alpha plane")
     header = Header(family_id, model_id, rate_point, weights_hash, height, width, channels, bit_depth,
                     flags=flags, version=version, icc_profile=icc_profile, frames=video[0], fps_num=video[1],
-                    fps_den=video[2], colour_format=video[3])
+                    fps_den=video[2], colour_format=video[3], alpha=alpha)
     header.check()
     if sum(lengths) != len(body) - r.pos:
         raise DecodeError("chunk lengths do not match the bitstream size")

@@ -61,10 +61,11 @@ def _decode_one(src: Path | None, dst: Path | None, args: argparse.Namespace) ->
     t0 = time.perf_counter()
     image, header = decode_bytes(data, args.model, args.max_pixels, decode_options(args))
     seconds = time.perf_counter() - t0
+    encoded = encode_image_bytes(to_pil(image, header.channels, header.icc_profile, header.alpha), out_name)
     if dst is None:
-        write_stdout(encode_image_bytes(to_pil(image, header.channels, header.icc_profile), out_name))
+        write_stdout(encoded)
     else:
-        atomic_write(dst, encode_image_bytes(to_pil(image, header.channels, header.icc_profile), out_name))
+        atomic_write(dst, encoded)
     return (f"{STDIN_NAME if src is None else src} -> {STDOUT_NAME if dst is None else dst}: "
             f"{header.width}x{header.height}, {seconds:.2f} s")
 

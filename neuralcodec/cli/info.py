@@ -46,11 +46,12 @@ def run(args: argparse.Namespace) -> int:
         ("rate point", f"q{header.rate_point}"), ("height", header.height), ("width", header.width),
         ("channels", header.channels), ("bit depth", header.bit_depth), ("flags", f"0x{header.flags:02x}"),
         ("ICC profile", f"{len(header.icc_profile)} bytes" if header.icc_profile else "none"),
+        ("alpha plane", f"{len(header.alpha)} bytes (lossless)" if header.alpha else "none"),
         *([("frames", header.frames), ("frame rate", f"{header.fps_num}/{header.fps_den} "
             f"({header.fps_num / header.fps_den:g} fps)"), ("colour format", COLOUR_FORMATS[header.colour_format])]
           if header.is_video else []),
         ("chunks", ", ".join(f"{len(c)} bytes" for c in chunks)),
-        ("container overhead", f"{len(data) - payload} bytes (header, lengths, ICC profile, CRC32)"),
+        ("container overhead", f"{len(data) - payload} bytes (header, lengths, ICC profile, alpha plane, CRC32)"),
         ("bpp", f"{8 * len(data) / (header.width * header.height * max(header.frames, 1)):.4f}"),
         ("crc32", "ok"),
         *described,
