@@ -121,12 +121,43 @@ def _train(argv: list[str]) -> int:
 
     if verbose:
         logging.getLogger("neuralcodec").setLevel(logging.DEBUG)
+    bar = _TrainingBar()
     try:
         with quiet_lightning():
-            train_main(argv, on_resume=resuming)
+            train_main(argv, on_resume=resuming, progress=bar)
     except TrainingStartError as exc:
         return _fail(str(exc))
+    finally:
+        bar.close()
     return 0
+
+
+class _TrainingBar:
+    """``codec train``'s progress bar: steps, the logged loss, bpp and PSNR, and the time left at this run's pace."""
+
+    def __init__(self) -> None:
+        self.bar = None
+
+    def __call__(self, state: dict) -> None:
+        from tqdm import tqdm
+
+        if self.bar is None:
+            self.bar = tqdm(total=state["total"], initial=state["step"] - state["steps_this_run"], desc="training",
+                            unit="step", file=sys.stderr,
+                            bar_format="{desc}: {n_fmt}/{total_fmt} steps |{bar}|{postfix}")
+        self.bar.n = state["step"]
+        shown = [f"{key} {state[key]:.4g}" for key in ("loss", "bpp") if key in state]
+        if "psnr" in state:
+            shown.append(f"PSNR {state['psnr']:.2f} dB")
+        if state["total"] and state["steps_this_run"]:
+            left = state["elapsed"] / state["steps_this_run"] * (state["total"] - state["step"])
+            shown.append(f"{left:.0f} s left")
+        self.bar.set_postfix_str(", ".join(shown))
+        self.bar.refresh()
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
 
 
 def main(argv: list[str] | None = None) -> int:

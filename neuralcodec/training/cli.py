@@ -176,16 +176,25 @@ def _one_line(exc: BaseException) -> str:
     return text[:300] or type(exc).__name__
 
 
-def train_main(args: list[str] | None = None, on_resume: Callable[[Path, int], None] | None = None) -> None:
+def train_main(args: list[str] | None = None, on_resume: Callable[[Path, int], None] | None = None,
+               progress: Callable[[dict], None] | None = None) -> None:
     """Parse the configs and fit, resuming from the run's newest checkpoint when present.
 
     Bad input (an unknown option, a value of the wrong type, a missing data folder or model file) is a
     :class:`TrainingStartError`; a run folder this call created and that holds no checkpoint or model file yet
-    is removed again. ``on_resume(checkpoint, step)`` is told where a resumed run goes on from."""
+    is removed again. ``on_resume(checkpoint, step)`` is told where a resumed run goes on from; ``progress``,
+    when given, replaces Lightning's progress bar (:class:`~neuralcodec.training.fit_control.TrainingProgress`)."""
     try:
         cli = build_cli(args)
     except (argparse.ArgumentError, NeuralCodecError, OSError, ValueError, TypeError) as exc:
         raise TrainingStartError(_one_line(exc)) from None
+    if progress is not None:
+        from pytorch_lightning.callbacks import ProgressBar
+
+        from neuralcodec.training.fit_control import TrainingProgress
+
+        kept = [c for c in cli.trainer.callbacks if not isinstance(c, ProgressBar)]
+        cli.trainer.callbacks = [*kept, TrainingProgress(progress)]
     root = Path(cli.trainer.default_root_dir)
     existed = root.exists()
     resume = last_checkpoint(root)

@@ -14,7 +14,7 @@ import signal
 import threading
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -90,3 +90,27 @@ def quiet_lightning() -> Iterator[None]:
         finally:
             for logger, level in zip(loggers, levels, strict=True):
                 logger.setLevel(level)
+
+
+class TrainingProgress(pl.Callback):
+    """Hands ``report`` the state of a training run after every ``every`` steps: ``step``, ``total`` (max_steps,
+    or None), ``elapsed`` seconds of this run, the steps this run made, and the logged ``train/…`` numbers; the
+    caller draws it (``codec train`` replaces Lightning's own progress bar with it)."""
+
+    def __init__(self, report: Callable[[dict[str, Any]], None], every: int = 10) -> None:
+        self.report, self.every = report, every
+        self._started: float | None = None
+        self._first_step = 0
+
+    def on_train_start(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
+        self._started, self._first_step = time.monotonic(), trainer.global_step
+
+    def on_train_batch_end(self, trainer: pl.Trainer, module: pl.LightningModule, *_: Any) -> None:
+        step = trainer.global_step
+        if not trainer.is_global_zero or (step % self.every and step != trainer.max_steps):
+            return
+        logged = {key.split("/", 1)[1]: float(value) for key, value in trainer.callback_metrics.items()
+                  if key.startswith("train/") and getattr(value, "numel", lambda: 1)() == 1}
+        self.report({"step": step, "total": trainer.max_steps if trainer.max_steps and trainer.max_steps > 0
+                     else None, "elapsed": time.monotonic() - (self._started or time.monotonic()),
+                     "steps_this_run": step - self._first_step, **logged})
