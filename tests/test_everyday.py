@@ -151,6 +151,8 @@ def test_an_interrupted_image_fit_says_how_to_resume_and_resumes(sig, run_cli, s
     if sig == signal.SIGTERM:
         proc = run_cli(*args, timeout=600)  # the same command: resumes and finishes
         assert proc.returncode == 0, proc.stderr
+        lines = [line for line in proc.stderr.replace("\r", "\n").splitlines() if line.strip()]
+        assert lines and all(line.startswith("fitting: ") for line in lines), proc.stderr  # our bar only
         assert not checkpoint.exists() and decode_bytes(out.read_bytes())[0].shape == (3, 32, 48)
 
 
