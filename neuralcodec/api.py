@@ -87,8 +87,9 @@ def _as_image(image: Any, layout: str | None = None) -> tuple[Tensor, ImageInfo]
         return read_image_bytes(data, getattr(image, "name", "<file object>"))
     if isinstance(image, PILImage.Image):
         return image_from_pil(image)
-    if type(image).__module__.startswith("torch"):
-        array = image.detach().cpu().numpy() if hasattr(image, "detach") else None
+    if type(image).__module__.startswith("torch") and hasattr(image, "detach"):
+        tensor = image.detach().cpu()
+        array = (tensor.float() if tensor.is_floating_point() else tensor).numpy()  # bfloat16 has no numpy twin
     else:
         array = image if isinstance(image, np.ndarray) else None
     if array is None:

@@ -11,7 +11,7 @@ from neuralcodec.bitstream import Header, pack, unpack
 from neuralcodec.codecs.family import OWN_DECODER, ImageCodec, ImageFamily
 from neuralcodec.codecs.registry import DEFAULT_CODEC, family_of_id, load_codec, model_file_name
 from neuralcodec.errors import DecodeError, InputError, ModelError
-from neuralcodec.image_io import ImageInfo, read_image, read_image_bytes
+from neuralcodec.image_io import ImageInfo, alpha_plane, read_image, read_image_bytes
 
 if TYPE_CHECKING:
     from torch import Tensor
@@ -146,6 +146,8 @@ def decode_bytes(data: bytes, model_file: str | Path | None = None, max_pixels: 
     family = family_of_id(header.family_id)
     if family.media != "image":
         raise DecodeError(f"{family.name} bitstreams are videos, but the header claims an image")
+    if header.alpha:  # a damaged alpha plane fails before any network runs
+        alpha_plane(header.alpha, header.width, header.height)
     streams = family.streams_from_chunks(chunks)
     if family.kind == "fitted":
         return _decode_fitted(family, header, streams, model_file, max_pixels, options), header
@@ -172,6 +174,8 @@ def check_decode_request(header: Header, model_file: str | Path | None = None, m
         return
     if max_pixels is not None and header.width * header.height > max_pixels:
         raise DecodeError(f"image of {header.width}×{header.height} exceeds the limit of {max_pixels} pixels")
+    if header.alpha:  # a damaged alpha plane fails before any network runs
+        alpha_plane(header.alpha, header.width, header.height)
     if family.kind == "fitted":
         _check_fitted_options(family, model_file, options)
     else:

@@ -139,7 +139,7 @@ def _from_pil(img: Image.Image, name: str, bit_depth: int | None = None) -> tupl
     has_alpha = "A" in mode or (mode == "P" and "transparency" in img.info)
     bit_depth = bit_depth or _source_bit_depth(img)
     icc_profile = img.info.get("icc_profile") or b""
-    alpha = _alpha_png(img) if has_alpha else b""
+    alpha = _alpha_png(img) if has_alpha else b""  # b"" also for an alpha that is opaque everywhere
     if mode in _GREY_MODES:
         grey = _to_uint8_grey(img)
         rgb = np.repeat(grey[:, :, None], 3, axis=2)
@@ -154,10 +154,13 @@ def _from_pil(img: Image.Image, name: str, bit_depth: int | None = None) -> tupl
 
 
 def _alpha_png(img: Image.Image) -> bytes:
-    """An image's alpha plane (8 bits) as PNG bytes: lossless, and tiny where the alpha is flat."""
+    """An image's alpha plane (8 bits) as PNG bytes: lossless, and tiny where the alpha is flat; empty where it
+    is opaque everywhere."""
     import io
 
     plane = (img if img.mode in ("RGBA", "LA", "La", "RGBa", "PA") else img.convert("RGBA")).getchannel("A")
+    if plane.getextrema() == (255, 255):  # opaque everywhere: nothing to keep (screenshots often say RGBA)
+        return b""
     buf = io.BytesIO()
     plane.save(buf, format="PNG", optimize=True)
     return buf.getvalue()
@@ -208,13 +211,27 @@ def remove_stale_temporaries(folder: str | Path) -> int:
 
 
 def output_target(path: Path) -> Path:
-    """The file an output is written to: a symbolic link's final target (the link itself is kept), else ``path``."""
-    return Path(os.path.realpath(path)) if path.is_symlink() else path
+    """The file an output is written to: a symbolic link's final target (the link itself is kept), else ``path``.
+
+    As the kernel's ``protected_symlinks`` does for ``open``, a link in a shared sticky folder (``/tmp``) is
+    followed only when it belongs to the user or to the folder's owner: another user's planted link must not make
+    an output replace a file of ours elsewhere."""
+    if not path.is_symlink():
+        return path
+    try:
+        folder, link = os.stat(path.parent), os.lstat(path)
+    except OSError as exc:
+        raise InputError(f"cannot write {path}: {exc.strerror or exc}") from None
+    shared = folder.st_mode & stat.S_ISVTX and folder.st_mode & stat.S_IWOTH
+    if shared and link.st_uid not in (os.geteuid(), folder.st_uid):
+        raise InputError(f"refusing to write through {path}: a symbolic link of another user in a shared folder")
+    return Path(os.path.realpath(path))
 
 
 def is_special_output(path: Path) -> bool:
-    """Whether ``path`` exists as something other than a regular file or folder (a character device such as
-    ``/dev/null``, a FIFO, a socket): such outputs are written through, never renamed over."""
+    """Whether ``path`` (links followed, so ``/dev/stdout`` is the pipe or terminal behind it) exists as something
+    other than a regular file or folder: a character device such as ``/dev/null``, a FIFO, a socket. Such outputs
+    are written through, never renamed over."""
     try:
         mode = os.stat(path).st_mode
     except OSError:
@@ -228,12 +245,12 @@ def temp_file_beside(path: Path) -> tuple[int, Path]:
     Beside the file written (a symbolic link's target), with the mode that file has or would get, so the commit is
     one rename; for a device or FIFO it lies in the system's temporary folder, and the commit copies it through.
     ``InputError`` (one line, naming ``path``) if ``path`` cannot be written."""
-    target = output_target(path)
-    if not target.parent.is_dir():
+    special = is_special_output(path)
+    target = path if special else output_target(path)
+    if not special and not target.parent.is_dir():
         raise InputError(f"output folder does not exist: {target.parent}")
     if target.is_dir():
         raise InputError(f"output is a folder: {path}")
-    special = is_special_output(target)
     if target.exists() and not special and not target.stat().st_mode & 0o222:  # mode bits: root may write all
         raise InputError(f"output is read-only, not replaced: {path}")
     try:
@@ -255,14 +272,13 @@ def temp_file_beside(path: Path) -> tuple[int, Path]:
 def commit_temporary(tmp: Path, path: Path) -> None:
     """Complete an output written to ``tmp`` (from :func:`temp_file_beside`): renamed over a regular file (or a
     symbolic link's target, keeping the link), copied into a device or FIFO. ``tmp`` is gone afterwards."""
-    target = output_target(path)
     try:
-        if is_special_output(target):
-            with open(tmp, "rb") as src, open(target, "wb") as dst:
+        if is_special_output(path):
+            with open(tmp, "rb") as src, open(path, "wb") as dst:
                 shutil.copyfileobj(src, dst)
             os.unlink(tmp)
         else:
-            os.replace(tmp, target)
+            os.replace(tmp, output_target(path))
     except OSError as exc:
         Path(tmp).unlink(missing_ok=True)
         raise InputError(f"cannot write {path}: {exc.strerror or exc}") from None
@@ -273,9 +289,16 @@ def atomic_write(path: str | Path, data: bytes) -> None:
 
     A reader (or a crash) never sees a half-written ``path``; an existing file is replaced only by a
     complete new one. A symbolic link keeps being a link (its target is replaced); a device or FIFO
-    (``/dev/null``, ``/dev/stdout``) is written through.
+    (``/dev/null``, ``/dev/stdout``) is written straight through.
     """
     path = Path(path)
+    if is_special_output(path):
+        try:
+            with open(path, "wb") as f:
+                f.write(data)
+        except OSError as exc:
+            raise InputError(f"cannot write {path}: {exc.strerror or exc}") from None
+        return
     fd, tmp = temp_file_beside(path)
     try:
         with os.fdopen(fd, "wb") as f:

@@ -60,6 +60,7 @@ from neuralcodec.image_io import (
     TEMP_MARK,
     _to_uint8_grey,
     commit_temporary,
+    is_special_output,
     temp_file_beside,
 )
 
@@ -819,8 +820,15 @@ class _PlanarFileWriter(VideoWriter):
     def __init__(self, path: Path, width: int, height: int, fps: Fraction, y4m: bool) -> None:
         super().__init__(path, width, height, fps)
         self._y4m = y4m
-        fd, self._tmp = temp_file_beside(path)
-        self._file: BinaryIO | None = os.fdopen(fd, "wb")
+        self._tmp: Path | None = None
+        if is_special_output(path):  # a FIFO or device: frames stream straight into it
+            try:
+                self._file: BinaryIO | None = open(path, "wb")  # noqa: SIM115 - closed in _commit / _discard
+            except OSError as exc:
+                raise _error(f"cannot write {path}: {exc.strerror or exc}") from None
+        else:
+            fd, self._tmp = temp_file_beside(path)
+            self._file = os.fdopen(fd, "wb")
         if y4m:
             header = f"YUV4MPEG2 W{width} H{height} F{fps.numerator}:{fps.denominator} Ip A1:1 C420jpeg\n"
             self._write(header.encode("ascii"))
@@ -842,16 +850,19 @@ class _PlanarFileWriter(VideoWriter):
     def _commit(self) -> None:
         assert self._file is not None
         self._file.flush()
-        os.fsync(self._file.fileno())
+        if self._tmp is not None:
+            os.fsync(self._file.fileno())
         self._file.close()
         self._file = None
-        commit_temporary(self._tmp, self.path)
+        if self._tmp is not None:
+            commit_temporary(self._tmp, self.path)
 
     def _discard(self) -> None:
         if self._file is not None:
             self._file.close()
             self._file = None
-        self._tmp.unlink(missing_ok=True)
+        if self._tmp is not None:
+            self._tmp.unlink(missing_ok=True)
 
 
 class _AvWriter(VideoWriter):
@@ -978,7 +989,8 @@ def _check_only_frames(folder: Path) -> None:
 
 def open_writer(path: str | Path, width: int, height: int, fps: Fraction | float) -> VideoWriter:
     """A writer chosen by ``path``: .y4m, .yuv, .mp4/.mkv/.mov/.webm/.avi (PyAV), or a PNG frame folder for a
-    path ending in "/", an existing folder or a path without suffix. ``InputError`` for an unknown suffix,
+    path ending in "/", an existing folder or a path without suffix; a device or FIFO without a video suffix
+    (``/dev/null``) gets a Y4M stream. ``InputError`` for an unknown suffix,
     a missing encoder, a bad size or rate, or an output that cannot be written."""
     is_folder_path = isinstance(path, str) and path.endswith(("/", os.sep))
     path = Path(path)
@@ -986,6 +998,8 @@ def open_writer(path: str | Path, width: int, height: int, fps: Fraction | float
     _check_size(width, height, str(path))
     rate = _fraction_fps(fps)
     suffix = path.suffix.lower()
+    if is_special_output(path) and suffix not in (".y4m", ".yuv") and suffix not in _AV_WRITERS:
+        return _PlanarFileWriter(path, width, height, rate, y4m=True)  # /dev/null, a FIFO: a Y4M stream
     if is_folder_path or path.is_dir() or not suffix:
         return _PngFolderWriter(path, width, height, rate)
     if suffix in (".y4m", ".yuv"):

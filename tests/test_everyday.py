@@ -9,6 +9,7 @@ import signal
 import stat
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from fractions import Fraction
@@ -280,7 +281,7 @@ def test_train_runs_the_same_from_any_folder_and_bad_input_is_one_line(tmp_path)
         (["--config", TINY_CONFIG, "--bogus", "1"], "unrecognized arguments: --bogus"),
         (["--config", TINY_CONFIG, "--model.lmbda", "abc"], "--model.lmbda: 'abc' is not a valid value"),
         (["--config", TINY_CONFIG, "--data.init_args.val_dir", "nowhere"], "image folder not found"),
-        (["--config", TINY_CONFIG, "--model.init_from", "nowhere.pt"], "not found: nowhere.pt"),
+        (["--config", TINY_CONFIG, "--model.init_from", "nowhere.pt"], f"not found: {elsewhere / 'nowhere.pt'}"),
         ([], "needs --config"),
     ]
     for args, message in bad:
@@ -359,3 +360,51 @@ def neuralcodec_decode(path: Path) -> Image.Image:
     import neuralcodec
 
     return neuralcodec.decode(path)
+
+
+def test_dev_stdout_through_a_pipe_carries_only_the_image(coded):
+    proc = subprocess.run([sys.executable, "-m", "neuralcodec.cli", "decode", str(coded[0]), "-o", "/dev/stdout"],
+                          capture_output=True, cwd=ROOT, timeout=120, stdin=subprocess.DEVNULL)
+    assert proc.returncode == 0, proc.stderr
+    import io
+
+    assert np.array_equal(np.asarray(Image.open(io.BytesIO(proc.stdout)).convert("RGB")), coded[1])
+
+
+def test_a_fitted_encode_to_dev_null_leaves_no_checkpoint_beside_it(run_cli, sample_path, tmp_path):
+    src = tmp_path / "tiny.png"
+    Image.open(sample_path).convert("RGB").crop((0, 0, 24, 16)).save(src)
+    proc = run_cli("encode", src, "-o", "/dev/null", "--codec", "coolchic", "--iterations", "20")
+    assert proc.returncode == 0, proc.stderr
+    assert not list(Path("/dev").glob("null.*"))
+
+
+def test_another_users_link_in_a_shared_folder_is_not_followed(run_cli, coded, tmp_path):
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o1777)
+    victim = tmp_path / "victim.png"
+    victim.write_bytes(b"mine")
+    link = shared / "out.png"
+    link.symlink_to(victim)
+    if os.geteuid() != 0:
+        pytest.skip("changing a link's owner needs root")
+    os.lchown(link, 12345, 12345)
+    message = _one_line_failure(run_cli("decode", coded[0], "-o", link))
+    assert "symbolic link of another user" in message and victim.read_bytes() == b"mine"
+
+
+def test_a_video_decodes_to_dev_null_and_streams_into_a_fifo(run_cli, tmp_path):
+    clip = ROOT / "tests" / "data" / "golden" / "basketballpass-40x32x4-nerv-q0.bin"
+    proc = run_cli("decode", clip, "-o", "/dev/null")
+    assert proc.returncode == 0, proc.stderr
+    fifo = tmp_path / "clip.y4m"
+    os.mkfifo(fifo)
+    received: list[bytes] = []
+    reader = threading.Thread(target=lambda: received.append(fifo.read_bytes()), daemon=True)
+    reader.start()
+    proc = run_cli("decode", clip, "-o", fifo)
+    reader.join(timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert received[0].startswith(b"YUV4MPEG2 W40 H32 ") and received[0].count(b"FRAME\n") == 4
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode) and not list(Path(tempfile.gettempdir()).glob(".clip.y4m*"))

@@ -99,20 +99,20 @@ def _train(argv: list[str]) -> int:
             return _fail(f"config file not found: {argv[i]}")
         try:
             config = yaml.safe_load(path.read_text())
+        except OSError as exc:
+            return _fail(f"cannot read {argv[i]}: {exc.strerror or exc}")
         except (yaml.YAMLError, UnicodeDecodeError) as exc:
             return _fail(f"{argv[i]} is not a YAML file: {' '.join(str(exc).split())[:200]}")
         if not isinstance(config, dict):
             return _fail(f"{argv[i]} is not a training config (a YAML mapping of trainer, model, data)")
-    # paths given on the command line stay where the user meant them
+    # paths given on the command line stay where the user meant them (options known to take one path)
     argv = list(argv)
     for i, arg in enumerate(argv[:-1]):
         value = argv[i + 1]
-        if not arg.startswith("--") or value.startswith("-") or Path(value).is_absolute():
-            continue
-        if i + 1 in configs or arg.endswith("default_root_dir") or Path(value).exists():
+        if arg.startswith("--") and arg.rsplit(".", 1)[-1].lstrip("-") in TRAIN_PATH_OPTIONS \
+                and not value.startswith("-") and not Path(value).is_absolute():
             argv[i + 1] = str(Path(value).resolve())
     root = _config_root(Path(argv[configs[0]]))
-    os.chdir(root)
     from neuralcodec.training.cli import TrainingStartError, train_main
     from neuralcodec.training.fit_control import quiet_lightning
 
@@ -122,14 +122,28 @@ def _train(argv: list[str]) -> int:
     if verbose:
         logging.getLogger("neuralcodec").setLevel(logging.DEBUG)
     bar = _TrainingBar()
+    signal.signal(signal.SIGTERM, _terminate)
+    working_folder = os.getcwd()
+    os.chdir(root)
     try:
         with quiet_lightning():
             train_main(argv, on_resume=resuming, progress=bar)
     except TrainingStartError as exc:
         return _fail(str(exc))
+    except KeyboardInterrupt:
+        bar.close()
+        print("codec: interrupted: run the same command again to resume from the run's last checkpoint",
+              file=sys.stderr)
+        return 128 + (_signals_received[0] if _signals_received else signal.SIGINT)
     finally:
         bar.close()
+        os.chdir(working_folder)
     return 0
+
+
+# ``codec train`` options whose value is one path, resolved where the command runs (not in the config's project)
+TRAIN_PATH_OPTIONS = frozenset({"config", "default_root_dir", "init_from", "source_model", "restorer_from",
+                                "init_transforms_from", "val_dir", "cache_dir", "decoder_model", "dirpath"})
 
 
 class _TrainingBar:

@@ -127,7 +127,8 @@ def _expand_many(specs: list[str], suffixes: set[str]) -> list[Path]:
     """The files of several inputs, each a file, folder or pattern, in order and without repeats."""
     from neuralcodec.batch import expand_inputs, is_batch_spec
 
-    files: dict[Path, None] = {}
+    files: list[Path] = []
+    seen: set[Path] = set()
     for spec in specs:
         if is_batch_spec(spec):
             found = expand_inputs(spec, suffixes)
@@ -135,8 +136,11 @@ def _expand_many(specs: list[str], suffixes: set[str]) -> list[Path]:
             found = [Path(spec)]
         else:
             raise InputError(f"input not found: {spec}" if not Path(spec).exists() else f"not a file: {spec}")
-        files.update((p, None) for p in found if p.resolve() not in {q.resolve() for q in files})
-    return list(files)
+        for p in found:
+            if p.resolve() not in seen:
+                seen.add(p.resolve())
+                files.append(p)
+    return files
 
 
 def dispatch(args: argparse.Namespace, one, suffixes: set[str], out_suffix: str, verb: str) -> int:
@@ -171,7 +175,10 @@ def dispatch(args: argparse.Namespace, one, suffixes: set[str], out_suffix: str,
             except OSError:
                 break
         raise
-    print(status, file=sys.stderr if dst is None else sys.stdout)  # stdout may carry the output's bytes
+    from neuralcodec.image_io import is_special_output
+
+    # stdout may carry the output's bytes ('-o -', '-o /dev/stdout'): then the status goes to stderr
+    print(status, file=sys.stderr if dst is None or is_special_output(dst) else sys.stdout)
     return 0
 
 

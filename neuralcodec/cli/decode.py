@@ -9,6 +9,7 @@ status line then goes to stderr).
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from pathlib import Path
 
@@ -105,8 +106,11 @@ def _decode_video(src: Path, data: bytes, args: argparse.Namespace) -> int:
         for frame in decoder.frames():
             writer.write_rgb(frame.permute(1, 2, 0).numpy())
     seconds = time.perf_counter() - t0
+    from neuralcodec.image_io import is_special_output
+
     print(f"{src} -> {dst}: {header.frames} frames of {header.width}x{header.height}, {seconds:.2f} s "
-          f"({header.frames / seconds:.1f} frames/s)")
+          f"({header.frames / seconds:.1f} frames/s)",
+          file=sys.stderr if is_special_output(dst) else sys.stdout)  # '-o /dev/stdout' carries the frames
     return 0
 
 

@@ -88,7 +88,7 @@ def _encode_one(src: Path | None, dst: Path | None, args: argparse.Namespace) ->
         options = _fit_options(args, family)
         fitted = {"options": options,
                   "report": _FitProgress(family.fit_iterations(options), args.quiet, "iteration", "iteration"),
-                  "checkpoint": None if dst is None else dst.with_name(dst.name + ".fit.ckpt"),
+                  "checkpoint": _checkpoint_beside(dst),
                   "trainer_args": getattr(args, "trainer_args", None) or None}
     t0 = time.perf_counter()
     try:
@@ -116,6 +116,16 @@ def _encode_one(src: Path | None, dst: Path | None, args: argparse.Namespace) ->
     bpp = 8 * len(enc.data) / (h.width * h.height)
     return (f"{name} -> {STDOUT_NAME if dst is None else dst}: {h.width}x{h.height}, {len(enc.data)} bytes, "
             f"{bpp:.4f} bpp, {family_name_of_id(h.family_id)} q{h.rate_point}, {seconds:.2f} s")
+
+
+def _checkpoint_beside(dst: Path | None) -> Path | None:
+    """A fit's resume checkpoint, ``OUTPUT.fit.ckpt``; none for stdout or a device or FIFO (nothing to resume
+    into, and no file may be made beside ``/dev/null``)."""
+    from neuralcodec.image_io import is_special_output
+
+    if dst is None or is_special_output(dst):
+        return None
+    return dst.with_name(dst.name + ".fit.ckpt")
 
 
 class _FitProgress:
@@ -194,7 +204,7 @@ def _encode_video(args: argparse.Namespace) -> int:
     check_fit_args(args)
     with open_video(src, size=args.size, fps=args.fps, max_frames=args.frames) as reader:
         info = reader.info  # a bad header or size fails here, before torch loads
-    checkpoint = dst.with_name(dst.name + ".fit.ckpt")
+    checkpoint = _checkpoint_beside(dst)
     epochs = args.epochs or DEFAULT_EPOCHS
     bar = _FitProgress(epochs, args.quiet)
     t0 = time.perf_counter()
@@ -209,7 +219,8 @@ def _encode_video(args: argparse.Namespace) -> int:
     if not enc.is_global_zero:  # another process of a multi-process fit: the first one writes the file
         return 0
     atomic_write(dst, enc.data)
-    checkpoint.unlink(missing_ok=True)
+    if checkpoint is not None:
+        checkpoint.unlink(missing_ok=True)
     h = enc.header
     bpp = 8 * len(enc.data) / (h.width * h.height * h.frames)
     print(f"{src} -> {dst}: {h.frames} frames of {h.width}x{h.height} at {h.fps_num / h.fps_den:g} fps "

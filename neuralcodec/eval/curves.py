@@ -171,11 +171,10 @@ def _common_rates(a: Curve, b: Curve) -> tuple[str, np.ndarray | None, np.ndarra
     return a.rate_unit, a.bpp, None
 
 
-def _log_rate_overlap(ra: np.ndarray, rt: np.ndarray) -> float:
-    """The share of the two curves' joint log-rate range that both cover (what BD-rate integrates over)."""
-    la, lt = np.log10(ra), np.log10(rt)
-    joint = max(la.max(), lt.max()) - min(la.min(), lt.min())
-    common = min(la.max(), lt.max()) - max(la.min(), lt.min())
+def _overlap_share(a: np.ndarray, b: np.ndarray) -> float:
+    """The share of two curves' joint range along one axis that both cover."""
+    joint = max(a.max(), b.max()) - min(a.min(), b.min())
+    common = min(a.max(), b.max()) - max(a.min(), b.min())
     return float(max(common, 0.0) / joint) if joint > 0 else 1.0
 
 
@@ -216,10 +215,12 @@ def bd_metrics(anchor: Curve, test: Curve, metric: str, method: str = BD_METHOD)
             out["note"] = f"BD not computable: {exc}"
     if caught:
         out["note"] = "; ".join(str(w.message) for w in caught)
-    share = _log_rate_overlap(ra, rt)
-    if out["bd_rate"] is not None and share < MIN_OVERLAP:
-        out["note"] = (f"the curves share only {share:.0%} of their joint log-rate range (under {MIN_OVERLAP:.0%}): "
-                       "this BD figure rests on a small part of them")
+    # BD-rate integrates over the quality axis, BD-quality over log-rate: both ranges must overlap well
+    shares = {"quality": _overlap_share(qa, qt), "log-rate": _overlap_share(np.log10(ra), np.log10(rt))}
+    axis = min(shares, key=shares.get)
+    if out["bd_rate"] is not None and shares[axis] < MIN_OVERLAP:
+        out["note"] = (f"the curves share only {shares[axis]:.0%} of their joint {axis} range (under "
+                       f"{MIN_OVERLAP:.0%}): this BD figure rests on a small part of them")
     if out["bd_rate"] is not None and not math.isfinite(out["bd_rate"]):
         out["bd_rate"] = None
     return out

@@ -32,6 +32,7 @@ from pytorch_lightning.loggers.csv_logs import ExperimentWriter
 
 from neuralcodec.datasets.image_folder import ImageFolderDataModule  # noqa: F401 - the configs' data class
 from neuralcodec.errors import NeuralCodecError
+from neuralcodec.training.fit_control import fit_interruptibly
 from neuralcodec.training.module import CodecLitModule
 
 BASE_CONFIG = "base.yaml"
@@ -199,12 +200,16 @@ def train_main(args: list[str] | None = None, on_resume: Callable[[Path, int], N
     existed = root.exists()
     resume = last_checkpoint(root)
     if resume:
-        step = torch.load(resume, map_location="cpu", weights_only=False, mmap=True)["global_step"]
+        try:
+            step = torch.load(resume, map_location="cpu", weights_only=False, mmap=True)["global_step"]
+        except Exception as exc:  # noqa: BLE001 - torch raises many kinds for a damaged file
+            raise TrainingStartError(f"cannot resume from {resume} (damaged: {_one_line(exc)[:150]}); move it "
+                                     "away to start the run again") from None
         _set_loggers(cli.trainer, resume_step=int(step))
         if on_resume is not None:
             on_resume(resume, int(step))
     try:
-        cli.trainer.fit(cli.model, datamodule=cli.datamodule, ckpt_path=str(resume) if resume else None)
+        fit_interruptibly(cli.trainer, cli.model, None, str(resume) if resume else None, datamodule=cli.datamodule)
     except (NeuralCodecError, OSError) as exc:
         if not existed and root.is_dir() and not any(root.glob("**/*.ckpt")) and not any(root.glob("**/*.pt")):
             shutil.rmtree(root, ignore_errors=True)  # a failed start leaves no empty run folder

@@ -54,13 +54,14 @@ class ResumeCheckpoint(pl.Callback):
             self.save(trainer)
 
 
-def fit_interruptibly(trainer: pl.Trainer, module: pl.LightningModule, loader: Any, ckpt_path: str | None) -> None:
+def fit_interruptibly(trainer: pl.Trainer, module: pl.LightningModule, loader: Any, ckpt_path: str | None,
+                      **fit_args: Any) -> None:
     """``trainer.fit``, where Ctrl-C or SIGTERM (raised as ``KeyboardInterrupt``) ends in a ``KeyboardInterrupt``
     rather than Lightning's ``sys.exit(1)``."""
     main_thread = threading.current_thread() is threading.main_thread()
     sigint = signal.getsignal(signal.SIGINT) if main_thread else None
     try:
-        trainer.fit(module, loader, ckpt_path=ckpt_path)
+        trainer.fit(module, loader, ckpt_path=ckpt_path, **fit_args)
     except SystemExit:
         if trainer.interrupted:
             raise KeyboardInterrupt from None
