@@ -108,7 +108,8 @@ class TrainingProgress(pl.Callback):
 
     def on_train_batch_end(self, trainer: pl.Trainer, module: pl.LightningModule, *_: Any) -> None:
         step = trainer.global_step
-        if not trainer.is_global_zero or (step % self.every and step != trainer.max_steps):
+        first = step == self._first_step + 1  # the bar and its time left show from the first step on
+        if not trainer.is_global_zero or (step % self.every and step != trainer.max_steps and not first):
             return
         logged = {key.split("/", 1)[1]: float(value) for key, value in trainer.callback_metrics.items()
                   if key.startswith("train/") and getattr(value, "numel", lambda: 1)() == 1}
