@@ -123,8 +123,11 @@ def test_several_inputs_on_the_command_line_are_a_batch(run_cli, sample_path, tm
 def _interrupt_once_checkpointed(args: list[object], checkpoint: Path, sig: int) -> tuple[int, str]:
     """Run ``codec ARGS``, send ``sig`` once the fit's checkpoint exists; (exit status, stderr)."""
     env = dict(os.environ, PYTHONWARNINGS="ignore")
+    # a shell's background job (CI may run us as one) starts with SIGINT ignored, and Python then keeps it so:
+    # the child gets the default disposition back, as a program started from a terminal has it
     proc = subprocess.Popen([sys.executable, "-m", "neuralcodec.cli", *map(str, args)], cwd=ROOT, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 180
     while not checkpoint.exists():
         assert proc.poll() is None, proc.communicate()[1]
