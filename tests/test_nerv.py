@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import torch
 
-from neuralcodec.bitstream import pack, unpack
+from neuralcodec.bitstream import FORMAT_VERSION, pack, unpack
 from neuralcodec.codecs.nerv.net import EMBED_FRAC_BITS, NervNet, arch_for, time_embedding
 from neuralcodec.entropy.geometric import DECAY_NUMERATORS, geometric_table, geometric_tables
 from neuralcodec.entropy.tables import TOTAL
@@ -78,7 +78,7 @@ def test_tiny_fit_round_trips_bit_exactly(fitted, clip):
     enc, reports = fitted
     header, chunks = unpack(enc.data)
     assert header.is_video and header.frames == 8 and (header.height, header.width) == (48, 64)
-    assert (header.fps_num, header.fps_den, header.version) == (50, 1, 3)
+    assert (header.fps_num, header.fps_den, header.version) == (50, 1, FORMAT_VERSION)  # version 3 layout
     decoded = _frames(enc.data)
     assert decoded.dtype == torch.uint8 and decoded.shape == (8, 3, 48, 64)
     assert torch.equal(decoded, _frames(enc.data))  # twice in one process
