@@ -137,8 +137,9 @@ def _expand_many(specs: list[str], suffixes: set[str]) -> list[Path]:
         else:
             raise InputError(f"input not found: {spec}" if not Path(spec).exists() else f"not a file: {spec}")
         for p in found:
-            if p.resolve() not in seen:
-                seen.add(p.resolve())
+            resolved = p.resolve()
+            if resolved not in seen:
+                seen.add(resolved)
                 files.append(p)
     return files
 
