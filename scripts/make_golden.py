@@ -7,9 +7,11 @@ users already hold. ``tests/test_golden.py`` decodes them all and compares, per 
 
 - ``symbols_sha256``: SHA-256 of the entropy-decoded symbols (int32, stream by stream) — exact on any machine;
 - ``pixels_sha256``: SHA-256 of the decoded image's pixels as the PNG stores them (uint8, H×W for a grey
-  original, H×W×3 otherwise). The synthesis transform runs in float32, so these are exact for the CPU
-  kernel set recorded in ``cpu_capability`` (:func:`neuralcodec.cpu_kernels.cpu_kernels`: oneDNN picks its
-  kernels by ISA, AMX included).
+  original, H×W×3 otherwise). Exact on every machine for a family whose decoder is exact (``exact_pixels``);
+  for a family whose synthesis still runs in float32, exact for the CPU kernel set recorded in ``cpu_capability``
+  (:func:`neuralcodec.cpu_kernels.cpu_kernels`: oneDNN picks its kernels by ISA, AMX included). The pixel hashes
+  of the hyperprior, checkerboard and acgc files were re-recorded once, when their synthesis became exact
+  (2026-12-07); symbols and bitstreams are unchanged.
 
 Fitted image files (``"fitted": true``, coolchic): a short fit of a crop; ``pixels_sha256`` is exact on every
 machine (the whole decoder runs in integers), so they carry no CPU key.
@@ -36,7 +38,7 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from neuralcodec.codecs.registry import file_family_names, load_codec, shipped_qualities  # noqa: E402
+from neuralcodec.codecs.registry import file_family_names, get_family, load_codec, shipped_qualities  # noqa: E402
 from neuralcodec.coding import decode_bytes, encode_tensor  # noqa: E402
 from neuralcodec.cpu_kernels import cpu_kernels  # noqa: E402
 from neuralcodec.image_io import read_image, to_pil  # noqa: E402
@@ -154,9 +156,10 @@ def main() -> None:
                     "bin_sha256": hashlib.sha256(data).hexdigest(),
                     "symbols_sha256": decoded_symbols_sha256(data),
                     "pixels_sha256": pixels_sha256(decoded, header.channels),
-                    "cpu_capability": cpu_kernels(),
                     "format_version": header.version,
                 }
+                if not get_family(family).exact_pixels:  # float synthesis: pixels exact on this kernel set only
+                    index["files"][name]["cpu_capability"] = cpu_kernels()
                 print(f"wrote {name}: {len(data)} bytes")
     for crop, family, quality, iterations, tile in FITTED:
         name = f"{crop}-{family}-q{quality}.bin"

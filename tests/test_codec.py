@@ -47,7 +47,8 @@ def test_shipped_rate_point_roundtrip_through_a_file(quality, sample_path, tmp_p
     # the decoded file equals the encoder's reconstruction and matches the in-memory rounded pass
     decoded, _ = decode_bytes(data)
     assert torch.equal(decoded, enc.reconstruction)
-    assert abs(psnr(decoded, image) - psnr(codec.forward_rounded(image), image)) < 0.01
+    # the exact synthesis stays within 0.02 dB of the float one (measured on Kodak in docs/results.md)
+    assert abs(psnr(decoded, image) - psnr(codec.forward_rounded(image), image)) < 0.02
     assert psnr(decoded, image) > 20
 
 

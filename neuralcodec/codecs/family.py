@@ -93,6 +93,8 @@ class CodecFamily:
     stream_names: ClassVar[tuple[str, ...]] = ()
     encode_options: ClassVar[tuple[Option, ...]] = ()
     decode_options: ClassVar[tuple[Option, ...]] = ()
+    # the whole decoder runs in exact integer arithmetic: a file decodes to the same pixels on every machine
+    exact_pixels: ClassVar[bool] = False
 
     # --- streams ⇄ container chunks -------------------------------------------------------------------
     @classmethod

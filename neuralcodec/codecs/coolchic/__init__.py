@@ -27,6 +27,7 @@ class CoolChic(FittedFamily):
 
     name = "coolchic"
     family_id = 7
+    exact_pixels = True
     media = "image"
     stream_names = ("model", "weights", "latents")
     encode_options = (

@@ -22,6 +22,7 @@ class Hyperprior(ImageFamily):
 
     name = "hyperprior"
     family_id = 1
+    exact_pixels = True
     stream_names = ("z", "y")
     rate_points = {q: RatePoint(lmbda) for q, lmbda in
                    enumerate((0.0009, 0.0018, 0.0035, 0.0067, 0.013, 0.032, 0.0932, 0.18))}
@@ -56,6 +57,7 @@ class HyperpriorContextFamily(ImageFamily):
     each point starts from the shipped hyperprior of its λ, and a model trained with those transforms frozen is
     stored as the difference to that file."""
 
+    exact_pixels = True  # the hyperprior's exact synthesis
     stream_names = ("z", "y")
     rate_points = Hyperprior.rate_points
 

@@ -16,9 +16,10 @@ import torch
 from torch import Tensor, nn
 
 from neuralcodec.codecs.family import CodecFamily
-from neuralcodec.codecs.hyperprior.transforms import HyperpriorTransforms
+from neuralcodec.codecs.hyperprior.transforms import SYNTHESIS_GRIDS, SYNTHESIS_SQUARE_BITS, HyperpriorTransforms
 from neuralcodec.codecs.model_file import MODEL_FORMAT, LoadedModel, compact_state_dict
 from neuralcodec.codecs.stages import FactorizedLatent, GaussianConditionalLatent, pad_amounts, pad_replicate
+from neuralcodec.codecs.stages.exact_synthesis import ExactSynthesis
 from neuralcodec.codecs.stages.fixed_point import FixedPointSequential, dequantize_sequential, quantize_sequential
 from neuralcodec.codecs.stages.tiling import tiled_apply
 from neuralcodec.entropy import RansDecoder, RansEncoder
@@ -98,6 +99,8 @@ class HyperpriorCodec(LoadedModel):
             raise ValueError(f"weights missing from the model file: {', '.join(missing[:3])}")
         # channels_last lets oneDNN pick faster conv kernels on CPU (≈1.5× for g_a / g_s here)
         self.net.eval().to(memory_format=torch.channels_last)
+        # g_s runs as its exact integer twin: a file decodes to the same pixels on every machine
+        self.synthesis = ExactSynthesis(self.net.g_s, list(SYNTHESIS_GRIDS), list(SYNTHESIS_SQUARE_BITS))
         self.hyper_synthesis = FixedPointSequential(self.net.h_s, "h_s", blob["hyper_q"], blob["hyper_exp"],
                                                     blob["weights"])
         self.z_latent = FactorizedLatent.from_model_file(blob, "z")
@@ -133,8 +136,8 @@ class HyperpriorCodec(LoadedModel):
         return tiled_apply(self._g_a, pixels, self.net.M, self.tile_pixels, ANALYSIS_MARGIN, down=16)
 
     def _g_s_pixels(self, y_hat: Tensor) -> Tensor:
-        """g_s, then rounding to uint8 pixels (elementwise: the same on a tile as on the whole image)."""
-        return self.net.g_s(y_hat).clamp_(0, 1).mul_(255.0).round_().to(torch.uint8)
+        """uint8 pixels of the exact synthesis (integer arithmetic: the same on a tile as on the whole image)."""
+        return self.synthesis(y_hat)
 
     def _synthesis(self, y_hat: Tensor) -> Tensor:
         """uint8 pixels (1, 3, 16·h, 16·w) of ŷ; large images in tiles, so no float image is ever whole."""

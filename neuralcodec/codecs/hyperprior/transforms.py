@@ -11,6 +11,13 @@ from torch import nn
 
 from neuralcodec.codecs.stages.layers import GDN, LEAKY_SLOPE, conv, deconv
 
+# The exact synthesis (``stages.exact_synthesis``) of g_s: (digits, fractional bits) of each deconvolution's input
+# and the x² grid of each inverse GDN. Part of the format: the decoded pixels of every file depend on them. The
+# ranges (±1024, ±128, ±16, ±8; x² ≤ 2**14, 2**8, 2**5) are ≥ 3× the largest values of any shipped rate point
+# on BSDS500 training images.
+SYNTHESIS_GRIDS = ((3, 11), (3, 13), (2, 9), (2, 10))
+SYNTHESIS_SQUARE_BITS = (17, 23, 26)
+
 
 class HyperpriorTransforms(nn.Module):
     """``g_a``, ``g_s``, ``h_a``, ``h_s`` with the model file's keys; ``gdn`` is the GDN class to use."""

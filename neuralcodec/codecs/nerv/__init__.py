@@ -26,6 +26,7 @@ class Nerv(FittedFamily):
 
     name = "nerv"
     family_id = 4
+    exact_pixels = True
     media = "video"
     stream_names = ("model", "weights")
     encode_options = (

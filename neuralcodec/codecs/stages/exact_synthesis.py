@@ -1,0 +1,330 @@
+"""Exact synthesis transforms: decoded pixels that are the same on every CPU, BLAS, thread count and GPU.
+
+A float32 synthesis decodes a file to slightly different pixels on different machines (oneDNN picks its kernels,
+and with them the order of its sums, by instruction set). Here the synthesis runs on integers instead, after
+Ballé et al., "Integer networks for data compression with latent-variable models" (ICLR 2019). The integer network
+is *derived* from the float one when a model file is loaded (nothing new is stored), so every file ever written,
+and every model file, decodes exactly:
+
+- **Activations** are integers on a per-layer grid of ``2**-frac_bits``, clamped to the range of their digits
+  (the grids of a family are part of its format: changing them changes pixels).
+- **Weights** are 14-bit integers with a power-of-two scale per output channel (the exponent from ``frexp``, the
+  rounding one IEEE multiply: the same on every machine).
+- **Convolutions** (k×k, and stride-2 transposed ones split into their four sub-pixel phases) are matrix
+  products of *digits*: an activation of ``d`` digits and a weight of 2 digits are written in base 128 with
+  digits in [-64, 64], and every digit product is an int8 × int8 → int32 matrix product (``torch._int_mm``;
+  fast with VNNI or AMX). Digits of at most 64 in magnitude keep the products exact on CPUs without VNNI too
+  (oneDNN's pairwise int16 sums there cannot saturate: 2 · 192 · 64 < 2**15), and a sum of K ≤ 4096 terms stays
+  below 2**24, so the same products in float32 are exact as well (the fallback where ``_int_mm`` is missing).
+  The digit products are combined in float64: |sum| ≤ 2**13 · 2**20 · 2**12 = 2**45 < 2**53, exact.
+- **Inverse GDN** rounds x² to a per-layer grid (at most 2**31 units), multiplies by 14-bit γ in float64 (an
+  integer sum below 2**53: exact in any order and on any BLAS), then takes one correctly rounded square root
+  and one product. Every elementwise step is a single IEEE operation (mul, add, sqrt, floor), which vectorised
+  and scalar code compute alike.
+- **Rounding** to the next grid is ``floor(x + 1/2)``; pixels are ``round(clamp(x, 0, 1) · 255)`` as in float.
+
+The result is a fixed integer function of the decoded latent: tiles and whole images, 1 or 2 threads, AVX2,
+AVX-512 and AMX give the same pixels. Layers run on bands of rows so that the intermediates stay in cache; only
+the int8 digits of each layer's output are stored.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor, nn
+
+DIGIT_BITS = 7
+DIGIT_BASE = 1 << DIGIT_BITS
+WEIGHT_DIGITS = 2
+WEIGHT_LIMIT = (1 << (WEIGHT_DIGITS * DIGIT_BITS - 1)) - 1  # 8191
+MAX_TERMS = 4096  # K of one product: 64 · 64 · 4096 = 2**24 (exact in float32 too)
+EXACT_LIMIT = float(1 << 53)
+SQUARE_LIMIT = float((1 << 31) - 1)  # IGDN: x² on a per-layer grid, at most 2**31 units
+GAMMA_BITS = 14
+BAND_POSITIONS = 2048  # output positions per band of a layer (intermediates ≈ 4 MB)
+
+
+def digit_limit(digits: int) -> float:
+    """Largest magnitude of an integer of ``digits`` base-128 digits in [-64, 64] (the clamp of its grid)."""
+    return float((1 << (digits * DIGIT_BITS - 1)) - 1)
+
+
+def to_digits(a: Tensor, digits: int, out: Tensor | None = None) -> Tensor:
+    """Base-128 digits of integer-valued ``a`` (|a| ≤ digit_limit(digits)), least significant first, along a new
+    dimension 1 (``a`` is (C, …)): ``a = Σ_i d_i · 128**i`` with every d_i in [-64, 64]. int8, or written into
+    ``out`` (any integer dtype, shape (C, digits, …))."""
+    rest = a.to(torch.int32)
+    if out is None:
+        out = torch.empty((a.shape[0], digits, *a.shape[1:]), dtype=torch.int8)
+    for i in range(digits - 1):
+        low = rest.add(64).bitwise_and_(DIGIT_BASE - 1).sub_(64)
+        out[:, i] = low
+        rest = rest.sub_(low).bitwise_right_shift_(DIGIT_BITS)
+    out[:, digits - 1] = rest
+    return out
+
+
+def _frexp_exponent(peak: Tensor) -> Tensor:
+    """k with peak = m · 2**k, m in [0.5, 1) (exact); 0 where peak is 0."""
+    _, k = torch.frexp(peak.double())
+    return torch.where(peak > 0, k, torch.zeros_like(k))
+
+
+def quantize_per_channel(weight: Tensor, bits: int, out_dim: int) -> tuple[Tensor, Tensor]:
+    """Integer weights (float64) with |q| < 2**(bits-1) and exponents e (float64) per output channel, q ≈ w · 2**e.
+
+    The exponents come from ``frexp`` and the rounding is one IEEE multiply and ``round``: the same on every
+    machine, so the integer network derived from a model file is too."""
+    w = weight.detach().double()
+    dims = [d for d in range(w.dim()) if d != out_dim]
+    exp = (bits - 1) - _frexp_exponent(w.abs().amax(dim=dims)).double()
+    shape = [1] * w.dim()
+    shape[out_dim] = -1
+    limit = float((1 << (bits - 1)) - 1)
+    q = torch.round(w * torch.exp2(exp).view(shape)).clamp_(-limit, limit)
+    return q, exp
+
+
+def int_products(w: Tensor, x: Tensor) -> Tensor:
+    """int32 (m, n) = w (m, K) int8 @ x (K, n) int8, exact (see the module docstring)."""
+    if hasattr(torch, "_int_mm"):
+        return torch._int_mm(w, x)
+    return torch.round(w.float() @ x.float()).to(torch.int32)  # integer sums below 2**24: exact
+
+
+def combine_digit_products(products: Tensor, in_digits: int, weight_digits: int) -> Tensor:
+    """Σ_ij 128**(i+j) P[j, :, i, :] (float64 (m, n)) of digit products ``products`` (int32 (weight_digits, m,
+    in_digits, n)): the terms of each power are summed in int32 (each is below 2**24, so up to 64 of them
+    fit), the powers combined in float64 from the top (× 128 is exact; the result is an integer below 2**53)."""
+    acc = None
+    for power in range(in_digits + weight_digits - 2, -1, -1):
+        term = None
+        for j in range(weight_digits):
+            i = power - j
+            if 0 <= i < in_digits:
+                term = products[j, :, i] if term is None else term + products[j, :, i]
+        acc = term.double() if acc is None else acc.mul_(float(DIGIT_BASE)).add_(term)
+    return acc
+
+
+def weight_digit_matrix(weight: Tensor) -> Tensor:
+    """(2·m, K) int8 digits of integer weights (m, K): digit j of output c on row j·m + c."""
+    return to_digits(weight, WEIGHT_DIGITS).transpose(0, 1).reshape(-1, weight.shape[1]).contiguous()
+
+
+class ExactConv(nn.Module):
+    """A Conv2d (stride 1) or a stride-2 ConvTranspose2d on integer activations of ``in_digits`` digits.
+
+    Inputs are digit planes (C_in, d, H + 2·halo + 1, W + 2·halo), zero outside the image (one spare row at the
+    bottom: the flat views of the last row read past it). :meth:`accumulate` returns one phase's exact
+    accumulators for a band of input rows, in units of 2**-(in_frac_bits + exponent[c]), bias included.
+
+    A layer of many outputs gathers its inputs (one row of taps · C_in per position) and runs one product; a layer
+    of few outputs (the last, to RGB) multiplies every input position by every tap's weights and adds the shifted
+    products, which avoids gathering a large input 25 times.
+    """
+
+    def __init__(self, module: nn.Conv2d | nn.ConvTranspose2d, in_digits: int, in_frac_bits: int) -> None:
+        super().__init__()
+        transposed = isinstance(module, nn.ConvTranspose2d)
+        k, pad = module.kernel_size[0], module.padding[0]
+        if module.kernel_size[0] != module.kernel_size[1] or module.groups != 1 or module.dilation[0] != 1:
+            raise ValueError("exact convolution: square kernels without groups or dilation only")
+        q, exp = quantize_per_channel(module.weight, WEIGHT_DIGITS * DIGIT_BITS, 1 if transposed else 0)
+        if transposed:
+            if module.stride[0] != 2 or module.output_padding[0] != 1:
+                raise ValueError("exact convolution: transposed convolutions of stride 2 that double the size only")
+            q = q.permute(1, 0, 2, 3)  # (C_out, C_in, k, k); tap (ky, kx) of input i lands on output 2i - pad + ky
+        elif module.stride[0] != 1:
+            raise ValueError("exact convolution: stride-1 convolutions only")
+        self.stride_up = 2 if transposed else 1
+        self.in_digits, self.in_frac_bits = in_digits, in_frac_bits
+        self.out_channels, self.in_channels = q.shape[0], q.shape[1]
+        self.scatter = self.out_channels < 16
+        bias = (module.bias.detach().double() if module.bias is not None
+                else torch.zeros(q.shape[0], dtype=torch.float64))
+        self.register_buffer("bias", torch.round(bias * torch.exp2(exp + in_frac_bits)).view(-1, 1))
+        self.register_buffer("exponent", exp.view(-1, 1))
+        self.register_buffer("real_scale", torch.exp2(-(exp + in_frac_bits)).view(-1, 1))
+        self.phases: list[tuple[int, int, list[tuple[int, int]]]] = []  # (row parity, column parity, taps (dy, dx))
+        self.halo = 0
+        self.phase_weights: list[Tensor] = []
+        tap_weights = []
+        parities = (0, 1) if transposed else (0,)
+        for r in parities:
+            for s in parities:
+                taps, columns = [], []
+                for ky in range(k):
+                    for kx in range(k):
+                        if transposed:
+                            if (r + pad - ky) % 2 or (s + pad - kx) % 2:
+                                continue
+                            dy, dx = (r + pad - ky) // 2, (s + pad - kx) // 2
+                        else:
+                            dy, dx = ky - pad, kx - pad
+                        taps.append((dy, dx))
+                        columns.append(q[:, :, ky, kx])
+                        self.halo = max(self.halo, abs(dy), abs(dx))
+                weight = torch.cat(columns, dim=1)  # (C_out, taps · C_in), tap-major like the gathered rows
+                if weight.shape[1] > MAX_TERMS:
+                    raise ValueError("exact convolution: more than 4096 terms per output")
+                self.phase_weights.append(weight_digit_matrix(weight))
+                tap_weights.extend(columns)
+                self.phases.append((r, s, taps))
+        if self.scatter:  # every tap's (C_out, C_in) weight digits stacked: (taps · 2 · C_out, C_in)
+            self.tap_weight = torch.cat([weight_digit_matrix(w) for w in tap_weights], dim=0)
+        bound = digit_limit(in_digits) * WEIGHT_LIMIT * max(w.shape[1] for w in self.phase_weights)
+        if bound + float(self.bias.abs().max()) >= EXACT_LIMIT:
+            raise ValueError("exact convolution could exceed 2**53")
+
+    def tap_products(self, digits: Tensor, start: int, stop: int) -> Tensor:
+        """Scatter form: every tap's products (int32 (taps, 2, C_out, d, n')) for the padded rows a band of input
+        rows [start, stop) reads."""
+        c, d, _, wp = digits.shape
+        rows = digits[:, :, start : stop + 2 * self.halo + 1].reshape(c, -1)  # (C_in, d · n')
+        products = int_products(self.tap_weight, rows)  # (taps · 2 · C_out, d · n')
+        return products.view(-1, WEIGHT_DIGITS, self.out_channels, d, products.shape[1] // d)
+
+    def accumulate(self, digits: Tensor, index: int, start: int, stop: int, taps_done: Tensor | None = None
+                   ) -> Tensor:
+        """Accumulators (float64 (C_out, (stop - start) · W_padded)) of phase ``index`` for input rows
+        [start, stop) of the padded digit planes; the last 2·halo columns of each row are not outputs.
+        ``taps_done``: the band's :meth:`tap_products` (scatter form)."""
+        c, d, _, wp = digits.shape
+        h = self.halo
+        n = (stop - start) * wp
+        taps = self.phases[index][2]
+        if self.scatter:
+            first = sum(len(p[2]) for p in self.phases[:index])
+            products = None
+            for t, (dy, dx) in enumerate(taps):
+                offset = (h + dy) * wp + h + dx
+                part = taps_done[first + t, ..., offset : offset + n]  # (2, C_out, d, n)
+                products = part.clone() if products is None else products.add_(part)
+        else:
+            flat = digits.view(c, d, -1)
+            views = [flat[:, :, (h + dy + start) * wp + h + dx :][:, :, :n] for dy, dx in taps]
+            gathered = torch.cat(views, dim=0).view(-1, d * n)  # (taps · C_in, d · n)
+            products = int_products(self.phase_weights[index], gathered).view(WEIGHT_DIGITS, self.out_channels, d, n)
+        return combine_digit_products(products, d, WEIGHT_DIGITS).add_(self.bias)
+
+
+class ExactInverseGDN(nn.Module):
+    """IGDN ``x · sqrt(β + Σ_j γ_ij x_j²)`` (see the module docstring): x² on a 2**-square_frac_bits grid (clamped to
+    2**31), γ as 14-bit integers with a power-of-two scale per row, their sum in float64 (integers below 2**53:
+    exact in any order), then one correctly rounded square root and product."""
+
+    def __init__(self, gdn: nn.Module, square_frac_bits: int) -> None:
+        super().__init__()
+        with torch.no_grad():
+            beta = gdn.beta_reparam(gdn.beta).double()
+            gamma = gdn.gamma_reparam(gdn.gamma).double().clamp_min(0.0)
+        channels = beta.numel()
+        gamma = gamma.reshape(channels, channels)
+        self.square_frac_bits = square_frac_bits
+        _, exp = quantize_per_channel(gamma, GAMMA_BITS + 1, 0)  # γ ≥ 0: 14 magnitude bits
+        # cap the exponent so that β stays below 2**51 on its grid (a row of γ ≈ 0 would otherwise blow it up)
+        exp = torch.minimum(exp, (51 - square_frac_bits) - _frexp_exponent(beta).double())
+        q = torch.round(gamma * torch.exp2(exp)[:, None])
+        self.register_buffer("gamma", q)
+        self.register_buffer("beta", torch.round(beta * torch.exp2(exp + square_frac_bits)).view(-1, 1))
+        self.register_buffer("norm_scale", torch.exp2(-(exp + square_frac_bits)).view(-1, 1))
+        if SQUARE_LIMIT * float(q.sum(dim=1).max()) + float(self.beta.max()) >= EXACT_LIMIT:
+            raise ValueError("exact IGDN could exceed 2**53")
+
+    def forward(self, x: Tensor, out_frac_bits: int, limit: float) -> Tensor:
+        """x: (C, n) real inputs (float64, exact dyadic values) → integers on the 2**-out_frac_bits grid, clamped
+        to ±limit."""
+        square = (x * x).mul_(float(1 << self.square_frac_bits)).add_(0.5).floor_().clamp_(max=SQUARE_LIMIT)
+        # the sum is an integer below 2**53; snapping it absorbs any last-bit noise an inexact product might add
+        norm = torch.mm(self.gamma, square).round_().add_(self.beta).mul_(self.norm_scale)
+        return norm.sqrt_().mul_(x).mul_(float(1 << out_frac_bits)).add_(0.5).floor_().clamp_(-limit, limit)
+
+
+def requantize(acc: Tensor, shift: Tensor, limit: float) -> Tensor:
+    """floor(acc · 2**shift + 1/2) clamped to ±limit, shift per channel (exact: power-of-two scaling)."""
+    return acc.mul_(torch.exp2(shift)).add_(0.5).floor_().clamp_(-limit, limit)
+
+
+class ExactSynthesis(nn.Module):
+    """The integer twin of a synthesis ``nn.Sequential`` of convolutions, each optionally followed by an inverse GDN.
+
+    ``grids`` gives (digits, fractional bits) of each convolution's input; the first is the latent's grid.
+    ``square_frac_bits`` gives the grid of x² in each inverse GDN, in order. ``forward`` maps a float latent
+    (1, C, h, w) of exactly representable values (e.g. symbols plus exact means) to uint8 pixels (1, C_out, H, W).
+    """
+
+    def __init__(self, seq: nn.Sequential, grids: list[tuple[int, int]], square_frac_bits: list[int]) -> None:
+        super().__init__()
+        self.layers = nn.ModuleList()
+        self.norms: list[ExactInverseGDN | None] = []
+        squares = list(square_frac_bits)
+        for i, module in enumerate(seq):
+            if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)):
+                if len(self.layers) >= len(grids):
+                    raise ValueError("one grid per convolution")
+                self.layers.append(ExactConv(module, *grids[len(self.layers)]))
+                self.norms.append(None)
+            elif getattr(module, "inverse", False) and self.layers and self.norms[-1] is None and squares:
+                self.norms[-1] = ExactInverseGDN(module, squares.pop(0))
+            else:
+                raise ValueError(f"synthesis layer {i}: {type(module).__name__} has no exact form here")
+        if len(self.layers) != len(grids) or self.norms[-1] is not None or squares:
+            raise ValueError("one grid per convolution, one square grid per inverse GDN, and a convolution last")
+        self._norm_modules = nn.ModuleList(n for n in self.norms if n is not None)
+        self.grids = list(grids)
+        self.up = math.prod(layer.stride_up for layer in self.layers)
+
+    @staticmethod
+    def _planes(channels: int, digits: int, height: int, width: int, halo: int) -> Tensor:
+        return torch.zeros(channels, digits, height + 2 * halo + 1, width + 2 * halo, dtype=torch.int8)
+
+    def _finish(self, index: int, acc: Tensor) -> Tensor:
+        """Layer ``index``'s accumulators (C, n) → the next layer's integer activations (C, n)."""
+        layer, norm = self.layers[index], self.norms[index]
+        digits, frac = self.grids[index + 1]
+        limit = digit_limit(digits)
+        if norm is None:
+            return requantize(acc, frac - (layer.exponent + layer.in_frac_bits), limit)
+        return norm(acc.mul_(layer.real_scale), frac, limit)  # the exact real value (dyadic)
+
+    @torch.no_grad()
+    def forward(self, latent: Tensor) -> Tensor:
+        digits, frac = self.grids[0]
+        _, channels, height, width = latent.shape
+        halo = self.layers[0].halo
+        planes = self._planes(channels, digits, height, width, halo)
+        a = torch.floor(latent[0].double().mul_(float(1 << frac)).add_(0.5))
+        to_digits(a.clamp_(-digit_limit(digits), digit_limit(digits)), digits,
+                  planes[:, :, halo : halo + height, halo : halo + width])
+        last = len(self.layers) - 1
+        for index, layer in enumerate(self.layers):
+            up = layer.stride_up
+            out_h, out_w = height * up, width * up
+            if index == last:
+                out = torch.empty(layer.out_channels, out_h, out_w, dtype=torch.uint8)
+                out_halo = 0
+                pixel_shift = torch.exp2(-(layer.exponent + layer.in_frac_bits))
+            else:
+                out_digits = self.grids[index + 1][0]
+                out_halo = self.layers[index + 1].halo
+                out = self._planes(layer.out_channels, out_digits, out_h, out_w, out_halo)
+            wp = width + 2 * halo
+            band = max(1, BAND_POSITIONS // wp)
+            for start in range(0, height, band):
+                stop = min(start + band, height)
+                taps_done = layer.tap_products(planes, start, stop) if layer.scatter else None
+                for p, (r, s, _) in enumerate(layer.phases):
+                    acc = layer.accumulate(planes, p, start, stop, taps_done)
+                    rows = slice(out_halo + up * start + r, out_halo + up * stop, up)
+                    cols = slice(out_halo + s, out_halo + out_w, up)
+                    if index == last:
+                        pixels = acc.mul_(pixel_shift).clamp_(0.0, 1.0).mul_(255.0).round_()
+                        out[:, rows, cols] = pixels.view(-1, stop - start, wp)[:, :, :width]
+                    else:
+                        a = self._finish(index, acc).view(-1, stop - start, wp)[:, :, :width]
+                        to_digits(a, out_digits, out[:, :, rows, cols])
+            planes, height, width, halo = out, out_h, out_w, out_halo
+        return planes[None]

@@ -1,0 +1,89 @@
+"""The exact synthesis (``stages.exact_synthesis``): integer arithmetic that reproduces the float transform closely,
+exactly the same on any tiling, thread count or product implementation."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import neuralcodec.codecs.stages.exact_synthesis as exact
+from neuralcodec.codecs.registry import load_codec
+from neuralcodec.image_io import read_image
+
+
+def _psnr(a: torch.Tensor, b: torch.Tensor) -> float:
+    mse = float(((a.double() - b.double()) ** 2).mean())
+    return 10 * torch.log10(torch.tensor(255.0**2 / mse)).item()
+
+
+def test_digits_represent_every_integer_of_their_range():
+    for digits in (2, 3):
+        limit = int(exact.digit_limit(digits))
+        a = torch.cat([torch.arange(-limit, -limit + 300), torch.randint(-limit, limit + 1, (5000,)),
+                       torch.arange(limit - 300, limit + 1)]).double()[None]
+        d = exact.to_digits(a, digits)[0].long()
+        assert int(d.abs().max()) <= 64  # |digit| ≤ 64: no int16 saturation on CPUs without VNNI
+        assert torch.equal(sum(d[i] * 128**i for i in range(digits)), a[0].long())
+
+
+def test_int8_products_match_the_float32_fallback():
+    """``_int_mm`` and the float32 form of the digit products are the same exact integers."""
+    gen = torch.Generator().manual_seed(1)
+    w = torch.randint(-64, 65, (37, 1152), generator=gen, dtype=torch.int8)
+    x = torch.randint(-64, 65, (1152, 301), generator=gen, dtype=torch.int8)
+    reference = w.long() @ x.long()
+    assert torch.equal(exact.int_products(w, x).long(), reference)
+    assert torch.equal(torch.round(w.float() @ x.float()).long(), reference)
+
+
+@pytest.fixture(scope="module")
+def decoded_latent(sample_path):
+    codec = load_codec("hyperprior", 6)
+    image, _ = read_image(sample_path)
+    image = image[:, :200, :264]
+    streams, _ = codec.compress(image)
+    lat = codec.decode_latents(streams, image.shape[1], image.shape[2])
+    return codec, image, codec.y_latent.values(lat.y_symbols, lat.means)
+
+
+def test_exact_synthesis_is_close_to_the_float_transform(decoded_latent):
+    codec, image, y_hat = decoded_latent
+    with torch.no_grad():
+        floating = codec.net.g_s(y_hat).clamp(0, 1).mul(255).round()[0, :, :200, :264]
+    exact_pixels = codec.synthesis(y_hat)[0, :, :200, :264]
+    assert exact_pixels.dtype == torch.uint8
+    difference = (exact_pixels.double() - floating).abs()
+    assert float(difference.max()) <= 3 and float(difference.mean()) < 0.25  # off by one where rounding flips
+    assert abs(_psnr(exact_pixels, image) - _psnr(floating, image)) < 0.02
+
+
+def test_exact_synthesis_of_a_window_equals_that_part_of_the_whole(decoded_latent):
+    codec, _, y_hat = decoded_latent
+    whole = codec.synthesis(y_hat)
+    window = codec.synthesis(y_hat[:, :, 3:11, 2:15])
+    # away from the window's border (its receptive field is under 2 latent pixels), pixels are identical
+    inside = whole[:, :, 3 * 16 + 32 : 11 * 16 - 32, 2 * 16 + 32 : 15 * 16 - 32]
+    assert torch.equal(window[:, :, 32:-32, 32:-32], inside)
+
+
+def test_exact_synthesis_ignores_threads_bands_and_last_bit_noise(decoded_latent, monkeypatch):
+    codec, _, y_hat = decoded_latent
+    torch.set_num_threads(1)
+    one = codec.synthesis(y_hat)
+    torch.set_num_threads(2)
+    assert torch.equal(codec.synthesis(y_hat), one)
+    monkeypatch.setattr(exact, "BAND_POSITIONS", 300)  # other bands of rows
+    assert torch.equal(codec.synthesis(y_hat), one)
+    mm = torch.mm
+    gen = torch.Generator().manual_seed(0)
+
+    def noisy_mm(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:  # ±1 ULP, as an inexact BLAS might give
+        out = mm(a, b)
+        direction = torch.where(torch.rand(out.shape, generator=gen) < 0.5, -torch.inf, torch.inf).double()
+        return torch.nextafter(out, direction)
+
+    monkeypatch.setattr(exact.torch, "mm", noisy_mm)
+    assert torch.equal(codec.synthesis(y_hat), one)
+    monkeypatch.setattr(exact.torch, "_int_mm", None, raising=False)
+    monkeypatch.delattr(exact.torch, "_int_mm")  # the float32 fallback of the digit products
+    assert torch.equal(codec.synthesis(y_hat), one)
