@@ -53,6 +53,7 @@ def test_encode_decode_info_list_end_to_end(run_cli, encoded, sample_path, tmp_p
         assert field in info.stdout
     header, _ = unpack(encoded.read_bytes())
     assert f"{header.weights_hash.hex()}" in info.stdout and "512" in info.stdout
+    assert "decoding: exact: the same pixels on every machine" in info.stdout  # the hyperprior's exact synthesis
     listing = run_cli("list")
     assert listing.returncode == 0 and "hyperprior" in listing.stdout
     assert run_cli("--help").returncode == 0 and "encode" in run_cli("--help").stdout

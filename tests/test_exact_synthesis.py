@@ -20,20 +20,20 @@ def test_digits_represent_every_integer_of_their_range():
     for digits in (2, 3):
         limit = int(exact.digit_limit(digits))
         a = torch.cat([torch.arange(-limit, -limit + 300), torch.randint(-limit, limit + 1, (5000,)),
-                       torch.arange(limit - 300, limit + 1)]).double()[None]
-        d = exact.to_digits(a, digits)[0].long()
+                       torch.arange(limit - 300, limit + 1)]).double()
+        d = exact.to_digits(a, digits).long()
         assert int(d.abs().max()) <= 64  # |digit| ≤ 64: no int16 saturation on CPUs without VNNI
-        assert torch.equal(sum(d[i] * 128**i for i in range(digits)), a[0].long())
+        assert torch.equal(sum(d[i] * 128**i for i in range(digits)), a.long())
 
 
 def test_int8_products_match_the_float32_fallback():
     """``_int_mm`` and the float32 form of the digit products are the same exact integers."""
     gen = torch.Generator().manual_seed(1)
-    w = torch.randint(-64, 65, (37, 1152), generator=gen, dtype=torch.int8)
-    x = torch.randint(-64, 65, (1152, 301), generator=gen, dtype=torch.int8)
-    reference = w.long() @ x.long()
-    assert torch.equal(exact.int_products(w, x).long(), reference)
-    assert torch.equal(torch.round(w.float() @ x.float()).long(), reference)
+    x = torch.randint(-64, 65, (301, 1152), generator=gen, dtype=torch.int8)
+    w = torch.randint(-64, 65, (1152, 37), generator=gen, dtype=torch.int8)
+    reference = x.long() @ w.long()
+    assert torch.equal(exact.int_products(x, w).long(), reference)
+    assert torch.equal(torch.round(x.float() @ w.float()).long(), reference)
 
 
 @pytest.fixture(scope="module")

@@ -31,9 +31,12 @@ def run(args: argparse.Namespace) -> int:
         data = src.read_bytes()
     header, chunks = unpack(data)
     described: list[tuple[str, object]] = []
+    decoding = "unknown family"
     try:
         family = family_name_of_id(header.family_id)
         declared = get_family(family)
+        decoding = ("exact: the same pixels on every machine" if declared.exact_pixels
+                    else "float32 synthesis: pixels may differ in the last bit between CPU kernel sets")
         if hasattr(declared, "describe"):  # a fitted family: what its model stream says
             described = declared.describe(declared.streams_from_chunks(chunks), header.height, header.width)
     except ModelError:
@@ -54,6 +57,7 @@ def run(args: argparse.Namespace) -> int:
         ("container overhead", f"{len(data) - payload} bytes (header, lengths, ICC profile, alpha plane, CRC32)"),
         ("bpp", f"{8 * len(data) / (header.width * header.height * max(header.frames, 1)):.4f}"),
         ("crc32", "ok"),
+        ("decoding", decoding),
         *described,
     ]
     for name, value in rows:

@@ -53,16 +53,16 @@ def digit_limit(digits: int) -> float:
 
 def to_digits(a: Tensor, digits: int, out: Tensor | None = None) -> Tensor:
     """Base-128 digits of integer-valued ``a`` (|a| ≤ digit_limit(digits)), least significant first, along a new
-    dimension 1 (``a`` is (C, …)): ``a = Σ_i d_i · 128**i`` with every d_i in [-64, 64]. int8, or written into
-    ``out`` (any integer dtype, shape (C, digits, …))."""
+    leading dimension: ``a = Σ_i d_i · 128**i`` with every d_i in [-64, 64]. int8, or written into ``out`` (any
+    integer dtype, shape (digits, *a.shape))."""
     rest = a.to(torch.int32)
     if out is None:
-        out = torch.empty((a.shape[0], digits, *a.shape[1:]), dtype=torch.int8)
+        out = torch.empty((digits, *a.shape), dtype=torch.int8)
     for i in range(digits - 1):
         low = rest.add(64).bitwise_and_(DIGIT_BASE - 1).sub_(64)
-        out[:, i] = low
+        out[i] = low
         rest = rest.sub_(low).bitwise_right_shift_(DIGIT_BITS)
-    out[:, digits - 1] = rest
+    out[digits - 1] = rest
     return out
 
 
@@ -87,43 +87,49 @@ def quantize_per_channel(weight: Tensor, bits: int, out_dim: int) -> tuple[Tenso
     return q, exp
 
 
-def int_products(w: Tensor, x: Tensor) -> Tensor:
-    """int32 (m, n) = w (m, K) int8 @ x (K, n) int8, exact (see the module docstring)."""
+def int_products(x: Tensor, w: Tensor) -> Tensor:
+    """int32 (n, m) = x (n, K) int8 @ w (K, m) int8, exact (see the module docstring)."""
     if hasattr(torch, "_int_mm"):
-        return torch._int_mm(w, x)
-    return torch.round(w.float() @ x.float()).to(torch.int32)  # integer sums below 2**24: exact
+        return torch._int_mm(x, w)
+    return torch.round(x.float() @ w.float()).to(torch.int32)  # integer sums below 2**24: exact
 
 
-def combine_digit_products(products: Tensor, in_digits: int, weight_digits: int) -> Tensor:
-    """Σ_ij 128**(i+j) P[j, :, i, :] (float64 (m, n)) of digit products ``products`` (int32 (weight_digits, m,
-    in_digits, n)): the terms of each power are summed in int32 (each is below 2**24, so up to 64 of them
-    fit), the powers combined in float64 from the top (× 128 is exact; the result is an integer below 2**53)."""
-    acc = None
+def combine_digit_products(products: Tensor, in_digits: int, weight_digits: int, scale: Tensor,
+                           offset: Tensor) -> Tensor:
+    """``scale · Σ_ij 128**(i+j) P[i, :, j, :] + offset`` (float64 (n, m)) of digit products ``products`` (int32
+    (in_digits, n, weight_digits, m)), ``scale`` a power of two and ``offset`` a dyadic number per column (1, m).
+
+    The terms of each power are summed in int32 (each is below 2**24, so up to 64 of them fit); each power's sum
+    times its power of two is exact, and so is every partial sum (a dyadic number of fewer than 53 bits: the
+    accumulators are integers below 2**45), so the result is the exact value, whatever the hardware (a fused
+    multiply-add gives the same: its product is exact)."""
+    out = None
     for power in range(in_digits + weight_digits - 2, -1, -1):
         term = None
         for j in range(weight_digits):
             i = power - j
             if 0 <= i < in_digits:
-                term = products[j, :, i] if term is None else term + products[j, :, i]
-        acc = term.double() if acc is None else acc.mul_(float(DIGIT_BASE)).add_(term)
-    return acc
+                term = products[i, :, j] if term is None else term + products[i, :, j]
+        factor = scale * float(DIGIT_BASE**power)
+        out = torch.mul(term, factor) if out is None else out.addcmul_(term, factor)
+    return out.add_(offset)
 
 
 def weight_digit_matrix(weight: Tensor) -> Tensor:
-    """(2·m, K) int8 digits of integer weights (m, K): digit j of output c on row j·m + c."""
-    return to_digits(weight, WEIGHT_DIGITS).transpose(0, 1).reshape(-1, weight.shape[1]).contiguous()
+    """(K, 2·m) int8 digits of integer weights (m, K): digit j of output c in column j·m + c."""
+    return to_digits(weight, WEIGHT_DIGITS).permute(2, 0, 1).reshape(weight.shape[1], -1).contiguous()
 
 
 class ExactConv(nn.Module):
     """A Conv2d (stride 1) or a stride-2 ConvTranspose2d on integer activations of ``in_digits`` digits.
 
-    Inputs are digit planes (C_in, d, H + 2·halo + 1, W + 2·halo), zero outside the image (one spare row at the
-    bottom: the flat views of the last row read past it). :meth:`accumulate` returns one phase's exact
-    accumulators for a band of input rows, in units of 2**-(in_frac_bits + exponent[c]), bias included.
+    Inputs are digit planes (d, H + 2·halo + 1, W + 2·halo, C_in) — digits, then positions, channels last — zero
+    outside the image (one spare row at the bottom: the flat views of the last row read past it).
+    :meth:`accumulate` returns one phase's exact accumulators for a band of input rows, scaled.
 
-    A layer of many outputs gathers its inputs (one row of taps · C_in per position) and runs one product; a layer
-    of few outputs (the last, to RGB) multiplies every input position by every tap's weights and adds the shifted
-    products, which avoids gathering a large input 25 times.
+    A layer of many outputs gathers its inputs (one row of taps · C_in per position) and runs one product per
+    phase; a layer of few outputs (the last, to RGB) multiplies every input position by every tap's weights and
+    adds the shifted products, which avoids gathering a large input 25 times.
     """
 
     def __init__(self, module: nn.Conv2d | nn.ConvTranspose2d, in_digits: int, in_frac_bits: int) -> None:
@@ -145,9 +151,8 @@ class ExactConv(nn.Module):
         self.scatter = self.out_channels < 16
         bias = (module.bias.detach().double() if module.bias is not None
                 else torch.zeros(q.shape[0], dtype=torch.float64))
-        self.register_buffer("bias", torch.round(bias * torch.exp2(exp + in_frac_bits)).view(-1, 1))
-        self.register_buffer("exponent", exp.view(-1, 1))
-        self.register_buffer("real_scale", torch.exp2(-(exp + in_frac_bits)).view(-1, 1))
+        self.register_buffer("bias", torch.round(bias * torch.exp2(exp + in_frac_bits)).view(1, -1))
+        self.register_buffer("real_scale", torch.exp2(-(exp + in_frac_bits)).view(1, -1))
         self.phases: list[tuple[int, int, list[tuple[int, int]]]] = []  # (row parity, column parity, taps (dy, dx))
         self.halo = 0
         self.phase_weights: list[Tensor] = []
@@ -167,32 +172,36 @@ class ExactConv(nn.Module):
                         taps.append((dy, dx))
                         columns.append(q[:, :, ky, kx])
                         self.halo = max(self.halo, abs(dy), abs(dx))
-                weight = torch.cat(columns, dim=1)  # (C_out, taps · C_in), tap-major like the gathered rows
+                weight = torch.cat(columns, dim=1)  # (C_out, taps · C_in), tap-major like the gathered columns
                 if weight.shape[1] > MAX_TERMS:
                     raise ValueError("exact convolution: more than 4096 terms per output")
-                self.phase_weights.append(weight_digit_matrix(weight))
+                self.phase_weights.append(weight_digit_matrix(weight))  # (taps · C_in, 2 · C_out)
                 tap_weights.extend(columns)
                 self.phases.append((r, s, taps))
-        if self.scatter:  # every tap's (C_out, C_in) weight digits stacked: (taps · 2 · C_out, C_in)
-            self.tap_weight = torch.cat([weight_digit_matrix(w) for w in tap_weights], dim=0)
-        bound = digit_limit(in_digits) * WEIGHT_LIMIT * max(w.shape[1] for w in self.phase_weights)
+        if self.scatter:  # every tap's weight digits stacked: (taps · 2 · C_out, C_in)
+            self.tap_weight = torch.cat([to_digits(w, WEIGHT_DIGITS).reshape(-1, self.in_channels)
+                                         for w in tap_weights], dim=0).contiguous()
+        bound = digit_limit(in_digits) * WEIGHT_LIMIT * max(w.shape[0] for w in self.phase_weights)
         if bound + float(self.bias.abs().max()) >= EXACT_LIMIT:
             raise ValueError("exact convolution could exceed 2**53")
 
     def tap_products(self, digits: Tensor, start: int, stop: int) -> Tensor:
         """Scatter form: every tap's products (int32 (taps, 2, C_out, d, n')) for the padded rows a band of input
-        rows [start, stop) reads."""
-        c, d, _, wp = digits.shape
-        rows = digits[:, :, start : stop + 2 * self.halo + 1].reshape(c, -1)  # (C_in, d · n')
+        rows [start, stop) reads. A scatter layer's planes are stored channel-major ((C_in, d, H', W') behind the
+        usual (d, H', W', C_in) view), so that each tap's shifted range of positions is contiguous."""
+        channel_major = digits.permute(3, 0, 1, 2)
+        c, d = channel_major.shape[:2]
+        rows = channel_major[:, :, start : stop + 2 * self.halo + 1].reshape(c, -1)  # (C_in, d · n')
         products = int_products(self.tap_weight, rows)  # (taps · 2 · C_out, d · n')
         return products.view(-1, WEIGHT_DIGITS, self.out_channels, d, products.shape[1] // d)
 
-    def accumulate(self, digits: Tensor, index: int, start: int, stop: int, taps_done: Tensor | None = None
-                   ) -> Tensor:
-        """Accumulators (float64 (C_out, (stop - start) · W_padded)) of phase ``index`` for input rows
-        [start, stop) of the padded digit planes; the last 2·halo columns of each row are not outputs.
-        ``taps_done``: the band's :meth:`tap_products` (scatter form)."""
-        c, d, _, wp = digits.shape
+    def accumulate(self, digits: Tensor, index: int, start: int, stop: int, scale: Tensor, offset: Tensor,
+                   taps_done: Tensor | None = None) -> Tensor:
+        """``(accumulator + bias) · scale + offset`` (float64 ((stop - start) · W_padded, C_out), exact; ``scale`` a
+        power of two and ``offset`` dyadic, per output channel) of phase ``index`` for input rows [start, stop) of
+        the padded digit planes; the last 2·halo columns of each row are not outputs. ``taps_done``: the band's
+        :meth:`tap_products` (scatter form)."""
+        d, _, wp, c = digits.shape
         h = self.halo
         n = (stop - start) * wp
         taps = self.phases[index][2]
@@ -200,15 +209,16 @@ class ExactConv(nn.Module):
             first = sum(len(p[2]) for p in self.phases[:index])
             products = None
             for t, (dy, dx) in enumerate(taps):
-                offset = (h + dy) * wp + h + dx
-                part = taps_done[first + t, ..., offset : offset + n]  # (2, C_out, d, n)
+                shift = (h + dy) * wp + h + dx
+                part = taps_done[first + t, ..., shift : shift + n]  # (2, C_out, d, n)
                 products = part.clone() if products is None else products.add_(part)
+            products = products.permute(2, 3, 0, 1)  # (d, n, 2, C_out)
         else:
-            flat = digits.view(c, d, -1)
-            views = [flat[:, :, (h + dy + start) * wp + h + dx :][:, :, :n] for dy, dx in taps]
-            gathered = torch.cat(views, dim=0).view(-1, d * n)  # (taps · C_in, d · n)
-            products = int_products(self.phase_weights[index], gathered).view(WEIGHT_DIGITS, self.out_channels, d, n)
-        return combine_digit_products(products, d, WEIGHT_DIGITS).add_(self.bias)
+            flat = digits.view(d, -1, c)
+            views = [flat[:, (h + dy + start) * wp + h + dx :][:, :n] for dy, dx in taps]
+            gathered = torch.cat(views, dim=-1).view(d * n, -1)  # (d · n, taps · C_in), positions × taps
+            products = int_products(gathered, self.phase_weights[index]).view(d, n, WEIGHT_DIGITS, self.out_channels)
+        return combine_digit_products(products, d, WEIGHT_DIGITS, scale, self.bias * scale + offset)
 
 
 class ExactInverseGDN(nn.Module):
@@ -228,24 +238,19 @@ class ExactInverseGDN(nn.Module):
         # cap the exponent so that β stays below 2**51 on its grid (a row of γ ≈ 0 would otherwise blow it up)
         exp = torch.minimum(exp, (51 - square_frac_bits) - _frexp_exponent(beta).double())
         q = torch.round(gamma * torch.exp2(exp)[:, None])
-        self.register_buffer("gamma", q)
-        self.register_buffer("beta", torch.round(beta * torch.exp2(exp + square_frac_bits)).view(-1, 1))
-        self.register_buffer("norm_scale", torch.exp2(-(exp + square_frac_bits)).view(-1, 1))
+        self.register_buffer("gamma_t", q.T.contiguous())  # (C_in, C_out): positions × channels products
+        self.register_buffer("beta", torch.round(beta * torch.exp2(exp + square_frac_bits)).view(1, -1))
+        self.register_buffer("norm_scale", torch.exp2(-(exp + square_frac_bits)).view(1, -1))
         if SQUARE_LIMIT * float(q.sum(dim=1).max()) + float(self.beta.max()) >= EXACT_LIMIT:
             raise ValueError("exact IGDN could exceed 2**53")
 
     def forward(self, x: Tensor, out_frac_bits: int, limit: float) -> Tensor:
-        """x: (C, n) real inputs (float64, exact dyadic values) → integers on the 2**-out_frac_bits grid, clamped
+        """x: (n, C) real inputs (float64, exact dyadic values) → integers on the 2**-out_frac_bits grid, clamped
         to ±limit."""
         square = (x * x).mul_(float(1 << self.square_frac_bits)).add_(0.5).floor_().clamp_(max=SQUARE_LIMIT)
         # the sum is an integer below 2**53; snapping it absorbs any last-bit noise an inexact product might add
-        norm = torch.mm(self.gamma, square).round_().add_(self.beta).mul_(self.norm_scale)
+        norm = torch.mm(square, self.gamma_t).round_().add_(self.beta).mul_(self.norm_scale)
         return norm.sqrt_().mul_(x).mul_(float(1 << out_frac_bits)).add_(0.5).floor_().clamp_(-limit, limit)
-
-
-def requantize(acc: Tensor, shift: Tensor, limit: float) -> Tensor:
-    """floor(acc · 2**shift + 1/2) clamped to ±limit, shift per channel (exact: power-of-two scaling)."""
-    return acc.mul_(torch.exp2(shift)).add_(0.5).floor_().clamp_(-limit, limit)
 
 
 class ExactSynthesis(nn.Module):
@@ -278,53 +283,69 @@ class ExactSynthesis(nn.Module):
         self.up = math.prod(layer.stride_up for layer in self.layers)
 
     @staticmethod
-    def _planes(channels: int, digits: int, height: int, width: int, halo: int) -> Tensor:
-        return torch.zeros(channels, digits, height + 2 * halo + 1, width + 2 * halo, dtype=torch.int8)
+    def _planes(layer: ExactConv, digits: int, height: int, width: int) -> Tensor:
+        """Zeroed digit planes (d, H + 2·halo + 1, W + 2·halo, C) for ``layer``'s input; channel-major underneath
+        for a scatter layer (see :meth:`ExactConv.tap_products`)."""
+        halo, channels = layer.halo, layer.in_channels
+        if layer.scatter:
+            return torch.zeros(channels, digits, height + 2 * halo + 1, width + 2 * halo,
+                               dtype=torch.int8).permute(1, 2, 3, 0)
+        return torch.zeros(digits, height + 2 * halo + 1, width + 2 * halo, channels, dtype=torch.int8)
 
-    def _finish(self, index: int, acc: Tensor) -> Tensor:
-        """Layer ``index``'s accumulators (C, n) → the next layer's integer activations (C, n)."""
-        layer, norm = self.layers[index], self.norms[index]
+    def _stage(self, index: int) -> tuple[Tensor, Tensor]:
+        """(scale, offset) of layer ``index``'s accumulators for the step after it: the real value for an inverse
+        GDN or the pixels, the next grid plus ½ (to round by flooring) otherwise."""
+        layer = self.layers[index]
+        if index == len(self.layers) - 1 or self.norms[index] is not None:
+            return layer.real_scale, torch.zeros_like(layer.real_scale)
+        frac = self.grids[index + 1][1]
+        return layer.real_scale * float(1 << frac), torch.full_like(layer.real_scale, 0.5)
+
+    def _finish(self, index: int, value: Tensor) -> Tensor:
+        """Layer ``index``'s scaled accumulators (n, C) (see :meth:`_stage`) → the next layer's integer
+        activations (n, C)."""
+        norm = self.norms[index]
         digits, frac = self.grids[index + 1]
         limit = digit_limit(digits)
         if norm is None:
-            return requantize(acc, frac - (layer.exponent + layer.in_frac_bits), limit)
-        return norm(acc.mul_(layer.real_scale), frac, limit)  # the exact real value (dyadic)
+            return value.floor_().clamp_(-limit, limit)  # floor(v · 2**f + ½): round half up, exact
+        return norm(value, frac, limit)
 
     @torch.no_grad()
     def forward(self, latent: Tensor) -> Tensor:
         digits, frac = self.grids[0]
         _, channels, height, width = latent.shape
         halo = self.layers[0].halo
-        planes = self._planes(channels, digits, height, width, halo)
-        a = torch.floor(latent[0].double().mul_(float(1 << frac)).add_(0.5))
+        planes = self._planes(self.layers[0], digits, height, width)
+        a = torch.floor(latent[0].permute(1, 2, 0).double().mul_(float(1 << frac)).add_(0.5))
         to_digits(a.clamp_(-digit_limit(digits), digit_limit(digits)), digits,
-                  planes[:, :, halo : halo + height, halo : halo + width])
+                  planes[:, halo : halo + height, halo : halo + width])
         last = len(self.layers) - 1
         for index, layer in enumerate(self.layers):
             up = layer.stride_up
             out_h, out_w = height * up, width * up
+            scale, offset = self._stage(index)
             if index == last:
                 out = torch.empty(layer.out_channels, out_h, out_w, dtype=torch.uint8)
                 out_halo = 0
-                pixel_shift = torch.exp2(-(layer.exponent + layer.in_frac_bits))
             else:
                 out_digits = self.grids[index + 1][0]
                 out_halo = self.layers[index + 1].halo
-                out = self._planes(layer.out_channels, out_digits, out_h, out_w, out_halo)
+                out = self._planes(self.layers[index + 1], out_digits, out_h, out_w)
             wp = width + 2 * halo
             band = max(1, BAND_POSITIONS // wp)
             for start in range(0, height, band):
                 stop = min(start + band, height)
                 taps_done = layer.tap_products(planes, start, stop) if layer.scatter else None
                 for p, (r, s, _) in enumerate(layer.phases):
-                    acc = layer.accumulate(planes, p, start, stop, taps_done)
+                    value = layer.accumulate(planes, p, start, stop, scale, offset, taps_done)
                     rows = slice(out_halo + up * start + r, out_halo + up * stop, up)
                     cols = slice(out_halo + s, out_halo + out_w, up)
                     if index == last:
-                        pixels = acc.mul_(pixel_shift).clamp_(0.0, 1.0).mul_(255.0).round_()
-                        out[:, rows, cols] = pixels.view(-1, stop - start, wp)[:, :, :width]
+                        pixels = value.clamp_(0.0, 1.0).mul_(255.0).round_()
+                        out[:, rows, cols] = pixels.view(stop - start, wp, -1)[:, :width].permute(2, 0, 1)
                     else:
-                        a = self._finish(index, acc).view(-1, stop - start, wp)[:, :, :width]
-                        to_digits(a, out_digits, out[:, :, rows, cols])
+                        a = self._finish(index, value).view(stop - start, wp, -1)[:, :width]
+                        to_digits(a, out_digits, out[:, rows, cols])
             planes, height, width, halo = out, out_h, out_w, out_halo
         return planes[None]
