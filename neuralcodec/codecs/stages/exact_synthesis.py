@@ -178,22 +178,21 @@ class ExactConv(nn.Module):
                 self.phase_weights.append(weight_digit_matrix(weight))  # (taps · C_in, 2 · C_out)
                 tap_weights.extend(columns)
                 self.phases.append((r, s, taps))
-        if self.scatter:  # every tap's weight digits stacked: (taps · 2 · C_out, C_in)
-            self.tap_weight = torch.cat([to_digits(w, WEIGHT_DIGITS).reshape(-1, self.in_channels)
-                                         for w in tap_weights], dim=0).contiguous()
+        if self.scatter:  # every tap's integer weights stacked: (taps · C_out, C_in), float64
+            self.tap_weight = torch.cat(tap_weights, dim=0).contiguous()
         bound = digit_limit(in_digits) * WEIGHT_LIMIT * max(w.shape[0] for w in self.phase_weights)
         if bound + float(self.bias.abs().max()) >= EXACT_LIMIT:
             raise ValueError("exact convolution could exceed 2**53")
 
-    def tap_products(self, digits: Tensor, start: int, stop: int) -> Tensor:
-        """Scatter form: every tap's products (int32 (taps, 2, C_out, d, n')) for the padded rows a band of input
-        rows [start, stop) reads. A scatter layer's planes are stored channel-major ((C_in, d, H', W') behind the
-        usual (d, H', W', C_in) view), so that each tap's shifted range of positions is contiguous."""
-        channel_major = digits.permute(3, 0, 1, 2)
-        c, d = channel_major.shape[:2]
-        rows = channel_major[:, :, start : stop + 2 * self.halo + 1].reshape(c, -1)  # (C_in, d · n')
-        products = int_products(self.tap_weight, rows)  # (taps · 2 · C_out, d · n')
-        return products.view(-1, WEIGHT_DIGITS, self.out_channels, d, products.shape[1] // d)
+    def tap_products(self, planes: Tensor, start: int, stop: int) -> Tensor:
+        """Scatter form: every tap's products (float64 (taps, C_out, n')) for the padded rows a band of input rows
+        [start, stop) reads. A scatter layer (few outputs) takes its input as whole integers in float64, channel-major
+        ((C_in, 1, H', W') behind a (1, H', W', C_in) view), and multiplies them by the 14-bit weights in one float64
+        product: |sum| ≤ 128 · 2**13 · 2**13 · 9 taps < 2**37, exact in any order (snapped to integers all the
+        same), and every tap's shifted range of positions is contiguous."""
+        channel_major = planes.permute(3, 0, 1, 2)[:, 0]
+        rows = channel_major[:, start : stop + 2 * self.halo + 1].reshape(channel_major.shape[0], -1)
+        return torch.mm(self.tap_weight, rows).round_().view(-1, self.out_channels, rows.shape[1])
 
     def accumulate(self, digits: Tensor, index: int, start: int, stop: int, scale: Tensor, offset: Tensor,
                    taps_done: Tensor | None = None) -> Tensor:
@@ -201,18 +200,18 @@ class ExactConv(nn.Module):
         power of two and ``offset`` dyadic, per output channel) of phase ``index`` for input rows [start, stop) of
         the padded digit planes; the last 2·halo columns of each row are not outputs. ``taps_done``: the band's
         :meth:`tap_products` (scatter form)."""
-        d, _, wp, c = digits.shape
+        d, _, wp, c = digits.shape  # d is 1 for a scatter layer's whole-integer planes
         h = self.halo
         n = (stop - start) * wp
         taps = self.phases[index][2]
         if self.scatter:
             first = sum(len(p[2]) for p in self.phases[:index])
-            products = None
+            acc = None
             for t, (dy, dx) in enumerate(taps):
                 shift = (h + dy) * wp + h + dx
-                part = taps_done[first + t, ..., shift : shift + n]  # (2, C_out, d, n)
-                products = part.clone() if products is None else products.add_(part)
-            products = products.permute(2, 3, 0, 1)  # (d, n, 2, C_out)
+                part = taps_done[first + t, :, shift : shift + n]  # (C_out, n)
+                acc = part.clone() if acc is None else acc.add_(part)
+            return acc.add_(self.bias.T).mul_(scale.T).add_(offset.T).T.contiguous()  # exact: dyadic, < 2**53
         else:
             flat = digits.view(d, -1, c)
             views = [flat[:, (h + dy + start) * wp + h + dx :][:, :n] for dy, dx in taps]
@@ -249,8 +248,11 @@ class ExactInverseGDN(nn.Module):
         to ±limit."""
         square = (x * x).mul_(float(1 << self.square_frac_bits)).add_(0.5).floor_().clamp_(max=SQUARE_LIMIT)
         # the sum is an integer below 2**53; snapping it absorbs any last-bit noise an inexact product might add
-        norm = torch.mm(square, self.gamma_t).round_().add_(self.beta).mul_(self.norm_scale)
-        return norm.sqrt_().mul_(x).mul_(float(1 << out_frac_bits)).add_(0.5).floor_().clamp_(-limit, limit)
+        norm = torch.mm(square, self.gamma_t).round_().add_(self.beta)
+        # sqrt(norm · 2**-e) · 2**f = sqrt(norm · 2**(2f - e)): the output grid folded into the scale (scaling by
+        # powers of two commutes with correct rounding, so the result is the same bit for bit)
+        norm.mul_(self.norm_scale * float(1 << (2 * out_frac_bits)))
+        return norm.sqrt_().mul_(x).add_(0.5).floor_().clamp_(-limit, limit)
 
 
 class ExactSynthesis(nn.Module):
@@ -287,9 +289,9 @@ class ExactSynthesis(nn.Module):
         """Zeroed digit planes (d, H + 2·halo + 1, W + 2·halo, C) for ``layer``'s input; channel-major underneath
         for a scatter layer (see :meth:`ExactConv.tap_products`)."""
         halo, channels = layer.halo, layer.in_channels
-        if layer.scatter:
-            return torch.zeros(channels, digits, height + 2 * halo + 1, width + 2 * halo,
-                               dtype=torch.int8).permute(1, 2, 3, 0)
+        if layer.scatter:  # whole integers in float64, channel-major
+            return torch.zeros(channels, 1, height + 2 * halo + 1, width + 2 * halo,
+                               dtype=torch.float64).permute(1, 2, 3, 0)
         return torch.zeros(digits, height + 2 * halo + 1, width + 2 * halo, channels, dtype=torch.int8)
 
     def _stage(self, index: int) -> tuple[Tensor, Tensor]:
@@ -346,6 +348,9 @@ class ExactSynthesis(nn.Module):
                         out[:, rows, cols] = pixels.view(stop - start, wp, -1)[:, :width].permute(2, 0, 1)
                     else:
                         a = self._finish(index, value).view(stop - start, wp, -1)[:, :width]
-                        to_digits(a, out_digits, out[:, rows, cols])
+                        if out.dtype == torch.float64:  # a scatter layer's input: the integers themselves
+                            out[0, rows, cols] = a
+                        else:
+                            to_digits(a, out_digits, out[:, rows, cols])
             planes, height, width, halo = out, out_h, out_w, out_halo
         return planes[None]
