@@ -10,8 +10,9 @@ users already hold. ``tests/test_golden.py`` decodes them all and compares, per 
   original, H×W×3 otherwise). Exact on every machine for a family whose decoder is exact (``exact_pixels``);
   for a family whose synthesis still runs in float32, exact for the CPU kernel set recorded in ``cpu_capability``
   (:func:`neuralcodec.cpu_kernels.cpu_kernels`: oneDNN picks its kernels by ISA, AMX included). The pixel hashes
-  of the hyperprior, checkerboard and acgc files were re-recorded once, when their synthesis became exact
-  (2026-12-07); symbols and bitstreams are unchanged.
+  of the hyperprior, checkerboard, acgc and vq files were re-recorded once, when their synthesis became exact
+  (2026-12-07; vq q0–q2 keep a CPU key: their member draw runs a float transformer); symbols and bitstreams are
+  unchanged.
 
 Fitted image files (``"fitted": true``, coolchic): a short fit of a crop; ``pixels_sha256`` is exact on every
 machine (the whole decoder runs in integers), so they carry no CPU key.
@@ -158,7 +159,8 @@ def main() -> None:
                     "pixels_sha256": pixels_sha256(decoded, header.channels),
                     "format_version": header.version,
                 }
-                if not get_family(family).exact_pixels:  # float synthesis: pixels exact on this kernel set only
+                codec = load_codec(family, q)
+                if not getattr(codec, "exact_pixels", get_family(family).exact_pixels):  # a float part: this kernel set
                     index["files"][name]["cpu_capability"] = cpu_kernels()
                 print(f"wrote {name}: {len(data)} bytes")
     for crop, family, quality, iterations, tile in FITTED:

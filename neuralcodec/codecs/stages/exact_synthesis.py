@@ -148,7 +148,7 @@ class ExactConv(nn.Module):
         self.stride_up = 2 if transposed else 1
         self.in_digits, self.in_frac_bits = in_digits, in_frac_bits
         self.out_channels, self.in_channels = q.shape[0], q.shape[1]
-        self.scatter = self.out_channels < 16
+        self.scatter = transposed and self.out_channels < 16  # e.g. the last layer, to RGB
         bias = (module.bias.detach().double() if module.bias is not None
                 else torch.zeros(q.shape[0], dtype=torch.float64))
         self.register_buffer("bias", torch.round(bias * torch.exp2(exp + in_frac_bits)).view(1, -1))
@@ -255,6 +255,15 @@ class ExactInverseGDN(nn.Module):
         return norm.sqrt_().mul_(x).add_(0.5).floor_().clamp_(-limit, limit)
 
 
+def store(planes: Tensor, rows: slice, cols: slice, values: Tensor, digits: int) -> None:
+    """Write integer activations (h, w, C) into a layer's input planes: as digits, or as whole integers for a
+    scatter layer (float64 planes)."""
+    if planes.dtype == torch.float64:
+        planes[0, rows, cols] = values
+    else:
+        to_digits(values, digits, planes[:, rows, cols])
+
+
 class ExactSynthesis(nn.Module):
     """The integer twin of a synthesis ``nn.Sequential`` of convolutions, each optionally followed by an inverse GDN.
 
@@ -320,8 +329,8 @@ class ExactSynthesis(nn.Module):
         halo = self.layers[0].halo
         planes = self._planes(self.layers[0], digits, height, width)
         a = torch.floor(latent[0].permute(1, 2, 0).double().mul_(float(1 << frac)).add_(0.5))
-        to_digits(a.clamp_(-digit_limit(digits), digit_limit(digits)), digits,
-                  planes[:, halo : halo + height, halo : halo + width])
+        store(planes, slice(halo, halo + height), slice(halo, halo + width),
+              a.clamp_(-digit_limit(digits), digit_limit(digits)), digits)
         last = len(self.layers) - 1
         for index, layer in enumerate(self.layers):
             up = layer.stride_up
@@ -348,9 +357,66 @@ class ExactSynthesis(nn.Module):
                         out[:, rows, cols] = pixels.view(stop - start, wp, -1)[:, :width].permute(2, 0, 1)
                     else:
                         a = self._finish(index, value).view(stop - start, wp, -1)[:, :width]
-                        if out.dtype == torch.float64:  # a scatter layer's input: the integers themselves
-                            out[0, rows, cols] = a
-                        else:
-                            to_digits(a, out_digits, out[:, rows, cols])
+                        store(out, rows, cols, a, out_digits)
             planes, height, width, halo = out, out_h, out_w, out_halo
         return planes[None]
+
+
+def _whole(layer: ExactConv, planes: Tensor, height: int, width: int, scale: Tensor, offset: Tensor) -> Tensor:
+    """A stride-1 gather layer over all rows at once (a small latent grid): scaled values (H, W, C_out)."""
+    if layer.scatter or layer.stride_up != 1:
+        raise ValueError("whole-grid layers are stride-1 gather layers")
+    wp = width + 2 * layer.halo
+    return layer.accumulate(planes, 0, 0, height, scale, offset).view(height, wp, -1)[:, :width]
+
+
+class ExactResidualDecoder(nn.Module):
+    """The integer twin of a stride-1 decoder on the latent grid: a convolution, then residual blocks
+    ``x + conv(LeakyReLU(conv(x)))`` (the ``vq`` family's ``from_code``). Returns exact real values (float64) for an
+    :class:`ExactSynthesis` to take on its own grid.
+
+    ``grids``: (digits, fractional bits) of the input, of the residual stream x and of each block's inner
+    activation. The LeakyReLU is one IEEE float64 product of the exact value (its slope need not be a power of two),
+    then rounding to the inner grid; the skip sum is exact (integers on x's grid).
+    """
+
+    def __init__(self, seq: nn.Sequential, grids: tuple[tuple[int, int], tuple[int, int], tuple[int, int]]) -> None:
+        super().__init__()
+        (in_digits, in_frac), (x_digits, x_frac), (inner_digits, inner_frac) = grids
+        self.grids = grids
+        first, *blocks = list(seq)
+        if not isinstance(first, nn.Conv2d) or not all(hasattr(b, "body") for b in blocks):
+            raise ValueError("exact residual decoder: a convolution, then residual blocks")
+        self.first = ExactConv(first, in_digits, in_frac)
+        self.blocks = nn.ModuleList()
+        self.slopes: list[float] = []
+        for block in blocks:
+            conv_a, act, conv_b = list(block.body)
+            if not isinstance(act, nn.LeakyReLU):
+                raise ValueError("exact residual decoder: blocks of conv, LeakyReLU, conv")
+            self.blocks.append(nn.ModuleList([ExactConv(conv_a, x_digits, x_frac),
+                                              ExactConv(conv_b, inner_digits, inner_frac)]))
+            self.slopes.append(float(act.negative_slope))
+
+    @torch.no_grad()
+    def forward(self, vectors: Tensor) -> Tensor:
+        (in_digits, in_frac), (x_digits, x_frac), (inner_digits, inner_frac) = self.grids
+        _, _, h, w = vectors.shape
+        planes = ExactSynthesis._planes(self.first, in_digits, h, w)
+        a = torch.floor(vectors[0].permute(1, 2, 0).double().mul_(float(1 << in_frac)).add_(0.5))
+        store(planes, slice(0, h), slice(0, w), a.clamp_(-digit_limit(in_digits), digit_limit(in_digits)), in_digits)
+        x_limit, inner_limit = digit_limit(x_digits), digit_limit(inner_digits)
+        to_x = self.first.real_scale * float(1 << x_frac)
+        x = _whole(self.first, planes, h, w, to_x, torch.full_like(to_x, 0.5)).floor_().clamp_(-x_limit, x_limit)
+        for (conv_a, conv_b), slope in zip(self.blocks, self.slopes, strict=True):
+            planes = ExactSynthesis._planes(conv_a, x_digits, h, w)
+            store(planes, slice(1, 1 + h), slice(1, 1 + w), x, x_digits)
+            value = _whole(conv_a, planes, h, w, conv_a.real_scale, torch.zeros_like(conv_a.real_scale))
+            value = torch.where(value < 0, value * slope, value)  # one IEEE product: the same everywhere
+            inner = value.mul_(float(1 << inner_frac)).add_(0.5).floor_().clamp_(-inner_limit, inner_limit)
+            planes = ExactSynthesis._planes(conv_b, inner_digits, h, w)
+            store(planes, slice(1, 1 + h), slice(1, 1 + w), inner, inner_digits)
+            to_x = conv_b.real_scale * float(1 << x_frac)
+            body = _whole(conv_b, planes, h, w, to_x, torch.full_like(to_x, 0.5))  # on x's grid, + ½
+            x = body.add_(x).floor_().clamp_(-x_limit, x_limit)  # round(x + body) on x's grid: exact
+        return x.mul_(1.0 / (1 << x_frac)).permute(2, 0, 1)[None]

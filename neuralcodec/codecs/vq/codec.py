@@ -28,6 +28,7 @@ from torch import Tensor, nn
 from neuralcodec.codecs.family import CodecFamily
 from neuralcodec.codecs.model_file import MODEL_FORMAT, LoadedModel, compact_state_dict, load_model_file, weights_hash
 from neuralcodec.codecs.stages import pad_amounts, pad_replicate
+from neuralcodec.codecs.stages.exact_synthesis import ExactResidualDecoder, ExactSynthesis
 from neuralcodec.codecs.stages.tiling import tiled_apply
 from neuralcodec.codecs.vq.grid import nearest_on_grid, vectors_on_grid
 from neuralcodec.codecs.vq.members import MEMBER_SEED, draw_members
@@ -41,6 +42,13 @@ from neuralcodec.threads import one_torch_thread
 # per residual block (see ``synthesize``).
 G_A_MARGIN, ANALYSIS_MARGIN = 64, 96  # input pixels: g_a alone, g_a and to_code
 RECOVERY_METHODS = ("transformer", "nearest")
+# The exact decoder (``stages.exact_synthesis``): (digits, fractional bits) of from_code's input vectors, residual
+# stream and block activations, of g_s's four deconvolution inputs, and g_s's x² grids. Part of the format: the
+# decoded pixels of every file depend on them. Ranges ±64, ±64, ±32; ±128, ±64, ±8, ±16; x² ≤ 128, 32, 32: ≥ 2.7×
+# the largest values on BSDS500 training images.
+FROM_CODE_GRIDS = ((3, 14), (3, 14), (3, 15))
+SYNTHESIS_GRIDS = ((3, 13), (3, 14), (2, 10), (2, 9))
+SYNTHESIS_SQUARE_BITS = (24, 26, 26)
 
 
 def export_model(net: nn.Module, quality: int, meta: dict[str, Any], family: type[CodecFamily]) -> dict[str, Any]:
@@ -143,6 +151,9 @@ class VQCodec(LoadedModel):
         self.net = VQNet(**blob["arch"])
         self.net.load_state_dict(float_state_dict(blob))
         self.net.eval().to(memory_format=torch.channels_last)  # faster oneDNN kernels on CPU, as the hyperprior
+        # from_code and g_s run as their exact integer twins: the same pixels on every machine
+        self.exact_from_code = ExactResidualDecoder(self.net.from_code, FROM_CODE_GRIDS)
+        self.synthesis = ExactSynthesis(self.net.g_s, list(SYNTHESIS_GRIDS), list(SYNTHESIS_SQUARE_BITS))
         self.level = self.net.level
         self.codebook = self.net.level_codebook().float()
         self.assign = self.net.level_assign[self.level].long()  # full code → this point's entry
@@ -152,6 +163,8 @@ class VQCodec(LoadedModel):
             raise ValueError("the prior does not match the sub-codebook")
         self.has_restorer = any(k.startswith("restorer.") for k in blob["weights"])
         self.draws_members = self.level > 0 and self.net.draw_members
+        # the member draw runs a float transformer: only a point that decodes without it is exact everywhere
+        self.exact_pixels = not self.draws_members
         if self.draws_members and not self.has_restorer:
             raise ValueError("a point that decodes by member drawing needs the restorer")
 
@@ -246,8 +259,8 @@ class VQCodec(LoadedModel):
         return self.synthesize(indices, height, width)
 
     def _pixels(self, vectors: Tensor) -> Tensor:
-        vectors = vectors.contiguous(memory_format=torch.channels_last)
-        return self.net.decode_vectors(vectors).clamp_(0, 1).mul_(255.0).round_().to(torch.uint8)
+        """uint8 pixels of code vectors through the exact from_code and g_s (the same on a tile as on the whole)."""
+        return self.synthesis(self.exact_from_code(vectors))
 
     @torch.no_grad()
     def synthesize(self, indices: np.ndarray, height: int, width: int, member_seed: int = MEMBER_SEED) -> Tensor:
