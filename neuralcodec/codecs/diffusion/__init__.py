@@ -4,6 +4,11 @@ Decoding starts from the base codec's own decoding, noised to a timestep chosen 
 runs one to four denoising steps (RDEIC's compressed-feature initialisation; OSCAR's rate → pseudo-timestep
 mapping, so one model serves every rate point). Network: :mod:`neuralcodec.codecs.diffusion.net`; runtime:
 :mod:`neuralcodec.codecs.diffusion.decoder`; training: :mod:`neuralcodec.training.diffusion_module`.
+
+Unlike the families' own decoders (exact integer arithmetic), the denoiser runs in float32: it generates texture,
+it does not restore stored pixels. The same seed gives the same image on the same kind of machine; on another CPU
+kernel set a few values may differ by one level (measured: 0.01 % of the values, at most 1, between AVX2 and
+AVX-512 with AMX kernels; ``docs/results.md``, "Exact decoding"). It starts from the file's exact decoding.
 """
 
 from __future__ import annotations
