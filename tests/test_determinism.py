@@ -155,15 +155,14 @@ KERNEL_SETS = {"AVX2": {"ONEDNN_MAX_CPU_ISA": "AVX2", "ATEN_CPU_CAPABILITY": "av
                "native": {}}
 
 
-@pytest.mark.parametrize("family,quality", [(f, q) for f, q in CODECS if f in ("hyperprior", "checkerboard", "acgc")
-                                            and q in (0, 6)] + [("vq", 3)])
+@pytest.mark.parametrize("family,quality", [("hyperprior", 6), ("checkerboard", 0), ("acgc", 6), ("vq", 3)])
 def test_exact_families_decode_to_the_same_pixels_on_every_kernel_set(family, quality, tmp_path):
     """Files of codecs with an exact decoder decode to the pixels the encoder predicted, in fresh processes
     restricted to AVX2 or to AVX-512 without VNNI (int8 products there go through oneDNN's int16 pair sums)."""
     codec = load_codec(family, quality)
     assert getattr(codec, "exact_pixels", codec.family.exact_pixels)
     expected, paths = {}, []
-    for i, crop in enumerate(random_crops(6, seed=100 + quality)):
+    for i, crop in enumerate(random_crops(5, seed=100 + quality)):
         enc = encode_tensor(crop, ImageInfo(3, 8), codec, reconstruct=True)
         path = tmp_path / f"{i}.bin"
         path.write_bytes(enc.data)

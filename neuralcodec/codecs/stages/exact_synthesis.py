@@ -16,7 +16,9 @@ and every model file, decodes exactly:
   fast with VNNI or AMX). Digits of at most 64 in magnitude keep the products exact on CPUs without VNNI too
   (oneDNN's pairwise int16 sums there cannot saturate: 2 · 192 · 64 < 2**15), and a sum of K ≤ 4096 terms stays
   below 2**24, so the same products in float32 are exact as well (the fallback where ``_int_mm`` is missing).
-  The digit products are combined in float64: |sum| ≤ 2**13 · 2**20 · 2**12 = 2**45 < 2**53, exact.
+  The digit products are combined in float64: |sum| ≤ 2**13 · 2**20 · 2**12 = 2**45 < 2**53, exact. A layer of
+  few outputs (the last, to RGB) instead takes its input as whole integers and runs one float64 product per band
+  (sums below 2**44: exact in any order).
 - **Inverse GDN** rounds x² to a per-layer grid (at most 2**31 units), multiplies by 14-bit γ in float64 (an
   integer sum below 2**53: exact in any order and on any BLAS), then takes one correctly rounded square root
   and one product. Every elementwise step is a single IEEE operation (mul, add, sqrt, floor), which vectorised
