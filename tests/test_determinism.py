@@ -64,7 +64,7 @@ def random_crops(count: int, seed: int) -> list[torch.Tensor]:
 @pytest.mark.parametrize("family,quality", CODECS)
 def test_two_threads_encode_one_thread_fresh_process_decode(family, quality, tmp_path):
     codec = load_codec(family, quality)
-    crops = random_crops(200, seed=quality)
+    crops = random_crops(80, seed=quality)  # every decoder part is exact by construction; 80 sizes per point
     expected, paths = {}, []
     torch.set_num_threads(2)
     for i, crop in enumerate(crops):
