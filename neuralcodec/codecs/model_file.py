@@ -63,6 +63,11 @@ class LoadedModel:
         self.weights_hash = weights_hash(blob)
         self.meta = dict(blob.get("meta", {}))
 
+    @property
+    def exact_pixels(self) -> bool:
+        """Whether this model's files decode to the same pixels on every machine (its family's declaration)."""
+        return bool(self.family.exact_pixels)
+
 
 BASE_KEY = "base"
 _IDENTITY_KEYS = ("format", "family", "model_id", "quality", "arch", "meta")  # never taken from the base

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -99,8 +100,6 @@ class HyperpriorCodec(LoadedModel):
             raise ValueError(f"weights missing from the model file: {', '.join(missing[:3])}")
         # channels_last lets oneDNN pick faster conv kernels on CPU (≈1.5× for g_a / g_s here)
         self.net.eval().to(memory_format=torch.channels_last)
-        # g_s runs as its exact integer twin: a file decodes to the same pixels on every machine
-        self.synthesis = ExactSynthesis(self.net.g_s, list(SYNTHESIS_GRIDS), list(SYNTHESIS_SQUARE_BITS))
         self.hyper_synthesis = FixedPointSequential(self.net.h_s, "h_s", blob["hyper_q"], blob["hyper_exp"],
                                                     blob["weights"])
         self.z_latent = FactorizedLatent.from_model_file(blob, "z")
@@ -134,6 +133,12 @@ class HyperpriorCodec(LoadedModel):
         if pixels.shape[2] * pixels.shape[3] <= self.whole_image_max_pixels:
             return self._g_a(pixels)
         return tiled_apply(self._g_a, pixels, self.net.M, self.tile_pixels, ANALYSIS_MARGIN, down=16)
+
+    @cached_property
+    def synthesis(self) -> ExactSynthesis:
+        """g_s's exact integer twin (a file decodes to the same pixels on every machine); built when first needed,
+        so encoding without a reconstruction does not pay for it."""
+        return ExactSynthesis(self.net.g_s, list(SYNTHESIS_GRIDS), list(SYNTHESIS_SQUARE_BITS))
 
     def _g_s_pixels(self, y_hat: Tensor) -> Tensor:
         """uint8 pixels of the exact synthesis (integer arithmetic: the same on a tile as on the whole image)."""

@@ -32,8 +32,6 @@ the int8 digits of each layer's output are stored.
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import Tensor, nn
 
@@ -148,7 +146,7 @@ class ExactConv(nn.Module):
         elif module.stride[0] != 1:
             raise ValueError("exact convolution: stride-1 convolutions only")
         self.stride_up = 2 if transposed else 1
-        self.in_digits, self.in_frac_bits = in_digits, in_frac_bits
+        self.in_frac_bits = in_frac_bits
         self.out_channels, self.in_channels = q.shape[0], q.shape[1]
         self.scatter = transposed and self.out_channels < 16  # e.g. the last layer, to RGB
         bias = (module.bias.detach().double() if module.bias is not None
@@ -157,8 +155,9 @@ class ExactConv(nn.Module):
         self.register_buffer("real_scale", torch.exp2(-(exp + in_frac_bits)).view(1, -1))
         self.phases: list[tuple[int, int, list[tuple[int, int]]]] = []  # (row parity, column parity, taps (dy, dx))
         self.halo = 0
-        self.phase_weights: list[Tensor] = []
+        self.phase_weights: list[Tensor] = []  # gather form: digit matrices (taps · C_in, 2 · C_out)
         tap_weights = []
+        most_terms = 0
         parities = (0, 1) if transposed else (0,)
         for r in parities:
             for s in parities:
@@ -174,15 +173,16 @@ class ExactConv(nn.Module):
                         taps.append((dy, dx))
                         columns.append(q[:, :, ky, kx])
                         self.halo = max(self.halo, abs(dy), abs(dx))
-                weight = torch.cat(columns, dim=1)  # (C_out, taps · C_in), tap-major like the gathered columns
-                if weight.shape[1] > MAX_TERMS:
+                most_terms = max(most_terms, len(taps) * self.in_channels)
+                if most_terms > MAX_TERMS:
                     raise ValueError("exact convolution: more than 4096 terms per output")
-                self.phase_weights.append(weight_digit_matrix(weight))  # (taps · C_in, 2 · C_out)
+                if not self.scatter:  # (C_out, taps · C_in), tap-major like the gathered columns
+                    self.phase_weights.append(weight_digit_matrix(torch.cat(columns, dim=1)))
                 tap_weights.extend(columns)
                 self.phases.append((r, s, taps))
         if self.scatter:  # every tap's integer weights stacked: (taps · C_out, C_in), float64
             self.tap_weight = torch.cat(tap_weights, dim=0).contiguous()
-        bound = digit_limit(in_digits) * WEIGHT_LIMIT * max(w.shape[0] for w in self.phase_weights)
+        bound = digit_limit(in_digits) * WEIGHT_LIMIT * most_terms
         if bound + float(self.bias.abs().max()) >= EXACT_LIMIT:
             raise ValueError("exact convolution could exceed 2**53")
 
@@ -266,6 +266,19 @@ def store(planes: Tensor, rows: slice, cols: slice, values: Tensor, digits: int)
         to_digits(values, digits, planes[:, rows, cols])
 
 
+def input_planes(layer: ExactConv, grid: tuple[int, int], values: Tensor) -> Tensor:
+    """``layer``'s input planes holding exactly representable ``values`` (1, C, h, w) rounded half up to ``grid``
+    (digits, fractional bits) and clamped to its range."""
+    digits, frac = grid
+    _, _, height, width = values.shape
+    planes = ExactSynthesis._planes(layer, digits, height, width)
+    a = torch.floor(values[0].permute(1, 2, 0).double().mul_(float(1 << frac)).add_(0.5))
+    halo = layer.halo
+    store(planes, slice(halo, halo + height), slice(halo, halo + width),
+          a.clamp_(-digit_limit(digits), digit_limit(digits)), digits)
+    return planes
+
+
 class ExactSynthesis(nn.Module):
     """The integer twin of a synthesis ``nn.Sequential`` of convolutions, each optionally followed by an inverse GDN.
 
@@ -293,7 +306,6 @@ class ExactSynthesis(nn.Module):
             raise ValueError("one grid per convolution, one square grid per inverse GDN, and a convolution last")
         self._norm_modules = nn.ModuleList(n for n in self.norms if n is not None)
         self.grids = list(grids)
-        self.up = math.prod(layer.stride_up for layer in self.layers)
 
     @staticmethod
     def _planes(layer: ExactConv, digits: int, height: int, width: int) -> Tensor:
@@ -326,13 +338,9 @@ class ExactSynthesis(nn.Module):
 
     @torch.no_grad()
     def forward(self, latent: Tensor) -> Tensor:
-        digits, frac = self.grids[0]
-        _, channels, height, width = latent.shape
+        _, _, height, width = latent.shape
         halo = self.layers[0].halo
-        planes = self._planes(self.layers[0], digits, height, width)
-        a = torch.floor(latent[0].permute(1, 2, 0).double().mul_(float(1 << frac)).add_(0.5))
-        store(planes, slice(halo, halo + height), slice(halo, halo + width),
-              a.clamp_(-digit_limit(digits), digit_limit(digits)), digits)
+        planes = input_planes(self.layers[0], self.grids[0], latent)
         last = len(self.layers) - 1
         for index, layer in enumerate(self.layers):
             up = layer.stride_up
@@ -402,11 +410,9 @@ class ExactResidualDecoder(nn.Module):
 
     @torch.no_grad()
     def forward(self, vectors: Tensor) -> Tensor:
-        (in_digits, in_frac), (x_digits, x_frac), (inner_digits, inner_frac) = self.grids
+        _, (x_digits, x_frac), (inner_digits, inner_frac) = self.grids
         _, _, h, w = vectors.shape
-        planes = ExactSynthesis._planes(self.first, in_digits, h, w)
-        a = torch.floor(vectors[0].permute(1, 2, 0).double().mul_(float(1 << in_frac)).add_(0.5))
-        store(planes, slice(0, h), slice(0, w), a.clamp_(-digit_limit(in_digits), digit_limit(in_digits)), in_digits)
+        planes = input_planes(self.first, self.grids[0], vectors)
         x_limit, inner_limit = digit_limit(x_digits), digit_limit(inner_digits)
         to_x = self.first.real_scale * float(1 << x_frac)
         x = _whole(self.first, planes, h, w, to_x, torch.full_like(to_x, 0.5)).floor_().clamp_(-x_limit, x_limit)

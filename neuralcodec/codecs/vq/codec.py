@@ -18,6 +18,7 @@ point decodes by member drawing (absent: from the centroids).
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -151,9 +152,6 @@ class VQCodec(LoadedModel):
         self.net = VQNet(**blob["arch"])
         self.net.load_state_dict(float_state_dict(blob))
         self.net.eval().to(memory_format=torch.channels_last)  # faster oneDNN kernels on CPU, as the hyperprior
-        # from_code and g_s run as their exact integer twins: the same pixels on every machine
-        self.exact_from_code = ExactResidualDecoder(self.net.from_code, FROM_CODE_GRIDS)
-        self.synthesis = ExactSynthesis(self.net.g_s, list(SYNTHESIS_GRIDS), list(SYNTHESIS_SQUARE_BITS))
         self.level = self.net.level
         self.codebook = self.net.level_codebook().float()
         self.assign = self.net.level_assign[self.level].long()  # full code → this point's entry
@@ -163,10 +161,23 @@ class VQCodec(LoadedModel):
             raise ValueError("the prior does not match the sub-codebook")
         self.has_restorer = any(k.startswith("restorer.") for k in blob["weights"])
         self.draws_members = self.level > 0 and self.net.draw_members
-        # the member draw runs a float transformer: only a point that decodes without it is exact everywhere
-        self.exact_pixels = not self.draws_members
         if self.draws_members and not self.has_restorer:
             raise ValueError("a point that decodes by member drawing needs the restorer")
+
+    @property
+    def exact_pixels(self) -> bool:
+        """The member draw runs a float transformer: only a point that decodes without it is exact everywhere."""
+        return not self.draws_members
+
+    # from_code and g_s run as their exact integer twins (the same pixels on every machine); built when first
+    # needed, so encoding does not pay for them
+    @cached_property
+    def exact_from_code(self) -> ExactResidualDecoder:
+        return ExactResidualDecoder(self.net.from_code, FROM_CODE_GRIDS)
+
+    @cached_property
+    def synthesis(self) -> ExactSynthesis:
+        return ExactSynthesis(self.net.g_s, list(SYNTHESIS_GRIDS), list(SYNTHESIS_SQUARE_BITS))
 
     @property
     def entries(self) -> int:
