@@ -36,6 +36,38 @@ def test_int8_products_match_the_float32_fallback():
     assert torch.equal(torch.round(x.float() @ w.float()).long(), reference)
 
 
+def _integer_reference(x: torch.Tensor, q: torch.Tensor, pad: int) -> torch.Tensor:
+    """int64 stride-1 convolution of integers x (C_in, H, W) by q (C_out, C_in, k, k), zero padding: (H, W, C_out)."""
+    _, height, width = x.shape
+    k = q.shape[-1]
+    padded = torch.nn.functional.pad(x, (pad, pad, pad, pad))
+    out = torch.zeros(height * width, q.shape[0], dtype=torch.int64)
+    for ky in range(k):
+        for kx in range(k):
+            window = padded[:, ky : ky + height, kx : kx + width].reshape(x.shape[0], -1).T
+            out += window @ q[:, :, ky, kx].T
+    return out.view(height, width, -1)
+
+
+@pytest.mark.parametrize("digits", [2, 3])
+def test_convolution_accumulators_are_exact_at_the_extremes_of_the_grid(digits):
+    """Inputs at the limits of their digits and 14-bit weights, 3×3 × 192 inputs (1,728 terms): the combined digit
+    products equal int64 arithmetic."""
+    gen = torch.Generator().manual_seed(digits)
+    conv = torch.nn.Conv2d(192, 40, 3, padding=1, bias=False)
+    with torch.no_grad():
+        conv.weight.copy_(torch.randn(conv.weight.shape, generator=gen))
+    layer = exact.ExactConv(conv, digits, 0)
+    q, _ = exact.quantize_per_channel(conv.weight, exact.WEIGHT_DIGITS * exact.DIGIT_BITS, 0)
+    limit = int(exact.digit_limit(digits))
+    x = torch.randint(-limit, limit + 1, (1, 192, 9, 11), generator=gen, dtype=torch.int64)
+    x[..., :2, :] = limit * torch.sign(q[:, :, 1, 1].sum(0)).long()[None, :, None, None]  # extreme sums
+    planes = exact.input_planes(layer, (digits, 0), x.double())
+    ones, zeros = torch.ones(1, 40, dtype=torch.float64), torch.zeros(1, 40, dtype=torch.float64)
+    got = layer.accumulate(planes, 0, 0, 9, ones, zeros).view(9, 11 + 2, 40)[:, :11]
+    assert torch.equal(got.long(), _integer_reference(x[0], q.long(), 1))
+
+
 @pytest.fixture(scope="module")
 def decoded_latent(sample_path):
     codec = load_codec("hyperprior", 6)

@@ -14,11 +14,12 @@ and every model file, decodes exactly:
   products of *digits*: an activation of ``d`` digits and a weight of 2 digits are written in base 128 with
   digits in [-64, 64], and every digit product is an int8 × int8 → int32 matrix product (``torch._int_mm``;
   fast with VNNI or AMX). Digits of at most 64 in magnitude keep the products exact on CPUs without VNNI too
-  (oneDNN's pairwise int16 sums there cannot saturate: 2 · 192 · 64 < 2**15), and a sum of K ≤ 4096 terms stays
-  below 2**24, so the same products in float32 are exact as well (the fallback where ``_int_mm`` is missing).
-  The digit products are combined in float64: |sum| ≤ 2**13 · 2**20 · 2**12 = 2**45 < 2**53, exact. A layer of
-  few outputs (the last, to RGB) instead takes its input as whole integers and runs one float64 product per band
-  (sums below 2**44: exact in any order).
+  (oneDNN's pairwise int16 sums there cannot saturate: 2 · 192 · 64 < 2**15), and a sum of K ≤ 2048 terms stays
+  below 2**23, so the same products in float32 are exact as well (the fallback where ``_int_mm`` is missing).
+  The two weight digits of each activation digit are combined in int32 (below 2**31), the rest in float64:
+  |sum| ≤ 2**13 · 2**20 · 2**11 = 2**44 < 2**53, exact. A layer of few outputs (the last, to RGB) instead takes
+  its input as whole integers (int16) and runs one float64 product per band (sums below 2**44: exact in any
+  order).
 - **Inverse GDN** rounds x² to a per-layer grid (at most 2**31 units), multiplies by 14-bit γ in float64 (an
   integer sum below 2**53: exact in any order and on any BLAS), then takes one correctly rounded square root
   and one product. Every elementwise step is a single IEEE operation (mul, add, sqrt, floor), which vectorised
@@ -39,7 +40,7 @@ DIGIT_BITS = 7
 DIGIT_BASE = 1 << DIGIT_BITS
 WEIGHT_DIGITS = 2
 WEIGHT_LIMIT = (1 << (WEIGHT_DIGITS * DIGIT_BITS - 1)) - 1  # 8191
-MAX_TERMS = 4096  # K of one product: 64 · 64 · 4096 = 2**24 (exact in float32 too)
+MAX_TERMS = 2048  # K of one product: 64 · 64 · 2048 = 2**23 (exact in float32 too; see combine_digit_products)
 EXACT_LIMIT = float(1 << 53)
 SQUARE_LIMIT = float((1 << 31) - 1)  # IGDN: x² on a per-layer grid, at most 2**31 units
 GAMMA_BITS = 14
@@ -94,25 +95,21 @@ def int_products(x: Tensor, w: Tensor) -> Tensor:
     return torch.round(x.float() @ w.float()).to(torch.int32)  # integer sums below 2**24: exact
 
 
-def combine_digit_products(products: Tensor, in_digits: int, weight_digits: int, scale: Tensor,
-                           offset: Tensor) -> Tensor:
+def combine_digit_products(products: Tensor, in_digits: int, scale: Tensor, offset: Tensor) -> Tensor:
     """``scale · Σ_ij 128**(i+j) P[i, :, j, :] + offset`` (float64 (n, m)) of digit products ``products`` (int32
-    (in_digits, n, weight_digits, m)), ``scale`` a power of two and ``offset`` a dyadic number per column (1, m).
+    (in_digits, n, 2, m): two weight digits), ``scale`` a power of two and ``offset`` a dyadic number per column
+    (1, m).
 
-    The terms of each power are summed in int32 (each is below 2**24, so up to 64 of them fit); each power's sum
-    times its power of two is exact, and so is every partial sum (a dyadic number of fewer than 53 bits: the
-    accumulators are integers below 2**45), so the result is the exact value, whatever the hardware (a fused
-    multiply-add gives the same: its product is exact)."""
-    out = None
-    for power in range(in_digits + weight_digits - 2, -1, -1):
-        term = None
-        for j in range(weight_digits):
-            i = power - j
-            if 0 <= i < in_digits:
-                term = products[i, :, j] if term is None else term + products[i, :, j]
-        factor = scale * float(DIGIT_BASE**power)
-        out = torch.mul(term, factor) if out is None else out.addcmul_(term, factor)
-    return out.add_(offset)
+    The two weight digits of each activation digit are combined in int32 (|P| ≤ 64 · 64 · 2048 = 2**23, so
+    |P_i0 + 128 · P_i1| < 2**31); each of those times its power of two is exact, and so is every partial sum (a
+    dyadic number of fewer than 53 bits: the accumulators are integers below 2**45), so the result is the exact
+    value, whatever the hardware (a fused multiply-add gives the same: its product is exact)."""
+    out = offset
+    for i in range(in_digits - 1, -1, -1):
+        pair = torch.add(products[i, :, 0], products[i, :, 1], alpha=DIGIT_BASE)
+        out = torch.addcmul(out, pair, scale * float(DIGIT_BASE**i)) if i == in_digits - 1 else \
+            out.addcmul_(pair, scale * float(DIGIT_BASE**i))
+    return out
 
 
 def weight_digit_matrix(weight: Tensor) -> Tensor:
@@ -175,7 +172,7 @@ class ExactConv(nn.Module):
                         self.halo = max(self.halo, abs(dy), abs(dx))
                 most_terms = max(most_terms, len(taps) * self.in_channels)
                 if most_terms > MAX_TERMS:
-                    raise ValueError("exact convolution: more than 4096 terms per output")
+                    raise ValueError("exact convolution: more than 2048 terms per output")
                 if not self.scatter:  # (C_out, taps · C_in), tap-major like the gathered columns
                     self.phase_weights.append(weight_digit_matrix(torch.cat(columns, dim=1)))
                 tap_weights.extend(columns)
@@ -188,12 +185,12 @@ class ExactConv(nn.Module):
 
     def tap_products(self, planes: Tensor, start: int, stop: int) -> Tensor:
         """Scatter form: every tap's products (float64 (taps, C_out, n')) for the padded rows a band of input rows
-        [start, stop) reads. A scatter layer (few outputs) takes its input as whole integers in float64, channel-major
-        ((C_in, 1, H', W') behind a (1, H', W', C_in) view), and multiplies them by the 14-bit weights in one float64
-        product: |sum| ≤ 128 · 2**13 · 2**13 · 9 taps < 2**37, exact in any order (snapped to integers all the
-        same), and every tap's shifted range of positions is contiguous."""
+        [start, stop) reads. A scatter layer (few outputs) takes its input as whole integers (int16 or int32),
+        channel-major ((C_in, 1, H', W') behind a (1, H', W', C_in) view), and multiplies them by the 14-bit weights
+        in one float64 product: |sum| ≤ 128 · 2**13 · 2**13 · 9 taps < 2**37, exact in any order (snapped to
+        integers all the same), and every tap's shifted range of positions is contiguous."""
         channel_major = planes.permute(3, 0, 1, 2)[:, 0]
-        rows = channel_major[:, start : stop + 2 * self.halo + 1].reshape(channel_major.shape[0], -1)
+        rows = channel_major[:, start : stop + 2 * self.halo + 1].reshape(channel_major.shape[0], -1).double()
         return torch.mm(self.tap_weight, rows).round_().view(-1, self.out_channels, rows.shape[1])
 
     def accumulate(self, digits: Tensor, index: int, start: int, stop: int, scale: Tensor, offset: Tensor,
@@ -219,7 +216,7 @@ class ExactConv(nn.Module):
             views = [flat[:, (h + dy + start) * wp + h + dx :][:, :n] for dy, dx in taps]
             gathered = torch.cat(views, dim=-1).view(d * n, -1)  # (d · n, taps · C_in), positions × taps
             products = int_products(gathered, self.phase_weights[index]).view(d, n, WEIGHT_DIGITS, self.out_channels)
-        return combine_digit_products(products, d, WEIGHT_DIGITS, scale, self.bias * scale + offset)
+        return combine_digit_products(products, d, scale, self.bias * scale + offset)
 
 
 class ExactInverseGDN(nn.Module):
@@ -259,8 +256,8 @@ class ExactInverseGDN(nn.Module):
 
 def store(planes: Tensor, rows: slice, cols: slice, values: Tensor, digits: int) -> None:
     """Write integer activations (h, w, C) into a layer's input planes: as digits, or as whole integers for a
-    scatter layer (float64 planes)."""
-    if planes.dtype == torch.float64:
+    scatter layer (int16 or int32 planes)."""
+    if planes.dtype != torch.int8:
         planes[0, rows, cols] = values
     else:
         to_digits(values, digits, planes[:, rows, cols])
@@ -309,13 +306,19 @@ class ExactSynthesis(nn.Module):
 
     @staticmethod
     def _planes(layer: ExactConv, digits: int, height: int, width: int) -> Tensor:
-        """Zeroed digit planes (d, H + 2·halo + 1, W + 2·halo, C) for ``layer``'s input; channel-major underneath
-        for a scatter layer (see :meth:`ExactConv.tap_products`)."""
+        """Digit planes (d, H + 2·halo + 1, W + 2·halo, C) for ``layer``'s input, zero outside the H × W interior
+        (which the caller fills); channel-major underneath for a scatter layer (see :meth:`ExactConv.tap_products`)."""
         halo, channels = layer.halo, layer.in_channels
-        if layer.scatter:  # whole integers in float64, channel-major
-            return torch.zeros(channels, 1, height + 2 * halo + 1, width + 2 * halo,
-                               dtype=torch.float64).permute(1, 2, 3, 0)
-        return torch.zeros(digits, height + 2 * halo + 1, width + 2 * halo, channels, dtype=torch.int8)
+        if layer.scatter:  # whole integers (int16 up to 2 digits' range), channel-major
+            planes = torch.empty(channels, 1, height + 2 * halo + 1, width + 2 * halo,
+                                 dtype=torch.int16 if digits <= 2 else torch.int32).permute(1, 2, 3, 0)
+        else:
+            planes = torch.empty(digits, height + 2 * halo + 1, width + 2 * halo, channels, dtype=torch.int8)
+        planes[:, :halo].zero_()
+        planes[:, halo + height :].zero_()
+        planes[:, :, :halo].zero_()
+        planes[:, :, halo + width :].zero_()
+        return planes
 
     def _stage(self, index: int) -> tuple[Tensor, Tensor]:
         """(scale, offset) of layer ``index``'s accumulators for the step after it: the real value for an inverse
