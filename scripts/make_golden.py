@@ -10,9 +10,8 @@ users already hold. ``tests/test_golden.py`` decodes them all and compares, per 
   original, H×W×3 otherwise). Exact on every machine for a family whose decoder is exact (``exact_pixels``);
   for a family whose synthesis still runs in float32, exact for the CPU kernel set recorded in ``cpu_capability``
   (:func:`neuralcodec.cpu_kernels.cpu_kernels`: oneDNN picks its kernels by ISA, AMX included). The pixel hashes
-  of the hyperprior, checkerboard, acgc and vq files were re-recorded once, when their synthesis became exact
-  (2026-12-07; vq q0–q2 keep a CPU key: their member draw runs a float transformer); symbols and bitstreams are
-  unchanged.
+  of the hyperprior, checkerboard, acgc and vq files were re-recorded once, when their synthesis (and vq q0–q2's
+  member draw) became exact (2026-12-07); symbols and bitstreams are unchanged.
 
 Fitted image files (``"fitted": true``, coolchic): a short fit of a crop; ``pixels_sha256`` is exact on every
 machine (the whole decoder runs in integers), so they carry no CPU key.

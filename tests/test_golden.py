@@ -2,9 +2,8 @@
 
 The files under ``tests/data/golden/`` were made by earlier builds (``scripts/make_golden.py`` only ever adds
 files). Entropy-decoded symbols must match on every machine, and so must the decoded pixels of every family whose
-decoder is exact (``exact_pixels``: the file's record has no CPU key; for ``vq`` the points that decode without the
-float member draw). Files whose decoder still has a float part record the CPU kernel set their pixels were made
-with, and are compared only there.
+decoder is exact (``exact_pixels``: the file's record has no CPU key). Files whose decoder has a float part would
+record the CPU kernel set their pixels were made with, and be compared only there.
 """
 
 from __future__ import annotations

@@ -263,7 +263,7 @@ def test_drawn_members_belong_to_their_groups_and_are_seeded(models, sample_path
     image = image.repeat(1, 2, 2)  # a grid of several restorer windows (24 + margins) each way
     groups = codec.indices(image)
     assert min(groups.shape) > 36
-    args = (codec.net.restorer, groups, codec.codebook, codec.net.quantizer.codebook, codec.assign)
+    args = (codec.exact_restorer, groups, codec.codebook, codec.net.quantizer.codebook, codec.assign)
     codes = draw_members(*args)
     assert codes.shape == groups.shape and torch.equal(codec.assign[codes], torch.from_numpy(groups).long())
     assert torch.equal(codes, draw_members(*args)) and not torch.equal(codes, draw_members(*args, seed=1))

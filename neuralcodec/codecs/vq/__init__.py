@@ -24,8 +24,8 @@ Departs from it where this project's constraints or our measurements say so:
   LPIPS (VGG weights).
 
 Network: :mod:`neuralcodec.codecs.vq.net`; runtime codec: :mod:`neuralcodec.codecs.vq.codec`; lost-index
-recovery: :mod:`neuralcodec.codecs.vq.restore`; member drawing: :mod:`neuralcodec.codecs.vq.members`; training:
-:mod:`neuralcodec.training.vq_module`.
+recovery: :mod:`neuralcodec.codecs.vq.restore`; member drawing: :mod:`neuralcodec.codecs.vq.members`, with the
+restorer's integer twin :mod:`neuralcodec.codecs.vq.exact_restorer`; training: :mod:`neuralcodec.training.vq_module`.
 """
 
 from __future__ import annotations
@@ -47,6 +47,7 @@ class VectorQuantized(ImageFamily):
     name = "vq"
     family_id = 5
     stream_names = ("indices",)
+    exact_pixels = True  # exact from_code, g_s and member draw (codec.py, exact_restorer.py)
     # the lower rate points store only what differs from the top one (their decoder, sub-codebook and prior)
     top_quality = 3
     rate_points = {q: RatePoint(note=f"{entries}-entry sub-codebook") for q, entries in enumerate((16, 64, 256, 1024))}

@@ -31,13 +31,13 @@ from neuralcodec.codecs.model_file import MODEL_FORMAT, LoadedModel, compact_sta
 from neuralcodec.codecs.stages import pad_amounts, pad_replicate
 from neuralcodec.codecs.stages.exact_synthesis import ExactResidualDecoder, ExactSynthesis
 from neuralcodec.codecs.stages.tiling import tiled_apply
+from neuralcodec.codecs.vq.exact_restorer import ExactRestorer
 from neuralcodec.codecs.vq.grid import nearest_on_grid, vectors_on_grid
 from neuralcodec.codecs.vq.members import MEMBER_SEED, draw_members
 from neuralcodec.codecs.vq.net import DOWNSAMPLING, VQNet
 from neuralcodec.codecs.vq.restore import drop_mask, nearest_fill, restore
 from neuralcodec.entropy import IntegerTable, RansDecoder, RansEncoder, table_from_counts
 from neuralcodec.errors import DecodeError, ModelError
-from neuralcodec.threads import one_torch_thread
 
 # Tile margins: g_a sees ±61 input pixels and to_code ±2 blocks (so ±96 pixels); g_s ±3 blocks and from_code ±2
 # per residual block (see ``synthesize``).
@@ -164,11 +164,6 @@ class VQCodec(LoadedModel):
         if self.draws_members and not self.has_restorer:
             raise ValueError("a point that decodes by member drawing needs the restorer")
 
-    @property
-    def exact_pixels(self) -> bool:
-        """The member draw runs a float transformer: only a point that decodes without it is exact everywhere."""
-        return not self.draws_members
-
     # from_code and g_s run as their exact integer twins (the same pixels on every machine); built when first
     # needed, so encoding does not pay for them
     @cached_property
@@ -178,6 +173,11 @@ class VQCodec(LoadedModel):
     @cached_property
     def synthesis(self) -> ExactSynthesis:
         return ExactSynthesis(self.net.g_s, list(SYNTHESIS_GRIDS), list(SYNTHESIS_SQUARE_BITS))
+
+    @cached_property
+    def exact_restorer(self) -> ExactRestorer:
+        """The restorer's integer twin, which drives the member draw."""
+        return ExactRestorer(self.net.restorer)
 
     @property
     def entries(self) -> int:
@@ -278,20 +278,17 @@ class VQCodec(LoadedModel):
         """uint8 RGB (3, height, width) of an index grid; large images in tiles. ``member_seed``: the draw of a
         point that decodes by member drawing (files always decode with the default; another seed shows how much
         the draw matters)."""
-        # One thread: oneDNN splits some float32 convolutions of small grids differently with more threads, and
-        # from_code's output (unlike the hyperprior's integer latent) is not on a grid that absorbs the
-        # difference, so 1 and 2 threads decoded a few % of random crops differently.
-        with one_torch_thread():
-            if self.draws_members:
-                codes = draw_members(self.net.restorer, indices, self.codebook, self.net.quantizer.codebook,
-                                     self.assign, member_seed)
-                vectors = vectors_on_grid(codes, self.net.quantizer.codebook)[None].contiguous()
-            else:
-                vectors = vectors_on_grid(torch.from_numpy(indices.astype(np.int64)), self.codebook)[None].contiguous()
-            if vectors.shape[2] * vectors.shape[3] * DOWNSAMPLING**2 <= self.whole_image_max_pixels:
-                out = self._pixels(vectors)
-            else:
-                margin = 2 * self.net.decoder_blocks + 4  # blocks: from_code's residual blocks, then g_s
-                out = tiled_apply(self._pixels, vectors, 3, self.tile_pixels // DOWNSAMPLING, margin,
-                                  up=DOWNSAMPLING, out_dtype=torch.uint8)
+        # every step is exact (integer twins), so the thread count does not change a pixel
+        if self.draws_members:
+            codes = draw_members(self.exact_restorer, indices, self.codebook, self.net.quantizer.codebook,
+                                 self.assign, member_seed)
+            vectors = vectors_on_grid(codes, self.net.quantizer.codebook)[None].contiguous()
+        else:
+            vectors = vectors_on_grid(torch.from_numpy(indices.astype(np.int64)), self.codebook)[None].contiguous()
+        if vectors.shape[2] * vectors.shape[3] * DOWNSAMPLING**2 <= self.whole_image_max_pixels:
+            out = self._pixels(vectors)
+        else:
+            margin = 2 * self.net.decoder_blocks + 4  # blocks: from_code's residual blocks, then g_s
+            out = tiled_apply(self._pixels, vectors, 3, self.tile_pixels // DOWNSAMPLING, margin,
+                              up=DOWNSAMPLING, out_dtype=torch.uint8)
         return out[0, :, :height, :width]

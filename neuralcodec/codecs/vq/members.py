@@ -6,7 +6,8 @@ decoder fine-tuned per sub-codebook did not recover the texture either (``docs/m
 draws, at each position, one member of the coded group from the restorer's probabilities restricted to that
 group, and decodes the drawn full-codebook codes with the top point's decoder. The draw runs in two checkerboard
 passes (the second half sees the codes the first half drew, as in a checkerboard context model) with a fixed
-seed, so a file always decodes to the same pixels.
+seed, through the restorer's integer twin and an integer sampler (:mod:`neuralcodec.codecs.vq.exact_restorer`), so
+a file decodes to the same pixels on every machine.
 
 The drawn codes never select a probability table: the bitstream carries the group indices only, decoded exactly
 from the stored integer prior; member drawing is part of the synthesis, like ``g_s``.
@@ -18,8 +19,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from neuralcodec.codecs.vq.exact_restorer import LOGIT_GRID, ExactRestorer, SoftmaxWeights
 from neuralcodec.codecs.vq.grid import vectors_on_grid
-from neuralcodec.codecs.vq.restore import IndexRestorer, windowed_logits
+from neuralcodec.codecs.vq.restore import windowed_logits
 
 MEMBER_SEED = 0  # fixed: part of the format, a file's pixels must not depend on the caller
 
@@ -30,9 +32,10 @@ def _members_mask(groups: Tensor, assign: Tensor) -> Tensor:
 
 
 @torch.no_grad()
-def draw_members(restorer: IndexRestorer, groups: np.ndarray, centroids: Tensor, codebook: Tensor, assign: Tensor,
+def draw_members(restorer: ExactRestorer, groups: np.ndarray, centroids: Tensor, codebook: Tensor, assign: Tensor,
                  seed: int = MEMBER_SEED) -> Tensor:
-    """Full-codebook codes (int64 (H, W)) drawn for a grid of sub-codebook indices ``groups`` (H, W).
+    """Full-codebook codes (int64 (H, W)) drawn for a grid of sub-codebook indices ``groups`` (H, W), the same on
+    every machine (see :mod:`neuralcodec.codecs.vq.exact_restorer`).
 
     ``centroids``: the sub-codebook's vectors; ``codebook``: the full codebook; ``assign``: full code → group.
     Every drawn code belongs to the group at its position.
@@ -42,15 +45,16 @@ def draw_members(restorer: IndexRestorer, groups: np.ndarray, centroids: Tensor,
     vectors = vectors_on_grid(grid, centroids).clone()
     codes = torch.zeros(h, w, dtype=torch.int64)
     checker = (torch.arange(h)[:, None] + torch.arange(w)[None, :]) % 2
-    generator = torch.Generator().manual_seed(seed)
+    generator = np.random.Generator(np.random.PCG64(seed))
+    weights_of = SoftmaxWeights(1.0 / float(1 << LOGIT_GRID[1]))
     for parity in (0, 1):
         drawn = checker == parity
         for rows, cols, logits in windowed_logits(restorer, vectors, drawn):
-            inside = _members_mask(grid[rows, cols], assign)
-            probs = torch.softmax(logits.float().masked_fill(~inside, -torch.inf), dim=-1)
-            pick = torch.multinomial(probs.reshape(-1, probs.shape[-1]), 1, generator=generator)
             here = drawn[rows, cols]
-            codes[rows, cols][here] = pick.view(here.shape)[here]
+            weights = weights_of(logits[here], _members_mask(grid[rows, cols][here], assign))
+            cumulative = weights.long().cumsum(-1)  # exact: int64
+            below = torch.from_numpy(generator.integers(0, cumulative[:, -1].numpy()))
+            codes[rows, cols][here] = torch.searchsorted(cumulative, below[:, None], right=True)[:, 0]
         # the second pass sees the first pass's codes (their full-codebook vectors) instead of the centroids
         vectors[:, drawn] = codebook[codes[drawn]].T.to(vectors.dtype)
     return codes

@@ -12,7 +12,7 @@ number of tokens). ``nearest_fill`` is the baseline a decoder without the networ
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import numpy as np
 import torch
@@ -88,9 +88,10 @@ def _window_spans(size: int) -> list[tuple[int, int, int, int]]:
 
 
 @torch.no_grad()
-def windowed_logits(restorer: IndexRestorer, vectors: Tensor, lost: Tensor) -> Iterator[tuple[slice, slice, Tensor]]:
-    """The restorer over a (D, H, W) grid window by window, each window seeing its margins: (rows, columns,
-    logits (rows, columns, K)) of each window's interior; the interiors tile the grid."""
+def windowed_logits(restorer: Callable[[Tensor, Tensor], Tensor], vectors: Tensor,
+                    lost: Tensor) -> Iterator[tuple[slice, slice, Tensor]]:
+    """The restorer (or its integer twin) over a (D, H, W) grid window by window, each window seeing its margins:
+    (rows, columns, logits (rows, columns, K)) of each window's interior; the interiors tile the grid."""
     _, h, w = vectors.shape
     for r0, r1, a0, a1 in _window_spans(h):
         for c0, c1, b0, b1 in _window_spans(w):
