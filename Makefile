@@ -18,7 +18,7 @@ demo: $(STAMP)
 	$(PY) scripts/demo.py
 
 test: $(STAMP)
-	$(PY) -m pytest -q -p no:cacheprovider
+	$(PY) -m pytest -q -p no:cacheprovider --durations=15
 
 # The quick tier for every edit (< 2 minutes on a 2-core machine); CI runs the full suite (make test).
 test-fast: $(STAMP)

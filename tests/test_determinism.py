@@ -149,9 +149,11 @@ def test_tiled_integer_hyper_decoder_is_exact(default_codec):
     assert np.array_equal(indexes, idx_whole) and torch.equal(means, means_whole.float())
 
 
-# kernel sets of the machines the project runs on, emulated on this one: oneDNN's and ATen's instruction sets capped
-KERNEL_SETS = {"AVX2": {"ONEDNN_MAX_CPU_ISA": "AVX2", "ATEN_CPU_CAPABILITY": "avx2"},
-               "AVX-512 without VNNI": {"ONEDNN_MAX_CPU_ISA": "AVX512_CORE", "ATEN_CPU_CAPABILITY": "avx512"},
+# kernel sets of the machines the project runs on, emulated on this one: oneDNN's, MKL's (float64 products) and
+# ATen's instruction sets capped
+KERNEL_SETS = {"AVX2": {"ONEDNN_MAX_CPU_ISA": "AVX2", "MKL_ENABLE_INSTRUCTIONS": "AVX2", "ATEN_CPU_CAPABILITY": "avx2"},
+               "AVX-512 without VNNI": {"ONEDNN_MAX_CPU_ISA": "AVX512_CORE", "MKL_ENABLE_INSTRUCTIONS": "AVX512",
+                                        "ATEN_CPU_CAPABILITY": "avx512"},
                "native": {}}
 
 
