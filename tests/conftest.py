@@ -75,6 +75,22 @@ SLOW_TESTS = {
 }
 
 
+@pytest.fixture
+def noisy_mm(monkeypatch):
+    """torch.mm off by ±1 ULP in its float64 results, as an inexact BLAS might be (for the exact decoders' tests)."""
+    import torch
+
+    mm = torch.mm
+    gen = torch.Generator().manual_seed(0)
+
+    def noisy(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        out = mm(a, b)
+        direction = torch.where(torch.rand(out.shape, generator=gen) < 0.5, -torch.inf, torch.inf).double()
+        return torch.nextafter(out, direction)
+
+    monkeypatch.setattr(torch, "mm", noisy)
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         module = item.module.__name__.rsplit(".", 1)[-1]

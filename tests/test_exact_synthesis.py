@@ -98,7 +98,7 @@ def test_exact_synthesis_of_a_window_equals_that_part_of_the_whole(decoded_laten
     assert torch.equal(window[:, :, 32:-32, 32:-32], inside)
 
 
-def test_exact_synthesis_ignores_threads_bands_and_last_bit_noise(decoded_latent, monkeypatch):
+def test_exact_synthesis_ignores_threads_bands_and_last_bit_noise(decoded_latent, monkeypatch, request):
     codec, _, y_hat = decoded_latent
     torch.set_num_threads(1)
     one = codec.synthesis(y_hat)
@@ -106,15 +106,7 @@ def test_exact_synthesis_ignores_threads_bands_and_last_bit_noise(decoded_latent
     assert torch.equal(codec.synthesis(y_hat), one)
     monkeypatch.setattr(exact, "BAND_POSITIONS", 300)  # other bands of rows
     assert torch.equal(codec.synthesis(y_hat), one)
-    mm = torch.mm
-    gen = torch.Generator().manual_seed(0)
-
-    def noisy_mm(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:  # ±1 ULP, as an inexact BLAS might give
-        out = mm(a, b)
-        direction = torch.where(torch.rand(out.shape, generator=gen) < 0.5, -torch.inf, torch.inf).double()
-        return torch.nextafter(out, direction)
-
-    monkeypatch.setattr(exact.torch, "mm", noisy_mm)
+    request.getfixturevalue("noisy_mm")  # float64 products off by ±1 ULP from here on
     assert torch.equal(codec.synthesis(y_hat), one)
     monkeypatch.setattr(exact.torch, "_int_mm", None, raising=False)
     monkeypatch.delattr(exact.torch, "_int_mm")  # the float32 fallback of the digit products
