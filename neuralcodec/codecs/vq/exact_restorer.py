@@ -38,7 +38,7 @@ EXP_WEIGHT_BITS = 20  # the largest softmax weight: 2**20
 LOG2_E = 1.4426950408889634  # log2(e), the nearest double
 
 # (magnitude bits, fractional bits) of each kind of activation. Part of the format of the draw: the decoded pixels
-# of vq q0–q2 depend on them. Ranges: ≥ 3× the largest values measured on BSDS500 training images.
+# of vq q0–q2 depend on them. Ranges: ≥ 4× the largest values measured on BSDS500 training images.
 INPUT_GRID = (16, 12)  # code vectors, ±16
 STREAM_GRID = (18, 12)  # the residual stream, ±64 (≤ 18 bits: the layer norms' sums stay below 2**53)
 NORMED_GRID = (18, 12)  # layer-norm outputs, ±64
